@@ -1,0 +1,56 @@
+"""Custom layers, registered so that `.keras` files load without `Lambda`."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+PACKAGE = "keras_resnet"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ZeroPadShortcut(keras.layers.Layer):
+    """Shortcut option A: subsample by `strides`, zero-pad the new channels.
+
+    Parameter-free (paper section 3.3). The extra channels are split evenly
+    before and after the input's, as in the widely used CIFAR reference
+    implementations, so their weights import by position.
+
+    Args:
+        filters: output channels (>= input channels).
+        strides: spatial subsampling factor; keeps every `strides`-th pixel,
+            starting at the first, like a strided 1x1 convolution.
+    """
+
+    def __init__(self, filters: int, strides: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.strides = int(strides)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+
+        def sub(size):
+            return None if size is None else -(-size // self.strides)
+
+        return (batch, sub(height), sub(width), self.filters)
+
+    def call(self, inputs):
+        x = inputs
+        if self.strides > 1:
+            x = x[:, :: self.strides, :: self.strides, :]
+        extra = self.filters - inputs.shape[-1]
+        if extra < 0:
+            raise ValueError(
+                f"ZeroPadShortcut cannot shrink channels: input has {inputs.shape[-1]}, "
+                f"filters={self.filters}"
+            )
+        if extra:
+            before = extra // 2
+            x = ops.pad(x, [[0, 0], [0, 0], [0, 0], [before, extra - before]])
+        return x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, strides=self.strides)
+        return config

@@ -1,0 +1,239 @@
+"""The table of networks: plain data, readable without TensorFlow.
+
+Every network of He et al. (2015) is one `ResNetSpec`. The builder in
+`keras_resnet.models` turns a spec into a Keras model; nothing else in the
+package knows a depth or a stage layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Optional
+
+BASIC = "basic"
+BOTTLENECK = "bottleneck"
+BLOCK_EXPANSION = {BASIC: 1, BOTTLENECK: 4}
+
+SHORTCUT_OPTIONS = ("A", "B", "C")
+
+# Table 1 of the paper: blocks per stage for the ImageNet nets.
+IMAGENET_DEPTHS = {
+    18: (BASIC, (2, 2, 2, 2)),
+    34: (BASIC, (3, 4, 6, 3)),
+    50: (BOTTLENECK, (3, 4, 6, 3)),
+    101: (BOTTLENECK, (3, 4, 23, 3)),
+    152: (BOTTLENECK, (3, 8, 36, 3)),
+}
+IMAGENET_FILTERS = (64, 128, 256, 512)
+
+# Section 4.2: depth 6n+2, three stages of n basic blocks.
+CIFAR_NAMED_DEPTHS = (20, 32, 44, 56, 110, 1202)
+CIFAR_FILTERS = (16, 32, 64)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One stage (conv2_x, conv3_x, ...): `blocks` blocks, the first strided."""
+
+    filters: int
+    blocks: int
+    stride: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetSpec:
+    """The architecture of one network.
+
+    Attributes:
+        name: registry name, e.g. "resnet50" or "plain20".
+        depth: number of weighted layers, as the paper counts them.
+        family: "imagenet" (7x7 stem + max pool) or "cifar" (3x3/16 stem).
+        block: "basic" (two 3x3 convs) or "bottleneck" (1x1, 3x3, 1x1 x4).
+        stages: the stages in order.
+        stem_filters: output channels of the first conv.
+        residual: False for the plain twin (same layers, no shortcuts).
+        shortcut: default shortcut option, "A", "B" or "C".
+        input_shape: default input (height, width, channels).
+        classes: default number of classes.
+        macs_paper: multiply-adds at 224x224 from Table 1 (ImageNet nets).
+        params: trainable parameters with the default head and shortcut;
+            an oracle for tests (None where the paper gives no number).
+    """
+
+    name: str
+    depth: int
+    family: str
+    block: str
+    stages: tuple
+    stem_filters: int
+    residual: bool
+    shortcut: str
+    input_shape: tuple
+    classes: int
+    macs_paper: Optional[float] = None
+    params: Optional[int] = None
+
+    @property
+    def expansion(self) -> int:
+        return BLOCK_EXPANSION[self.block]
+
+    @property
+    def num_features(self) -> int:
+        """Channels of the last feature map."""
+        return self.stages[-1].filters * self.expansion
+
+    @property
+    def min_size(self) -> int:
+        """Smallest input side that leaves every stage a map of >= 1 pixel."""
+        total = 4 if self.family == "imagenet" else 1  # strided stem and max pool
+        for stage in self.stages:
+            total *= stage.stride
+        return total
+
+
+# Trainable parameters as published (PAPER.md): torchvision's counts for the
+# ImageNet nets (option B, 1000 classes), option A with 10 classes for CIFAR.
+_IMAGENET_PARAMS = {
+    18: 11_689_512,
+    34: 21_797_672,
+    50: 25_557_032,
+    101: 44_549_160,
+    152: 60_192_808,
+}
+_IMAGENET_MACS = {18: 1.8e9, 34: 3.6e9, 50: 3.8e9, 101: 7.6e9, 152: 11.3e9}
+_CIFAR_PARAMS = {
+    20: 269_722,
+    32: 464_154,
+    44: 658_586,
+    56: 853_018,
+    110: 1_727_962,
+    1202: 19_421_274,
+}
+
+
+def imagenet_spec(depth: int, residual: bool = True) -> ResNetSpec:
+    """The spec of an ImageNet net of Table 1 (depth 18, 34, 50, 101, 152)."""
+    if depth not in IMAGENET_DEPTHS:
+        raise ValueError(
+            f"No ImageNet ResNet of depth {depth}; known depths: "
+            f"{sorted(IMAGENET_DEPTHS)}. Received: depth={depth}"
+        )
+    block, counts = IMAGENET_DEPTHS[depth]
+    stages = tuple(
+        Stage(filters, blocks, 1 if i == 0 else 2)
+        for i, (filters, blocks) in enumerate(zip(IMAGENET_FILTERS, counts))
+    )
+    return ResNetSpec(
+        name=f"{'resnet' if residual else 'plain'}{depth}",
+        depth=depth,
+        family="imagenet",
+        block=block,
+        stages=stages,
+        stem_filters=64,
+        residual=residual,
+        shortcut="B",
+        input_shape=(224, 224, 3),
+        classes=1000,
+        macs_paper=_IMAGENET_MACS[depth],
+        # Only the residual count is published: a plain twin equals its
+        # option-A ResNet, which tests derive rather than hard-code.
+        params=_IMAGENET_PARAMS[depth] if residual else None,
+    )
+
+
+def cifar_spec(depth: int, residual: bool = True) -> ResNetSpec:
+    """The spec of a CIFAR net of section 4.2 (depth 6n+2, any n >= 1)."""
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(
+            f"CIFAR ResNets have depth 6n+2 with n >= 1 (8, 14, 20, 26, 32, ...). "
+            f"Received: depth={depth}"
+        )
+    n = (depth - 2) // 6
+    stages = tuple(
+        Stage(filters, n, 1 if i == 0 else 2) for i, filters in enumerate(CIFAR_FILTERS)
+    )
+    return ResNetSpec(
+        name=f"{'resnet' if residual else 'plain'}{depth}",
+        depth=depth,
+        family="cifar",
+        block=BASIC,
+        stages=stages,
+        stem_filters=16,
+        residual=residual,
+        shortcut="A",
+        input_shape=(32, 32, 3),
+        classes=10,
+        # Option A adds no parameters, so a plain twin has the same count.
+        params=_CIFAR_PARAMS.get(depth),
+    )
+
+
+def _named_specs() -> dict:
+    specs = {}
+    for residual in (True, False):
+        for depth in IMAGENET_DEPTHS:
+            spec = imagenet_spec(depth, residual)
+            specs[spec.name] = spec
+        for depth in CIFAR_NAMED_DEPTHS:
+            spec = cifar_spec(depth, residual)
+            specs[spec.name] = spec
+    return specs
+
+
+MODEL_SPECS = _named_specs()
+
+_NAME_RE = re.compile(r"^(resnet|plain)[_-]?(\d+)$")
+
+
+def list_models() -> list:
+    """Names of every registered network, ResNets first, by family and depth."""
+    return list(MODEL_SPECS)
+
+
+def get_spec(name: str, depth: Optional[int] = None) -> ResNetSpec:
+    """Look a network up by name, or build the spec of any CIFAR depth.
+
+    Args:
+        name: a name of `list_models()` ("resnet50", "plain20"), any
+            "resnet<6n+2>"/"plain<6n+2>" (e.g. "resnet8"), or the family
+            "resnet"/"plain" together with `depth`.
+        depth: with a family name, the depth: an ImageNet depth of Table 1 or
+            any CIFAR depth 6n+2.
+
+    Returns:
+        The `ResNetSpec`.
+
+    Raises:
+        ValueError: the name or depth is unknown.
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"Model name must be a string. Received: name={name!r}")
+    key = name.lower()
+    if key in ("resnet", "plain"):
+        if depth is None:
+            raise ValueError(
+                f"Family name {name!r} needs a depth, e.g. build('{key}', depth=8). "
+                f"Received: depth=None"
+            )
+        key = f"{key}{depth}"
+    elif depth is not None:
+        raise ValueError(
+            f"depth= is only valid with the family names 'resnet' or 'plain'. "
+            f"Received: name={name!r}, depth={depth}"
+        )
+    if key in MODEL_SPECS:
+        return MODEL_SPECS[key]
+    match = _NAME_RE.match(key)
+    if match:
+        residual = match.group(1) == "resnet"
+        d = int(match.group(2))
+        if d in IMAGENET_DEPTHS:
+            return imagenet_spec(d, residual)
+        if d >= 8 and (d - 2) % 6 == 0:
+            return cifar_spec(d, residual)
+    raise ValueError(
+        f"Unknown model {name!r}" + (f" with depth={depth}" if depth is not None else "")
+        + f"; known: {', '.join(list_models())}; "
+        "or any CIFAR depth 6n+2 as 'resnet<depth>' / 'plain<depth>'."
+    )

@@ -1,0 +1,28 @@
+"""Print the README's model table: parameters and multiply-adds of every net."""
+
+from absl import app, flags
+
+import keras_resnet
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", None, "Models to list; default: all of list_models().")
+
+
+def main(argv):
+    del argv
+    print("| model | family | blocks | trainable params | multiply-adds | Table 1 |")
+    print("|---|---|---|---|---|---|")
+    for name in FLAGS.models or keras_resnet.list_models():
+        spec = keras_resnet.get_spec(name)
+        model = keras_resnet.build(name)
+        params = sum(int(w.numpy().size) for w in model.trainable_weights)
+        macs = keras_resnet.count_macs(model)
+        side = spec.input_shape[0]
+        paper = f"{spec.macs_paper / 1e9:.1f} G" if spec.macs_paper else ""
+        blocks = ",".join(str(s.blocks) for s in spec.stages)
+        print(f"| {name} | {spec.family} {side}x{side} | {spec.block} {blocks} | "
+              f"{params:,} | {macs / 1e9:.3f} G | {paper} |")
+
+
+if __name__ == "__main__":
+    app.run(main)

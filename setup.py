@@ -1,0 +1,35 @@
+"""keras_resnet: the ResNets of He et al. (2015) for Keras 3 and TensorFlow."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="keras_resnet",
+    version="0.1.0",
+    description=(
+        "ResNet-18..152 and the paper's CIFAR nets as Keras 3 models, with "
+        "tf.distribute training, TF Serving / LiteRT export and keras-tuner search."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["keras_resnet", "keras_resnet.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.21",
+        # 3.14 carries the recent safe-loading fixes for .keras files.
+        "keras>=3.14",
+        "tensorflow-datasets>=4.9",
+        "keras-tuner>=1.4.8",
+        "absl-py>=2.0",
+        "h5py",
+        "matplotlib",
+    ],
+    extras_require={
+        "export": ["ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21"],
+        "tests": [
+            "pytest>=8",
+            "jax[cpu]",
+            "ai-edge-litert>=2.3",
+            "tensorflow-serving-api>=2.21",
+        ],
+    },
+)

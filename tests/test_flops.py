@@ -1,0 +1,31 @@
+import pytest
+
+import keras_resnet
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("resnet18", 1_814_073_344),
+        ("resnet34", 3_663_761_408),
+        ("resnet50", 4_089_184_256),
+        ("resnet101", 7_801_405_440),
+        ("resnet152", 11_513_626_624),
+    ],
+)
+def test_macs_at_224_match_table1_within_10_percent(name, expected):
+    model = keras_resnet.build(name, input_shape=(224, 224, 3))
+    macs = keras_resnet.count_macs(model)
+    assert macs == expected
+    assert abs(macs - keras_resnet.get_spec(name).macs_paper) / keras_resnet.get_spec(name).macs_paper < 0.10
+
+
+def test_stride_in_1x1_is_the_cheaper_caffe_placement():
+    model = keras_resnet.ResNet50(input_shape=(224, 224, 3), stride_in_1x1=True)
+    assert keras_resnet.count_macs(model) == 3_857_973_248
+
+
+def test_count_macs_needs_a_known_size():
+    model = keras_resnet.ResNet18(include_top=False)
+    with pytest.raises(ValueError, match="known input size"):
+        keras_resnet.count_macs(model)

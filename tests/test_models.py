@@ -1,0 +1,245 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet
+from keras_resnet import models
+from conftest import small_model
+
+ALL = keras_resnet.list_models()
+
+
+def trainable(model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_trainable_params_match_the_paper(name):
+    spec = keras_resnet.get_spec(name)
+    count = trainable(small_model(name))
+    if spec.residual:
+        assert count == spec.params
+    else:
+        # A plain twin has exactly the parameters of its option-A ResNet.
+        twin = name.replace("plain", "resnet")
+        assert count == trainable(small_model(twin, shortcut="A"))
+        if spec.family == "cifar":
+            assert count == keras_resnet.get_spec(twin).params
+
+
+def test_shortcut_options_add_exactly_the_projections():
+    a = trainable(small_model("resnet34", shortcut="A"))
+    b = trainable(small_model("resnet34", shortcut="B"))
+    c = trainable(small_model("resnet34", shortcut="c"))
+    # B adds a 1x1 conv + BN at the three stage transitions.
+    assert b - a == (64 * 128 + 2 * 128) + (128 * 256 + 2 * 256) + (256 * 512 + 2 * 512)
+    assert a == 21_623_848 and b == 21_797_672
+    # C projects every one of the 16 blocks.
+    projections = [(64, 64)] * 3 + [(64, 128)] + [(128, 128)] * 3 + [(128, 256)] + \
+        [(256, 256)] * 5 + [(256, 512)] + [(512, 512)] * 2
+    assert c - a == sum(i * o + 2 * o for i, o in projections)
+    assert not any(isinstance(l, keras.layers.Conv2D) and l.name.endswith("_0_conv")
+                   for l in small_model("plain34").layers)
+
+
+def test_cifar_option_b_projects_only_where_the_shape_changes():
+    a = trainable(small_model("resnet20"))
+    b = trainable(small_model("resnet20", shortcut="B"))
+    assert b - a == (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_output_shapes_with_and_without_top(name):
+    spec = keras_resnet.get_spec(name)
+    model = small_model(name)
+    assert model.output_shape == (None, spec.classes)
+    side = 64 if spec.family == "imagenet" else 32
+    final = side // spec.min_size
+    last = keras_resnet.stage_output_names(spec)[f"C{len(spec.stages) + 1}"]
+    if spec.depth > 200:
+        # Another build of a 4,200-layer net costs 20 s; its last stage's
+        # shape on the cached model says the same.
+        final = 32 // spec.min_size
+        assert tuple(model.get_layer(last).output.shape) == (None, final, final, spec.num_features)
+        return
+    features = keras_resnet.build(name, include_top=False, input_shape=(side, side, 1))
+    assert features.output_shape == (None, final, final, spec.num_features)
+    assert features.layers[-1].name == last
+    for pooling in ("avg", "max"):
+        pooled = keras_resnet.build(name, include_top=False, pooling=pooling, input_shape=(side, side, 1))
+        assert pooled.output_shape == (None, spec.num_features)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_keras_round_trip_gives_equal_outputs_and_config(name, tmp_path):
+    model = small_model(name)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    loaded = keras_resnet.load_model(path)
+    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    x = np.random.default_rng(0).uniform(0, 1, (2,) + model.input_shape[1:]).astype("float32")
+    # training=True normalises with batch statistics: an untrained net of
+    # 600 blocks overflows float32 with BN's initial moving statistics.
+    expected = keras.ops.convert_to_numpy(model(x, training=True))
+    got = keras.ops.convert_to_numpy(loaded(x, training=True))
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    # JSON-normalised: Keras writes build shapes as tuples, reads them as lists.
+    assert json.loads(json.dumps(loaded.get_config())) == json.loads(json.dumps(model.get_config()))
+    clone = keras.Model.from_config(model.get_config()) if len(model.layers) < 1000 else loaded
+    assert trainable(clone) == trainable(model)
+
+
+def test_resnet50_feature_map_as_in_the_issue():
+    model = keras_resnet.ResNet50(include_top=False, input_shape=(224, 224, 3))
+    assert model.output_shape == (None, 7, 7, 2048)
+    assert keras_resnet.ResNet50(include_top=False, pooling="avg", input_shape=(224, 224, 3)).output_shape == (None, 2048)
+    assert keras_resnet.ResNet50(include_top=False).input_shape == (None, None, None, 3)
+
+
+def test_layer_names_are_deterministic_and_follow_keras_applications():
+    names = [l.name for l in keras_resnet.ResNet50(input_shape=(32, 32, 3)).layers]
+    assert names == [l.name for l in keras_resnet.ResNet50(input_shape=(32, 32, 3)).layers]
+    for expected in ("conv1_conv", "pool1_pool", "conv2_block1_0_conv", "conv2_block1_1_conv",
+                     "conv3_block4_out", "conv5_block3_3_bn", "avg_pool", "predictions"):
+        assert expected in names
+    assert "conv2_block1_0_pad" in [l.name for l in small_model("resnet20").layers] or \
+        "conv3_block1_0_pad" in [l.name for l in small_model("resnet20").layers]
+
+
+def test_stride_placement():
+    v15 = keras_resnet.ResNet50(input_shape=(64, 64, 3))
+    caffe = keras_resnet.ResNet50(input_shape=(64, 64, 3), stride_in_1x1=True)
+    assert v15.get_layer("conv3_block1_2_conv").strides == (2, 2)
+    assert v15.get_layer("conv3_block1_1_conv").strides == (1, 1)
+    assert caffe.get_layer("conv3_block1_1_conv").strides == (2, 2)
+    assert caffe.get_layer("conv3_block1_2_conv").strides == (1, 1)
+    assert trainable(v15) == trainable(caffe)
+
+
+def test_bn_after_every_conv_he_init_and_zero_init_residual():
+    model = keras_resnet.ResNet18(input_shape=(32, 32, 3), zero_init_residual=True)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            assert layer.use_bias is False
+            assert isinstance(layer.kernel_initializer, keras.initializers.HeNormal)
+            assert isinstance(model.get_layer(layer.name[:-4] + "bn"), keras.layers.BatchNormalization)
+    gamma = keras.ops.convert_to_numpy(model.get_layer("conv2_block1_2_bn").gamma)
+    np.testing.assert_array_equal(gamma, 0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer("conv2_block1_1_bn").gamma), 1)
+    # With every branch silenced, the blocks are identities (after ReLU).
+    assert "conv2_block1_add" in [l.name for l in model.layers]
+
+
+def test_width_multiplier_widens_every_conv():
+    wide = keras_resnet.build("resnet", depth=8, width_multiplier=2)
+    assert wide.get_layer("conv1_conv").filters == 32
+    assert wide.get_layer("conv4_block1_2_conv").filters == 128
+    assert wide.output_shape == (None, 10)
+
+
+def test_any_cifar_depth_builds():
+    model = keras_resnet.build("resnet", depth=8, classes=3, input_shape=(28, 28, 1))
+    assert model.output_shape == (None, 3)
+    assert model.name == "resnet8"
+    assert keras_resnet.build("plain14").name == "plain14"
+
+
+def test_backbone_returns_every_stage():
+    backbone = keras_resnet.build_backbone("resnet50", input_shape=(64, 64, 3))
+    shapes = {k: tuple(v.shape) for k, v in backbone.output.items()}
+    assert shapes == {"C2": (None, 16, 16, 256), "C3": (None, 8, 8, 512),
+                      "C4": (None, 4, 4, 1024), "C5": (None, 2, 2, 2048)}
+    assert set(keras_resnet.build_backbone("resnet20").output) == {"C2", "C3", "C4"}
+    assert keras_resnet.stage_output_names(keras_resnet.get_spec("resnet101"))["C4"] == "conv4_block23_out"
+
+
+def test_input_tensor_is_used():
+    tensor = keras.Input((40, 40, 3))
+    model = keras_resnet.ResNet20(input_tensor=tensor)
+    assert model.inputs[0] is tensor
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(input_shape=(32, 32)), r"input_shape must be \(height, width, channels\). Received: input_shape=\(32, 32\)"),
+        (dict(input_shape=(16, 16, 3)), r"resnet50 needs inputs of at least 32x32 .* Received: input_shape=\(16, 16, 3\)"),
+        (dict(classes=0), "classes must be an integer >= 1 .* Received: classes=0"),
+        (dict(pooling="mean", include_top=False), "pooling must be one of None, 'avg', 'max'. Received: pooling='mean'"),
+        (dict(shortcut="D"), "Unknown shortcut option; valid: 'A', 'B', 'C'. Received: shortcut='D'"),
+        (dict(weights="imagenet"), "weights='imagenet' is not available"),
+        (dict(weights="/nonexistent.weights.h5"), "Weights file not found"),
+        (dict(width_multiplier=0), "width_multiplier must be a number > 0"),
+        (dict(dropout=0.5), r"Unknown argument\(s\) \['dropout'\]"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        keras_resnet.build("resnet50", **kwargs)
+
+
+def test_weights_file_round_trip_and_mismatches(tmp_path):
+    model = keras_resnet.build("resnet", depth=8)
+    path = str(tmp_path / "r8.weights.h5")
+    model.save_weights(path)
+    again = keras_resnet.build("resnet", depth=8, weights=path)
+    x = np.ones((1, 32, 32, 3), "float32")
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(again(x)), keras.ops.convert_to_numpy(model(x)))
+    with pytest.raises(ValueError, match=r"classifier has kernel shape \(64, 10\) \(10 classes\).*classes=10"):
+        keras_resnet.build("resnet", depth=8, classes=5, weights=path)
+    headless = keras_resnet.build("resnet", depth=8, include_top=False, weights=path)
+    assert headless.output_shape == (None, None, None, 64)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(headless.get_layer("conv4_block1_2_conv").kernel),
+        keras.ops.convert_to_numpy(model.get_layer("conv4_block1_2_conv").kernel))
+    with pytest.raises(ValueError, match="does not fit 'resnet14'"):
+        keras_resnet.build("resnet", depth=14, weights=path)
+    other = tmp_path / "model.h5"
+    other.write_bytes(b"x")
+    with pytest.raises(ValueError, match="must be a '.weights.h5' file"):
+        keras_resnet.build("resnet", depth=8, weights=str(other))
+
+
+def test_applications_exist_for_every_model():
+    for name in ALL:
+        spec = keras_resnet.get_spec(name)
+        camel = f"{'ResNet' if spec.residual else 'PlainNet'}{spec.depth}"
+        assert getattr(keras_resnet, camel) is models.APPLICATIONS[camel]
+    assert keras_resnet.ResNet20().name == "resnet20"
+
+
+@pytest.mark.skipif(subprocess.run([sys.executable, "-c", "import jax"],
+                                   capture_output=True).returncode != 0,
+                    reason="jax is not installed")
+def test_models_run_on_the_jax_backend():
+    code = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        import keras
+        import keras_resnet
+        assert keras.backend.backend() == "jax"
+        m = keras_resnet.ResNet20()
+        assert sum(int(np.prod(w.shape)) for w in m.trainable_weights) == 269_722
+        y = m.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+        assert y.shape == (2, 10) and np.allclose(y.sum(-1), 1, atol=1e-5)
+        f = keras_resnet.ResNet50(include_top=False, input_shape=(64, 64, 3))
+        assert f(np.zeros((1, 64, 64, 3), "float32"), training=True).shape == (1, 2, 2, 2048)
+        assert "tensorflow" not in sys.modules, "model code imported tensorflow"
+        print("ok")
+        """
+    )
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")

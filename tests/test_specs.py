@@ -1,0 +1,53 @@
+import pytest
+
+from keras_resnet import specs
+
+
+def test_list_models_has_every_network_of_the_paper_and_its_plain_twin():
+    names = specs.list_models()
+    depths = [18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202]
+    assert names == [f"resnet{d}" for d in depths] + [f"plain{d}" for d in depths]
+
+
+@pytest.mark.parametrize("name", specs.list_models())
+def test_spec_layer_count_matches_depth(name):
+    spec = specs.get_spec(name)
+    convs_per_block = 3 if spec.block == specs.BOTTLENECK else 2
+    weighted = 1 + convs_per_block * sum(s.blocks for s in spec.stages) + 1
+    assert weighted == spec.depth
+
+
+def test_cifar_depth_is_6n_plus_2_for_any_n():
+    spec = specs.get_spec("resnet", depth=8)
+    assert [s.blocks for s in spec.stages] == [1, 1, 1]
+    assert [s.filters for s in spec.stages] == [16, 32, 64]
+    assert specs.get_spec("resnet14").stages[0].blocks == 2
+    assert specs.get_spec("plain", depth=26).residual is False
+
+
+def test_imagenet_table1():
+    assert [s.blocks for s in specs.get_spec("resnet152").stages] == [3, 8, 36, 3]
+    assert specs.get_spec("resnet50").num_features == 2048
+    assert specs.get_spec("resnet34").num_features == 512
+    assert specs.get_spec("resnet50").min_size == 32
+    assert specs.get_spec("resnet20").min_size == 4
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("resnet51",), "Unknown model 'resnet51'; known: resnet18, resnet34"),
+        (("resnet", 9), "Unknown model 'resnet' with depth=9"),
+        (("resnet",), "needs a depth"),
+        (("resnet20", 20), "depth= is only valid"),
+        ((50,), "Model name must be a string"),
+    ],
+)
+def test_bad_names(args, message):
+    with pytest.raises(ValueError, match=message):
+        specs.get_spec(*args)
+
+
+def test_cifar_spec_rejects_bad_depth():
+    with pytest.raises(ValueError, match=r"6n\+2 .* Received: depth=21"):
+        specs.cifar_spec(21)
