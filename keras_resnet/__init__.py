@@ -1,7 +1,7 @@
 """keras_resnet: the ResNets of He et al. (2015) for Keras 3."""
 
 from keras_resnet.flops import count_macs
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.layers import MeanSubtraction, ZeroPadShortcut
 from keras_resnet.models import (
     APPLICATIONS,
     PlainNet18,

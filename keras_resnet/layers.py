@@ -54,3 +54,48 @@ class ZeroPadShortcut(keras.layers.Layer):
         config = super().get_config()
         config.update(filters=self.filters, strides=self.strides)
         return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MeanSubtraction(keras.layers.Layer):
+    """The paper's input normalisation: subtract the mean, then scale.
+
+    Takes raw pixels (0-255). The mean, per pixel (H, W, C) or per channel
+    (C,), is a non-trainable weight, so it travels in every saved model and
+    training, evaluation and serving preprocess identically.
+
+    Args:
+        mean_shape: shape of the mean, (H, W, C) or (C,).
+        scale: factor applied after the subtraction.
+        mean: initial value of the mean; zeros if None.
+    """
+
+    def __init__(self, mean_shape, scale: float = 1.0 / 255.0, mean=None, **kwargs):
+        super().__init__(**kwargs)
+        self.mean_shape = tuple(int(d) for d in mean_shape)
+        self.scale = float(scale)
+        self._initial_mean = mean
+
+    def build(self, input_shape):
+        initial = self._initial_mean
+        self.mean = self.add_weight(
+            name="mean",
+            shape=self.mean_shape,
+            initializer=(
+                "zeros" if initial is None
+                else keras.initializers.Constant(ops.convert_to_numpy(initial))
+            ),
+            trainable=False,
+        )
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        return (x - ops.cast(self.mean, self.compute_dtype)) * ops.cast(self.scale, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(mean_shape=self.mean_shape, scale=self.scale)
+        return config

@@ -14,10 +14,11 @@ import sys
 from typing import Any, Callable, Optional, Sequence, Union
 
 import keras
+import numpy as np
 from keras import layers
 
 from keras_resnet import specs as specs_lib
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.layers import MeanSubtraction, ZeroPadShortcut
 from keras_resnet.specs import BOTTLENECK, ResNetSpec
 
 BN_MOMENTUM = 0.9  # torchvision's 0.1 in Keras's convention
@@ -56,8 +57,13 @@ def conv_bn(
     name: str,
     activation: bool = True,
     zero_gamma: bool = False,
+    synchronized: bool = False,
 ):
-    """Conv (no bias) -> BN [-> ReLU], named `{name}_conv/_bn/_relu`."""
+    """Conv (no bias) -> BN [-> ReLU], named `{name}_conv/_bn/_relu`.
+
+    `synchronized` makes BN average its statistics over all replicas of a
+    tf.distribute strategy (sync BN).
+    """
     padding = "same"
     if strides > 1 and kernel_size > 1:
         # Symmetric padding as in the paper's Caffe/torchvision nets; TF's
@@ -79,6 +85,7 @@ def conv_bn(
         momentum=BN_MOMENTUM,
         epsilon=BN_EPSILON,
         gamma_initializer="zeros" if zero_gamma else "ones",
+        synchronized=synchronized,
         name=f"{name}_bn",
     )(x)
     if activation:
@@ -86,7 +93,7 @@ def conv_bn(
     return x
 
 
-def shortcut(x, filters: int, strides: int, option: str, name: str):
+def shortcut(x, filters: int, strides: int, option: str, name: str, synchronized: bool = False):
     """The shortcut branch of a block (paper section 3.3).
 
     Option A: identity, or subsample + zero-pad where the shape changes.
@@ -95,7 +102,8 @@ def shortcut(x, filters: int, strides: int, option: str, name: str):
     """
     changes = strides != 1 or x.shape[-1] != filters
     if option == "C" or (option == "B" and changes):
-        return conv_bn(x, filters, 1, strides, f"{name}_0", activation=False)
+        return conv_bn(x, filters, 1, strides, f"{name}_0", activation=False,
+                       synchronized=synchronized)
     if changes:
         return ZeroPadShortcut(filters, strides, name=f"{name}_0_pad")(x)
     return x
@@ -103,10 +111,11 @@ def shortcut(x, filters: int, strides: int, option: str, name: str):
 
 def basic_block(x, filters: int, strides: int, name: str, options: dict):
     """Two 3x3 convs; output channels = filters."""
-    y = conv_bn(x, filters, 3, strides, f"{name}_1")
+    sync = options["synchronized_bn"]
+    y = conv_bn(x, filters, 3, strides, f"{name}_1", synchronized=sync)
     y = conv_bn(
         y, filters, 3, 1, f"{name}_2", activation=False,
-        zero_gamma=options["zero_init_residual"],
+        zero_gamma=options["zero_init_residual"], synchronized=sync,
     )
     return _merge(x, y, filters, strides, name, options)
 
@@ -116,18 +125,19 @@ def bottleneck_block(x, filters: int, strides: int, name: str, options: dict):
     # Both the 1x1 (Caffe, keras.applications) and the 3x3 (torchvision,
     # "v1.5") placements of the stride are in use by published weights.
     stride_1x1, stride_3x3 = (strides, 1) if options["stride_in_1x1"] else (1, strides)
-    y = conv_bn(x, filters, 1, stride_1x1, f"{name}_1")
-    y = conv_bn(y, filters, 3, stride_3x3, f"{name}_2")
+    sync = options["synchronized_bn"]
+    y = conv_bn(x, filters, 1, stride_1x1, f"{name}_1", synchronized=sync)
+    y = conv_bn(y, filters, 3, stride_3x3, f"{name}_2", synchronized=sync)
     y = conv_bn(
         y, 4 * filters, 1, 1, f"{name}_3", activation=False,
-        zero_gamma=options["zero_init_residual"],
+        zero_gamma=options["zero_init_residual"], synchronized=sync,
     )
     return _merge(x, y, 4 * filters, strides, name, options)
 
 
 def _merge(x, y, filters: int, strides: int, name: str, options: dict):
     if options["residual"]:
-        s = shortcut(x, filters, strides, options["shortcut"], name)
+        s = shortcut(x, filters, strides, options["shortcut"], name, options["synchronized_bn"])
         y = layers.Add(name=f"{name}_add")([s, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
@@ -135,14 +145,14 @@ def _merge(x, y, filters: int, strides: int, name: str, options: dict):
 BLOCKS: dict = {specs_lib.BASIC: basic_block, BOTTLENECK: bottleneck_block}
 
 
-def stem(x, spec: ResNetSpec, filters: int):
+def stem(x, spec: ResNetSpec, filters: int, synchronized: bool = False):
     """conv1 (and pool1 for the ImageNet nets)."""
     if spec.family == "imagenet":
-        x = conv_bn(x, filters, 7, 2, "conv1")
+        x = conv_bn(x, filters, 7, 2, "conv1", synchronized=synchronized)
         x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
         # Zero padding equals -inf padding here: the input is post-ReLU.
         return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    return conv_bn(x, filters, 3, 1, "conv1")
+    return conv_bn(x, filters, 3, 1, "conv1", synchronized=synchronized)
 
 
 def stage_output_names(model_or_spec: Union[keras.Model, ResNetSpec]) -> dict:
@@ -239,6 +249,8 @@ def build_resnet(
     stride_in_1x1: bool = False,
     zero_init_residual: bool = False,
     width_multiplier: float = 1.0,
+    synchronized_bn: bool = False,
+    mean=None,
 ) -> keras.Model:
     """Build the Keras functional model of `spec`.
 
@@ -263,6 +275,12 @@ def build_resnet(
         zero_init_residual: start the last BN gamma of every residual branch
             at zero, so each block starts as the identity.
         width_multiplier: scale every conv's filters (Wide ResNets).
+        synchronized_bn: batch statistics over all replicas of a
+            tf.distribute strategy.
+        mean: per-pixel (H, W, C) or per-channel (C,) mean. When given, the
+            model takes raw 0-255 pixels and its first layer, "preprocessing",
+            subtracts the mean and scales by 1/255 (the paper's
+            normalisation, inside the model so that serving matches training).
 
     Returns:
         A `keras.Model`.
@@ -302,10 +320,14 @@ def build_resnet(
         shortcut=shortcut_opt,
         stride_in_1x1=bool(stride_in_1x1),
         zero_init_residual=bool(zero_init_residual),
+        synchronized_bn=bool(synchronized_bn),
     )
     block_fn = BLOCKS[spec.block]
     with deep_recursion(_approx_layers(spec)):
-        x = stem(inputs, spec, widen(spec.stem_filters))
+        x = inputs
+        if mean is not None:
+            x = MeanSubtraction(np.shape(mean), mean=mean, name="preprocessing")(x)
+        x = stem(x, spec, widen(spec.stem_filters), options["synchronized_bn"])
         for i, stage in enumerate(spec.stages):
             for j in range(stage.blocks):
                 x = block_fn(
@@ -393,7 +415,9 @@ def _saved_head(path: str) -> Optional[tuple]:
 
 # ---------------------------------------------------------------- public API
 
-_OPTION_NAMES = ("shortcut", "stride_in_1x1", "zero_init_residual", "width_multiplier")
+_OPTION_NAMES = (
+    "shortcut", "stride_in_1x1", "zero_init_residual", "width_multiplier", "synchronized_bn", "mean",
+)
 
 
 def build(name: str, /, depth: Optional[int] = None, **kwargs: Any) -> keras.Model:

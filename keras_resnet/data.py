@@ -1,0 +1,475 @@
+"""Data: offline readers, tfds, and the tf.data pipelines with the paper's augmentation.
+
+Every source yields unbatched `(image uint8 [H, W, C], label int32)` pairs. The
+model itself subtracts the per-pixel mean (see `keras_resnet.layers.MeanSubtraction`),
+so training, evaluation and the exported serving graph share one preprocessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import gzip
+import os
+import pickle
+import tarfile
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_LABELS = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+CIFAR10_LABELS = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
+IMAGE_FOLDER = "image_folder"
+# Names with an offline reader; any other tfds builder name goes to tfds.
+LOCAL_DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", IMAGE_FOLDER)
+AUGMENTATIONS = ("cifar", "imagenet", "none")
+# Per-pixel means are estimated from this many training images at most.
+MEAN_SAMPLES = 10_000
+
+
+@dataclasses.dataclass
+class DataSource:
+    """A classification data set, unbatched.
+
+    Attributes:
+        name: data set name.
+        train, test: datasets of (uint8 image, int32 label).
+        num_train, num_test: sizes.
+        num_classes: number of classes.
+        class_names: label strings, index = class id.
+        image_shape: (H, W, C) when every image has it, else (None, None, C).
+        arrays: (x_train, y_train, x_test, y_test) when held in memory.
+    """
+
+    name: str
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    num_train: int
+    num_test: int
+    num_classes: int
+    class_names: tuple
+    image_shape: tuple
+    arrays: Optional[tuple] = None
+
+
+# ---------------------------------------------------------------- readers
+
+
+def read_idx(path: str) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped or not."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(dims))
+    if len(data) - offset != expected:
+        raise ValueError(f"{path}: header says {dims} ({expected} bytes), file has {len(data) - offset}")
+    return np.frombuffer(data, np.uint8, offset=offset).reshape(dims)
+
+
+def _find_idx_dir(name: str, data_dir: Optional[str]) -> tuple:
+    """Directories searched for the IDX files of fashion_mnist / mnist."""
+    candidates = []
+    if data_dir:
+        candidates += [data_dir, os.path.join(data_dir, name), os.path.join(data_dir, name.replace("_", "-"))]
+    if name == "fashion_mnist":
+        candidates.append(DEBIAN_FASHION_MNIST)
+    for directory in candidates:
+        if os.path.isfile(os.path.join(directory, "train-images-idx3-ubyte.gz")) or os.path.isfile(
+            os.path.join(directory, "train-images-idx3-ubyte")
+        ):
+            return directory, candidates
+    return None, candidates
+
+
+def _idx_file(directory: str, stem: str) -> str:
+    path = os.path.join(directory, stem + ".gz")
+    return path if os.path.isfile(path) else os.path.join(directory, stem)
+
+
+def load_mnist_idx(directory: str) -> tuple:
+    """(x_train, y_train, x_test, y_test) from the four MNIST-format IDX files."""
+    x_train = read_idx(_idx_file(directory, "train-images-idx3-ubyte"))[..., None]
+    y_train = read_idx(_idx_file(directory, "train-labels-idx1-ubyte")).astype(np.int32)
+    x_test = read_idx(_idx_file(directory, "t10k-images-idx3-ubyte"))[..., None]
+    y_test = read_idx(_idx_file(directory, "t10k-labels-idx1-ubyte")).astype(np.int32)
+    return x_train, y_train, x_test, y_test
+
+
+def _cifar_members(name: str, data_dir: str) -> Optional[dict]:
+    """{member name: bytes} of a CIFAR python or binary archive or folder."""
+    n = "10" if name == "cifar10" else "100"
+    folders = (
+        [f"cifar-10-batches-py", f"cifar-10-batches-bin"] if n == "10"
+        else ["cifar-100-python", "cifar-100-binary"]
+    )
+    archives = [f + ".tar.gz" for f in ("cifar-10-python", "cifar-10-binary")] if n == "10" else [
+        "cifar-100-python.tar.gz", "cifar-100-binary.tar.gz"]
+    for folder in folders:
+        path = os.path.join(data_dir, folder)
+        if os.path.isdir(path):
+            return {f: open(os.path.join(path, f), "rb").read() for f in os.listdir(path)
+                    if os.path.isfile(os.path.join(path, f))}
+    for archive in archives:
+        path = os.path.join(data_dir, archive)
+        if os.path.isfile(path):
+            with tarfile.open(path, "r:gz") as tar:
+                return {os.path.basename(m.name): tar.extractfile(m).read()
+                        for m in tar.getmembers() if m.isfile()}
+    return None
+
+
+def load_cifar(name: str, data_dir: str) -> Optional[tuple]:
+    """CIFAR-10/100 from the standard python or binary archives (or their folders).
+
+    Returns:
+        (x_train, y_train, x_test, y_test, class_names), or None if no archive
+        is in `data_dir`.
+    """
+    members = _cifar_members(name, data_dir)
+    if members is None:
+        return None
+    if name == "cifar10":
+        if "data_batch_1" in members:  # python pickles
+            def unpickle(key):
+                d = pickle.loads(members[key], encoding="bytes")
+                return np.asarray(d[b"data"], np.uint8), np.asarray(d[b"labels"], np.int32)
+            parts = [unpickle(f"data_batch_{i}") for i in range(1, 6)]
+            x_train = np.concatenate([p[0] for p in parts])
+            y_train = np.concatenate([p[1] for p in parts])
+            x_test, y_test = unpickle("test_batch")
+            names = tuple(n.decode() for n in pickle.loads(members["batches.meta"], encoding="bytes")[b"label_names"]) \
+                if "batches.meta" in members else CIFAR10_LABELS
+        else:  # binary: 1 label byte + 3072 pixel bytes per record
+            def records(key):
+                raw = np.frombuffer(members[key], np.uint8).reshape(-1, 3073)
+                return raw[:, 1:], raw[:, 0].astype(np.int32)
+            parts = [records(f"data_batch_{i}.bin") for i in range(1, 6)]
+            x_train = np.concatenate([p[0] for p in parts])
+            y_train = np.concatenate([p[1] for p in parts])
+            x_test, y_test = records("test_batch.bin")
+            names = tuple(members["batches.meta.txt"].decode().split()) if "batches.meta.txt" in members \
+                else CIFAR10_LABELS
+    else:
+        if "train" in members:
+            def unpickle(key):
+                d = pickle.loads(members[key], encoding="bytes")
+                return np.asarray(d[b"data"], np.uint8), np.asarray(d[b"fine_labels"], np.int32)
+            x_train, y_train = unpickle("train")
+            x_test, y_test = unpickle("test")
+            names = tuple(n.decode() for n in pickle.loads(members["meta"], encoding="bytes")[b"fine_label_names"]) \
+                if "meta" in members else tuple(str(i) for i in range(100))
+        else:  # binary: coarse byte, fine byte, 3072 pixel bytes
+            def records(key):
+                raw = np.frombuffer(members[key], np.uint8).reshape(-1, 3074)
+                return raw[:, 2:], raw[:, 1].astype(np.int32)
+            x_train, y_train = records("train.bin")
+            x_test, y_test = records("test.bin")
+            names = tuple(members["fine_label_names.txt"].decode().split()) \
+                if "fine_label_names.txt" in members else tuple(str(i) for i in range(100))
+
+    def to_hwc(x):
+        return x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+    return to_hwc(x_train), y_train, to_hwc(x_test), y_test, names
+
+
+def _from_arrays(name, x_train, y_train, x_test, y_test, class_names) -> DataSource:
+    return DataSource(
+        name=name,
+        train=tf.data.Dataset.from_tensor_slices((x_train, y_train)),
+        test=tf.data.Dataset.from_tensor_slices((x_test, y_test)),
+        num_train=len(x_train),
+        num_test=len(x_test),
+        num_classes=len(class_names),
+        class_names=tuple(class_names),
+        image_shape=tuple(x_train.shape[1:]),
+        arrays=(x_train, y_train, x_test, y_test),
+    )
+
+
+def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0) -> DataSource:
+    """An ImageNet-style folder: `data_dir/<class>/*.jpg`.
+
+    With `train/` and `val/` (or `validation/`, `test/`) subfolders, those are
+    the splits; otherwise 10% of each class, chosen with `seed`, is held out.
+    """
+    splits = {}
+    for split, options in (("train", ("train",)), ("test", ("val", "validation", "test"))):
+        for option in options:
+            if os.path.isdir(os.path.join(data_dir, option)):
+                splits[split] = os.path.join(data_dir, option)
+                break
+    root = splits.get("train", data_dir)
+    class_names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not class_names:
+        raise ValueError(
+            f"No class subfolders in {root!r}: an image folder holds <class>/<image> files "
+            "(optionally under train/ and val/)."
+        )
+    exts = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".JPEG", ".JPG", ".PNG")
+
+    def listing(base):
+        files, labels = [], []
+        for i, cls in enumerate(class_names):
+            found = sorted(f for f in glob.glob(os.path.join(base, cls, "*")) if f.endswith(exts))
+            files += found
+            labels += [i] * len(found)
+        return files, labels
+
+    files, labels = listing(root)
+    if not files:
+        raise ValueError(f"No images ({', '.join(exts[:5])}) under {root!r}/<class>/")
+    if "test" in splits:
+        test_files, test_labels = listing(splits["test"])
+    else:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(files))
+        cut = max(1, len(files) // 10)
+        held = set(order[:cut].tolist())
+        test_files = [f for i, f in enumerate(files) if i in held]
+        test_labels = [l for i, l in enumerate(labels) if i in held]
+        files = [f for i, f in enumerate(files) if i not in held]
+        labels = [l for i, l in enumerate(labels) if i not in held]
+
+    def decode(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        return image, tf.cast(label, tf.int32)
+
+    def dataset(f, l):
+        return tf.data.Dataset.from_tensor_slices((f, l)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+    return DataSource(
+        name=IMAGE_FOLDER,
+        train=dataset(files, labels),
+        test=dataset(test_files, test_labels),
+        num_train=len(files),
+        num_test=len(test_files),
+        num_classes=len(class_names),
+        class_names=tuple(class_names),
+        image_shape=(None, None, channels),
+    )
+
+
+def load_tfds(name: str, data_dir: Optional[str], download: bool = True) -> DataSource:
+    """Any tensorflow-datasets classification data set with 'image' and 'label'."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not download and not builder.is_prepared():
+        raise ValueError(
+            f"tfds data set {name!r} is not prepared in {builder.data_dir!r} and download=False."
+        )
+    builder.download_and_prepare()
+    info = builder.info
+    splits = info.splits
+    test_split = next((s for s in ("test", "validation") if s in splits), None)
+    if "train" not in splits or test_split is None:
+        raise ValueError(f"tfds {name!r} needs a train and a test/validation split; has {list(splits)}")
+    label = info.features["label"]
+    shape = tuple(info.features["image"].shape)
+
+    def as_pair(example):
+        return example["image"], tf.cast(example["label"], tf.int32)
+
+    def split(s):
+        return builder.as_dataset(split=s, shuffle_files=False).map(as_pair)
+
+    return DataSource(
+        name=name,
+        train=split("train"),
+        test=split(test_split),
+        num_train=splits["train"].num_examples,
+        num_test=splits[test_split].num_examples,
+        num_classes=label.num_classes,
+        class_names=tuple(label.names),
+        image_shape=shape,
+    )
+
+
+def load_dataset(name: str, data_dir: Optional[str] = None, download: bool = True) -> DataSource:
+    """Load a data set, offline where a local copy exists.
+
+    Args:
+        name: "fashion_mnist" and "mnist" (IDX files in `data_dir`, or Debian's
+            `dataset-fashion-mnist` files), "cifar10"/"cifar100" (python or
+            binary archives in `data_dir`), "image_folder" (`data_dir` of class
+            subfolders), or any tensorflow-datasets name (downloaded by tfds).
+        data_dir: where to look; for tfds, its data_dir.
+        download: let tfds download when no local copy exists.
+
+    Returns:
+        A `DataSource`.
+
+    Raises:
+        ValueError: unknown name, or no data where it was looked for.
+    """
+    if name in ("fashion_mnist", "mnist"):
+        directory, looked = _find_idx_dir(name, data_dir)
+        if directory is not None:
+            labels = FASHION_MNIST_LABELS if name == "fashion_mnist" else tuple(str(i) for i in range(10))
+            return _from_arrays(name, *load_mnist_idx(directory), labels)
+        if not download:
+            raise ValueError(
+                f"No {name} IDX files (train-images-idx3-ubyte.gz, ...) in {looked}. "
+                + ("Install Debian's package dataset-fashion-mnist, or " if name == "fashion_mnist" else "")
+                + "pass --data_dir, or allow a tfds download."
+            )
+    elif name in ("cifar10", "cifar100"):
+        if data_dir and os.path.isdir(data_dir):
+            arrays = load_cifar(name, data_dir)
+            if arrays is not None:
+                return _from_arrays(name, *arrays)
+        if not download:
+            raise ValueError(
+                f"No {name} archive (cifar-{name[5:]}-python.tar.gz, the binary one, or its folder) "
+                f"in data_dir={data_dir!r}."
+            )
+    elif name == IMAGE_FOLDER:
+        if not data_dir or not os.path.isdir(data_dir):
+            raise ValueError(f"image_folder needs --data_dir, a folder of class subfolders. Received: data_dir={data_dir!r}")
+        return load_image_folder(data_dir)
+    return load_tfds(name, data_dir, download=download)
+
+
+def check_dataset_name(name: str) -> None:
+    """Raise a ValueError for a name that is neither local nor a tfds builder."""
+    if name in LOCAL_DATASETS:
+        return
+    import tensorflow_datasets as tfds
+
+    builders = tfds.list_builders()
+    if name not in builders:
+        raise ValueError(
+            f"Unknown dataset {name!r}; offline: {', '.join(LOCAL_DATASETS)}; "
+            f"or a tensorflow-datasets name such as imagenette, imagenet2012 ({len(builders)} known)."
+        )
+
+
+# ---------------------------------------------------------------- pipelines
+
+
+def pixel_mean(source: DataSource, image_size: tuple) -> np.ndarray:
+    """Per-pixel mean image (H, W, C) of the training set's evaluation view."""
+    if source.arrays is not None and tuple(source.image_shape[:2]) == tuple(image_size):
+        return source.arrays[0].astype(np.float64).mean(axis=0).astype(np.float32)
+    view = eval_transform(image_size, source.image_shape[:2])
+    total, count = None, 0
+    for image, _ in source.train.take(MEAN_SAMPLES).map(lambda x, y: (view(x), y)).batch(256):
+        batch_sum = image.numpy().astype(np.float64).sum(axis=0)
+        total = batch_sum if total is None else total + batch_sum
+        count += image.shape[0]
+    if not count:
+        raise ValueError(f"The training split of {source.name} is empty")
+    return (total / count).astype(np.float32)
+
+
+def _resize_shorter(image, side):
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.cast(side, tf.float32) / tf.reduce_min(shape)
+    new = tf.cast(tf.round(shape * scale), tf.int32)
+    return tf.image.resize(image, new, antialias=True)
+
+
+def eval_transform(image_size, native=None) -> Callable:
+    """The single centre view (float32, 0-255) used for evaluation and the mean.
+
+    Fixed-size data of another size is resized; variable-size data is resized
+    to a shorter side of 256/224 x image_size and centre-cropped.
+    """
+    height, width = image_size
+
+    def transform(image):
+        image = tf.cast(image, tf.float32)
+        if native is not None and None not in native:
+            if tuple(native) != (height, width):
+                image = tf.image.resize(image, (height, width), antialias=True)
+            return image
+        image = _resize_shorter(image, int(round(max(height, width) * 256 / 224)))
+        return tf.image.resize_with_crop_or_pad(image, height, width)
+
+    return transform
+
+
+# AlexNet's PCA colour augmentation: eigenvalues/vectors of ImageNet's RGB
+# covariance (0-1 scale), as in fb.resnet.torch.
+_PCA_EIGVAL = np.array([0.2175, 0.0188, 0.0045], np.float32)
+_PCA_EIGVEC = np.array(
+    [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]], np.float32
+)
+
+
+def train_transform(augmentation: str, image_size, native=None) -> Callable:
+    """The training view: the paper's augmentation, float32 0-255 out.
+
+    "cifar": pad 4 pixels on each side, random crop back, random horizontal
+    flip. "imagenet": shorter side random in [256, 480] (scaled by
+    image_size/224), random crop, flip, PCA colour noise. "none": the
+    evaluation view.
+    """
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"Unknown augmentation; valid: {AUGMENTATIONS}. Received: {augmentation!r}")
+    height, width = image_size
+    centre = eval_transform(image_size, native)
+    if augmentation == "none":
+        return centre
+    if augmentation == "cifar":
+        def transform(image):
+            image = centre(image)
+            image = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
+            image = tf.image.random_crop(image, (height, width, tf.shape(image)[-1]))
+            return tf.image.random_flip_left_right(image)
+        return transform
+
+    scale = max(height, width) / 224
+
+    def transform(image):
+        image = tf.cast(image, tf.float32)
+        side = tf.random.uniform((), int(256 * scale), int(480 * scale) + 1, tf.int32)
+        image = _resize_shorter(image, side)
+        image = tf.image.random_crop(image, (height, width, tf.shape(image)[-1]))
+        image = tf.image.random_flip_left_right(image)
+        if image.shape[-1] == 3:
+            alpha = tf.random.normal((3,), stddev=0.1)
+            noise = tf.linalg.matvec(_PCA_EIGVEC, alpha * _PCA_EIGVAL) * 255.0
+            image = tf.clip_by_value(image + noise, 0.0, 255.0)
+        return image
+
+    return transform
+
+
+def make_pipeline(
+    dataset: tf.data.Dataset,
+    batch_size: int,
+    transform: Callable,
+    training: bool,
+    seed: Optional[int] = None,
+    cache: bool = False,
+    shuffle_buffer: int = 10_000,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """Batch a (image, label) dataset through `transform`, parallel and prefetched."""
+    if cache:
+        dataset = dataset.cache()
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(lambda x, y: (transform(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    options = tf.data.Options()
+    # Shard by element: in-memory and file-list datasets alike split evenly
+    # across workers of MultiWorkerMirroredStrategy.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.deterministic = seed is not None
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
