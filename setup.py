@@ -20,6 +20,7 @@ setup(
         "tensorflow-datasets>=4.9",
         "keras-tuner>=1.4.8",
         "absl-py>=2.0",
+        "tensorboard",
         "h5py",
         "matplotlib",
     ],

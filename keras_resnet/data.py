@@ -274,7 +274,8 @@ def load_tfds(name: str, data_dir: Optional[str], download: bool = True) -> Data
         )
     builder.download_and_prepare()
     info = builder.info
-    splits = info.splits
+    # Without metadata (e.g. under tfds.testing.mock_data) splits are unknown.
+    splits = {name: s.num_examples for name, s in info.splits.items()} or {"train": None, "test": None}
     test_split = next((s for s in ("test", "validation") if s in splits), None)
     if "train" not in splits or test_split is None:
         raise ValueError(f"tfds {name!r} needs a train and a test/validation split; has {list(splits)}")
@@ -287,12 +288,18 @@ def load_tfds(name: str, data_dir: Optional[str], download: bool = True) -> Data
     def split(s):
         return builder.as_dataset(split=s, shuffle_files=False).map(as_pair)
 
+    def size(s):
+        if splits[s] is not None:
+            return splits[s]
+        count = int(split(s).cardinality())
+        return count if count >= 0 else sum(1 for _ in split(s))
+
     return DataSource(
         name=name,
         train=split("train"),
         test=split(test_split),
-        num_train=splits["train"].num_examples,
-        num_test=splits[test_split].num_examples,
+        num_train=size("train"),
+        num_test=size(test_split),
         num_classes=label.num_classes,
         class_names=tuple(label.names),
         image_shape=shape,

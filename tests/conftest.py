@@ -21,3 +21,34 @@ def small_model(name: str, **kwargs):
 @pytest.fixture
 def tmp_path_str(tmp_path):
     return str(tmp_path)
+
+
+def write_idx(path: str, array) -> None:
+    """Write a uint8 array as a gzipped IDX file (the MNIST format)."""
+    import gzip
+
+    import numpy as np
+
+    array = np.asarray(array, np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def make_idx_dataset(directory: str, num_train: int = 64, num_test: int = 32, side: int = 28,
+                     seed: int = 0) -> str:
+    """A tiny Fashion-MNIST look-alike: 10 classes, each a brightness band.
+
+    Learnable in a few steps, so training tests can assert progress.
+    """
+    import numpy as np
+
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", num_train), ("t10k", num_test)):
+        labels = np.arange(n) % 10
+        rng.shuffle(labels)
+        images = rng.integers(0, 40, (n, side, side)) + labels[:, None, None] * 20
+        write_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte.gz"), images)
+        write_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte.gz"), labels)
+    return directory

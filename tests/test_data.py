@@ -1,0 +1,173 @@
+import io
+import os
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_resnet import data
+from conftest import make_idx_dataset, write_idx
+
+
+def test_read_idx_round_trip_and_bad_header(tmp_path):
+    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    write_idx(str(tmp_path / "a.gz"), array)
+    np.testing.assert_array_equal(data.read_idx(str(tmp_path / "a.gz")), array)
+    (tmp_path / "bad").write_bytes(b"\x00\x00\x0d\x01\x00\x00\x00\x01x")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        data.read_idx(str(tmp_path / "bad"))
+
+
+def test_fashion_mnist_from_idx_files_in_data_dir(tmp_path):
+    make_idx_dataset(str(tmp_path / "fashion_mnist"), 50, 20)
+    source = data.load_dataset("fashion_mnist", str(tmp_path), download=False)
+    assert (source.num_train, source.num_test, source.num_classes) == (50, 20, 10)
+    assert source.image_shape == (28, 28, 1)
+    assert source.class_names[9] == "Ankle boot"
+    image, label = next(iter(source.train))
+    assert image.dtype == tf.uint8 and image.shape == (28, 28, 1) and label.dtype == tf.int32
+
+
+@pytest.mark.skipif(not os.path.isdir(data.DEBIAN_FASHION_MNIST),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_from_debian_package():
+    source = data.load_dataset("fashion_mnist", download=False)
+    x_train, y_train, x_test, y_test = source.arrays
+    assert x_train.shape == (60_000, 28, 28, 1) and x_test.shape == (10_000, 28, 28, 1)
+    assert np.bincount(y_train).tolist() == [6000] * 10
+    assert np.bincount(y_test).tolist() == [1000] * 10
+
+
+def test_missing_data_says_where_it_looked(tmp_path):
+    with pytest.raises(ValueError, match=f"No mnist IDX files .* in .*{tmp_path}"):
+        data.load_dataset("mnist", str(tmp_path), download=False)
+    with pytest.raises(ValueError, match="No cifar10 archive"):
+        data.load_dataset("cifar10", str(tmp_path), download=False)
+    with pytest.raises(ValueError, match="image_folder needs --data_dir"):
+        data.load_dataset("image_folder", None)
+
+
+def _cifar_images(n, seed):
+    rng = np.random.default_rng(seed)
+    hwc = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    return hwc, hwc.transpose(0, 3, 1, 2).reshape(n, 3072)
+
+
+def _tar(path, members):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+
+def test_cifar10_python_archive(tmp_path):
+    members, expected = {}, []
+    for i in range(1, 6):
+        hwc, flat = _cifar_images(4, i)
+        expected.append(hwc)
+        members[f"cifar-10-batches-py/data_batch_{i}"] = pickle.dumps({b"data": flat, b"labels": [i] * 4})
+    test_hwc, test_flat = _cifar_images(3, 9)
+    members["cifar-10-batches-py/test_batch"] = pickle.dumps({b"data": test_flat, b"labels": [0, 1, 2]})
+    members["cifar-10-batches-py/batches.meta"] = pickle.dumps(
+        {b"label_names": [n.encode() for n in data.CIFAR10_LABELS]})
+    _tar(str(tmp_path / "cifar-10-python.tar.gz"), members)
+    source = data.load_dataset("cifar10", str(tmp_path), download=False)
+    x_train, y_train, x_test, y_test = source.arrays
+    np.testing.assert_array_equal(x_train, np.concatenate(expected))
+    np.testing.assert_array_equal(x_test, test_hwc)
+    assert y_train.tolist() == [i for i in range(1, 6) for _ in range(4)]
+    assert source.class_names == data.CIFAR10_LABELS and source.image_shape == (32, 32, 3)
+
+
+def test_cifar10_and_cifar100_binary_archives(tmp_path):
+    hwc, flat = _cifar_images(2, 0)
+    records = np.concatenate([np.array([[7], [3]], np.uint8), flat], axis=1).tobytes()
+    members = {f"cifar-10-batches-bin/data_batch_{i}.bin": records for i in range(1, 6)}
+    members["cifar-10-batches-bin/test_batch.bin"] = records
+    _tar(str(tmp_path / "cifar-10-binary.tar.gz"), members)
+    x_train, y_train, x_test, y_test = data.load_dataset("cifar10", str(tmp_path), download=False).arrays
+    assert x_train.shape == (10, 32, 32, 3) and y_test.tolist() == [7, 3]
+    np.testing.assert_array_equal(x_test, hwc)
+
+    folder = tmp_path / "cifar-100-binary"
+    folder.mkdir()
+    rec100 = np.concatenate([np.array([[1, 42], [2, 99]], np.uint8), flat], axis=1).tobytes()
+    (folder / "train.bin").write_bytes(rec100)
+    (folder / "test.bin").write_bytes(rec100)
+    source = data.load_dataset("cifar100", str(tmp_path), download=False)
+    assert source.arrays[1].tolist() == [42, 99] and source.num_classes == 100
+
+
+def test_image_folder(tmp_path):
+    for split, n in (("train", 3), ("val", 1)):
+        for cls in ("cat", "dog"):
+            os.makedirs(tmp_path / split / cls)
+            for i in range(n):
+                png = tf.io.encode_png(np.full((20 + i, 30, 3), 100, np.uint8)).numpy()
+                (tmp_path / split / cls / f"{i}.png").write_bytes(png)
+    source = data.load_dataset("image_folder", str(tmp_path))
+    assert source.class_names == ("cat", "dog") and (source.num_train, source.num_test) == (6, 2)
+    assert source.image_shape == (None, None, 3)
+    shapes = sorted(tuple(x.shape) for x, _ in source.train)
+    assert shapes[0] == (20, 30, 3) and shapes[-1] == (22, 30, 3)
+    with pytest.raises(ValueError, match="No class subfolders"):
+        data.load_dataset("image_folder", str(tmp_path / "train" / "cat"))
+
+
+def test_tfds_path_with_mock_data():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=6):
+        source = data.load_dataset("cifar10", None)
+        assert source.num_classes == 10 and source.image_shape == (32, 32, 3)
+        image, label = next(iter(source.train))
+        assert image.shape == (32, 32, 3) and label.dtype == tf.int32
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="Unknown dataset 'cifar11'; offline: fashion_mnist"):
+        data.check_dataset_name("cifar11")
+    data.check_dataset_name("imagenette")
+
+
+def test_cifar_augmentation_pads_crops_and_flips():
+    tf.random.set_seed(0)
+    image = tf.constant(np.arange(32 * 32 * 3).reshape(32, 32, 3) % 251, tf.uint8)
+    augment = data.train_transform("cifar", (32, 32), (32, 32))
+    outputs = [augment(image).numpy() for _ in range(20)]
+    assert all(o.shape == (32, 32, 3) and o.dtype == np.float32 for o in outputs)
+    # A crop of the 4-pixel zero pad shows zero borders some of the time.
+    assert any((o[0] == 0).all() or (o[:, 0] == 0).all() for o in outputs)
+    assert len({o.tobytes() for o in outputs}) > 1
+    centre = data.eval_transform((32, 32), (32, 32))
+    np.testing.assert_array_equal(centre(image).numpy(), image.numpy().astype(np.float32))
+
+
+def test_imagenet_augmentation_and_centre_view_on_variable_sizes():
+    image = tf.constant(np.random.default_rng(0).integers(0, 255, (300, 400, 3)), tf.uint8)
+    augment = data.train_transform("imagenet", (224, 224))
+    out = augment(image).numpy()
+    assert out.shape == (224, 224, 3) and out.min() >= 0 and out.max() <= 255
+    assert data.eval_transform((64, 64))(image).shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="Unknown augmentation"):
+        data.train_transform("autoaugment", (32, 32))
+
+
+def test_pixel_mean_is_the_mean_image(tmp_path):
+    make_idx_dataset(str(tmp_path), 30, 10)
+    source = data.load_dataset("mnist", str(tmp_path), download=False)
+    mean = data.pixel_mean(source, (28, 28))
+    np.testing.assert_allclose(mean, source.arrays[0].mean(axis=0), rtol=1e-6)
+    resized = data.pixel_mean(source, (32, 32))
+    assert resized.shape == (32, 32, 1)
+
+
+def test_pipeline_batches_and_shards_by_data():
+    ds = tf.data.Dataset.from_tensor_slices((np.zeros((10, 4, 4, 1), np.uint8), np.arange(10, dtype=np.int32)))
+    batches = list(data.make_pipeline(ds, 4, data.eval_transform((4, 4), (4, 4)), training=True, seed=1,
+                                      drop_remainder=True))
+    assert [b[0].shape[0] for b in batches] == [4, 4]
+    assert batches[0][0].dtype == tf.float32

@@ -1,0 +1,81 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet
+from keras_resnet import recipes
+
+
+def lr_at(schedule, step):
+    return float(keras.ops.convert_to_numpy(schedule(step)))
+
+
+def test_paper_cifar_schedule_boundaries():
+    recipe = recipes.get_recipe("cifar")
+    run = recipes.plan(recipe, batch_size=128, num_train=45_000, depth=56)
+    assert (run.total_steps, run.boundaries, run.warmup_steps) == (64_000, (32_000, 48_000), 0)
+    schedule = recipes.make_schedule(recipe, run)
+    assert [lr_at(schedule, s) for s in (0, 31_999, 32_001, 47_999, 48_001, 63_999)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+def test_resnet110_warms_up_at_0_01_for_400_iterations():
+    recipe = recipes.get_recipe("cifar")
+    run = recipes.plan(recipe, batch_size=128, num_train=45_000, depth=110)
+    schedule = recipes.make_schedule(recipe, run)
+    assert run.warmup_steps == 400
+    assert [lr_at(schedule, s) for s in (0, 399, 400, 32_001)] == pytest.approx([0.01, 0.01, 0.1, 0.01])
+
+
+def test_schedule_rescales_with_batch_size_and_epochs():
+    recipe = recipes.get_recipe("cifar")
+    run = recipes.plan(recipe, batch_size=256, num_train=45_000, depth=110)
+    assert (run.learning_rate, run.total_steps, run.boundaries, run.warmup_steps) == (0.2, 32_000, (16_000, 24_000), 200)
+    run = recipes.plan(recipe, batch_size=128, num_train=1_280, depth=20, epochs=4)
+    assert (run.total_steps, run.boundaries) == (40, (20, 30))
+    run = recipes.plan(recipe, batch_size=128, num_train=1_280, depth=20, train_steps=7, learning_rate=0.05)
+    assert (run.total_steps, run.learning_rate) == (7, 0.05)
+
+
+def test_imagenet_recipe_linear_warmup_for_large_batches():
+    recipe = recipes.get_recipe("imagenet")
+    run = recipes.plan(recipe, batch_size=1024, num_train=1_281_167, depth=50)
+    assert run.learning_rate == pytest.approx(0.4)
+    assert run.steps_per_epoch == 1251 and run.total_steps == 90 * 1251
+    assert run.boundaries == (30 * 1251, 60 * 1251, 80 * 1251)
+    schedule = recipes.make_schedule(recipe, run)
+    assert lr_at(schedule, 0) == pytest.approx(0.4 / run.warmup_steps)
+    assert lr_at(schedule, run.warmup_steps) == pytest.approx(0.4)
+    assert recipes.plan(recipe, batch_size=256, num_train=1_281_167, depth=50).warmup_steps == 0
+
+
+def test_fast_recipe_is_cosine_with_warmup():
+    recipe = recipes.get_recipe("fast")
+    run = recipes.plan(recipe, batch_size=128, num_train=12_800, depth=20, epochs=10)
+    schedule = recipes.make_schedule(recipe, run)
+    assert run.warmup_steps == 200
+    assert lr_at(schedule, 200) == pytest.approx(0.1)
+    assert lr_at(schedule, 999) < 1e-3
+
+
+def test_weight_decay_is_an_l2_loss_on_kernels_only():
+    model = keras_resnet.build("resnet", depth=8)
+    recipes.apply_weight_decay(model, 1e-4)
+    kernels = [l.kernel for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense))]
+    expected = sum(0.5e-4 * float(np.sum(keras.ops.convert_to_numpy(k) ** 2)) for k in kernels)
+    assert len(model.losses) == len(kernels) == 8
+    assert float(sum(keras.ops.convert_to_numpy(l) for l in model.losses)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_warmup_schedule_serialises():
+    schedule = recipes.Warmup(keras.optimizers.schedules.PiecewiseConstantDecay([10], [1.0, 0.1]), 5,
+                              "constant", 0.01)
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert [lr_at(clone, s) for s in (0, 5, 11)] == pytest.approx([0.01, 1.0, 0.1])
+
+
+def test_bad_recipe_inputs():
+    with pytest.raises(ValueError, match="Unknown recipe 'paper'; known: cifar, imagenet, fast"):
+        recipes.get_recipe("paper")
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        recipes.plan(recipes.get_recipe("cifar"), 128, 100, 20, epochs=0)

@@ -1,0 +1,208 @@
+"""Training tests: tiny generated data, a CIFAR net of depth 8, a few steps."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from keras_resnet import training
+from conftest import make_idx_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "scripts", "train.py")
+
+
+@pytest.fixture(scope="module")
+def idx_dir(tmp_path_factory):
+    return make_idx_dataset(str(tmp_path_factory.mktemp("fmnist")), num_train=160, num_test=40)
+
+
+def config(idx_dir, model_dir, **kwargs):
+    defaults = dict(model="resnet8", dataset="mnist", data_dir=idx_dir, model_dir=str(model_dir),
+                    batch_size=32, epochs=1, download=False, verbose=0, validation_split=0.2)
+    defaults.update(kwargs)
+    return training.TrainConfig(**defaults)
+
+
+def run_script(args, env=None, timeout=300):
+    env = dict(os.environ, **(env or {}))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return subprocess.run([sys.executable, TRAIN] + args, capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=ROOT)
+
+
+def test_one_epoch_writes_every_artifact(idx_dir, tmp_path):
+    result = training.train(config(idx_dir, tmp_path))
+    assert np.isfinite(result["test_loss"]) and 0 <= result["test_accuracy"] <= 1
+    assert (result["epochs"], result["steps_per_epoch"], result["num_train"]) == (1, 4, 128)
+    for name in ("best.weights.h5", "final.weights.h5", "final.keras", "history.csv",
+                 "training_curves.png", "labels.txt", "run.json", "result.json"):
+        assert os.path.isfile(tmp_path / name), name
+    assert os.listdir(tmp_path / "logs")
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["model"] == "resnet8" and run["classes"] == 10 and run["input_size"] == [28, 28]
+    model = result["model"]
+    assert model.layers[1].name == "preprocessing" and model.input_shape == (None, 28, 28, 1)
+
+
+def test_training_learns_the_easy_data(idx_dir, tmp_path):
+    result = training.train(config(idx_dir, tmp_path, epochs=6, recipe="fast", learning_rate=0.05))
+    assert result["test_accuracy"] >= 0.5
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Simulates a killed run: raises once `epoch` has ended (after its backup)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt(f"killed after epoch {epoch + 1}")
+
+
+def test_relaunch_resumes_at_the_interrupted_epoch(idx_dir, tmp_path):
+    cfg = config(idx_dir, tmp_path, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(cfg, extra_callbacks=[Interrupt(0)])
+    result = training.train(cfg)
+    assert result["initial_epoch"] == 1 and result["epochs_run"] == 2 and result["epochs"] == 3
+    rows = (tmp_path / "history.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]
+    # A finished run relaunched trains no more.
+    again = training.train(cfg)
+    assert again["epochs_run"] == 0
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            kernel = self.model.get_layer("conv1_conv").kernel
+            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_backup(idx_dir, tmp_path):
+    cfg = config(idx_dir, tmp_path, epochs=2)
+    with pytest.raises(training.NonFiniteLossError, match=r"loss became nan at epoch 2, step 1.*backup"):
+        training.train(cfg, extra_callbacks=[PoisonWeights()])
+    result = training.train(cfg)  # resumes from epoch 1's backup, which is finite
+    assert result["initial_epoch"] == 1 and np.isfinite(result["test_loss"])
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(model="resnet51"), "Unknown model 'resnet51'; known: resnet18"),
+        (dict(dataset="cifar11"), "Unknown dataset 'cifar11'"),
+        (dict(strategy="horovod"), "Unknown strategy 'horovod'; known: default, one_device, mirrored"),
+        (dict(recipe="paper"), "Unknown recipe 'paper'"),
+        (dict(dtype="float64"), "Unknown dtype 'float64'"),
+        (dict(dtype="mixed_float16"), "mixed_float16 needs a GPU.*mixed_bfloat16"),
+        (dict(batch_size=0), "--batch_size must be >= 1"),
+        (dict(image_size=16, model="resnet18"), "resnet18 needs images of at least 32 px"),
+        (dict(shortcut="Z"), "Unknown shortcut option"),
+        (dict(augmentation="mixup"), "Unknown augmentation 'mixup'"),
+    ],
+)
+def test_bad_config_fails_before_any_work(idx_dir, tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        training.validate(config(idx_dir, tmp_path, **changes))
+    assert not os.listdir(tmp_path)
+
+
+def test_missing_data_names_the_paths_looked_in(tmp_path):
+    cfg = config(str(tmp_path / "nothing"), tmp_path / "run")
+    with pytest.raises(ValueError, match="No mnist IDX files .*nothing"):
+        training.train(cfg)
+
+
+def test_model_dir_of_another_model_is_refused(idx_dir, tmp_path):
+    training.train(config(idx_dir, tmp_path))
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ValueError, match="holds a run of another configuration .*model: 'resnet8' there, 'resnet14' now"):
+        training.validate(config(idx_dir, tmp_path, model="resnet14"))
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def first_step_loss(idx_dir, model_dir, strategy):
+    code = (
+        "import sys, json; from keras_resnet import training as t\n"
+        f"c = t.TrainConfig(model='resnet8', dataset='mnist', data_dir={idx_dir!r}, model_dir={str(model_dir)!r},"
+        f" batch_size=32, train_steps=1, download=False, verbose=0, validation_split=0, strategy={strategy!r},"
+        " sync_bn=True, recipe='fast', augmentation='none', max_train_examples=32)\n"
+        "r = t.train(c)\n"
+        "import csv; row = list(csv.DictReader(open(r['final_weights'].replace('final.weights.h5', 'history.csv'))))[0]\n"
+        "print(json.dumps({'loss': float(row['loss']), 'replicas': int(__import__('tensorflow').distribute.get_strategy().num_replicas_in_sync)}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])["loss"]
+
+
+def test_mirrored_on_two_logical_cpus_matches_default_first_step(idx_dir, tmp_path):
+    # One global batch of 32: tf.distribute rewrites the input pipeline, which
+    # reorders the shuffle, and within one batch the order cannot matter to a
+    # mean loss with synchronised BN statistics.
+    default = first_step_loss(idx_dir, tmp_path / "default", "default")
+    mirrored = first_step_loss(idx_dir, tmp_path / "mirrored", "mirrored")
+    assert np.isfinite(default)
+    assert mirrored == pytest.approx(default, abs=1e-4)
+
+
+def test_script_mirrored_epoch_and_indivisible_batch(idx_dir, tmp_path):
+    common = ["--model=resnet8", "--dataset=mnist", f"--data_dir={idx_dir}", "--epochs=1", "--verbose=0",
+              "--nodownload", "--strategy=mirrored"]
+    bad = run_script(common + [f"--model_dir={tmp_path / 'bad'}", "--batch_size=33"])
+    assert bad.returncode == 1
+    assert "--batch_size=33 (global) must divide evenly over the 2 replicas" in bad.stderr
+    ok = run_script(common + [f"--model_dir={tmp_path / 'ok'}", "--batch_size=32"])
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert "resnet8 on mnist: test loss" in ok.stdout and "test accuracy" in ok.stdout
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_localhost_finish_with_the_same_weights(idx_dir, tmp_path):
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    args = ["--model=resnet8", "--dataset=mnist", f"--data_dir={idx_dir}", "--train_steps=3", "--verbose=0",
+            "--nodownload", "--strategy=multi_worker_mirrored", "--batch_size=32", f"--model_dir={tmp_path}",
+            # Without sync BN each worker's moving statistics see only its shard.
+            "--sync_bn"]
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        env = dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="2")
+        procs.append(subprocess.Popen([sys.executable, TRAIN] + args, env=env, cwd=ROOT,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=300))
+    finally:
+        for proc in procs:
+            proc.kill()
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-3000:]
+    chief = h5py.File(tmp_path / "final.weights.h5", "r")
+    other = h5py.File(tmp_path / "workers" / "1" / "final.weights.h5", "r")
+    names = []
+    chief.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    assert len(names) > 20
+    for name in names:
+        np.testing.assert_array_equal(chief[name][()], other[name][()], err_msg=name)
