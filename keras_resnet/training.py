@@ -424,7 +424,8 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
         identity = _identity(config)
         identity.update(classes=source.num_classes, class_names=list(source.class_names),
                         input_size=list(image_size), channels=int(mean.shape[-1]),
-                        recipe=config.recipe, batch_size=batch_size)
+                        recipe=config.recipe, batch_size=batch_size,
+                        data_dir=os.path.abspath(config.data_dir) if config.data_dir else None)
         with open(os.path.join(config.model_dir, RUN_FILE), "w") as f:
             json.dump(identity, f, indent=2)
         with open(os.path.join(config.model_dir, "labels.txt"), "w") as f:
@@ -498,4 +499,10 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     if is_chief:
         with open(os.path.join(work_dir, "result.json"), "w") as f:
             json.dump({k: v for k, v in result.items() if k != "model"}, f, indent=2, default=list)
+        if config.export_dir:
+            from keras_resnet import export
+
+            reports = export.export_model(config.model_dir, config.export_dir)
+            log.info("Exported and verified:\n%s", export.format_reports(reports))
+            result["exports"] = reports
     return result

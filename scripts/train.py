@@ -58,7 +58,7 @@ def main(argv):
     try:
         training.validate(config)
         result = training.train(config)
-    except (ValueError, training.NonFiniteLossError) as error:
+    except (ValueError, FloatingPointError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"{config.model} on {config.dataset}: test loss {result['test_loss']:.4f}, "

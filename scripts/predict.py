@@ -1,0 +1,62 @@
+"""Classify image files with an exported model: SavedModel, .tflite, or TF Serving.
+
+    python scripts/predict.py --saved_model=saved_models/resnet20 images/*.png
+    python scripts/predict.py --tflite=saved_models/tflite/resnet20/resnet20_int8.tflite images/*.png
+    python scripts/predict.py --server=http://localhost:8501 --model_name=resnet20 images/*.png
+    python scripts/predict.py --grpc=localhost:8500 --model_name=resnet20 images/*.png
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("saved_model", None, "A SavedModel version directory, or its base (newest version).")
+flags.DEFINE_string("tflite", None, "A .tflite file (labels.txt beside it).")
+flags.DEFINE_string("server", None, "TF Serving REST address, e.g. http://localhost:8501.")
+flags.DEFINE_string("grpc", None, "TF Serving gRPC address, e.g. localhost:8500.")
+flags.DEFINE_string("model_name", None, "Model name on the server.")
+flags.DEFINE_integer("top_k", 3, "Labels to print per image.")
+flags.DEFINE_float("timeout", 30.0, "Seconds to wait for a server.")
+
+
+def main(argv):
+    files = argv[1:]
+    targets = [t for t in (FLAGS.saved_model, FLAGS.tflite, FLAGS.server, FLAGS.grpc) if t]
+    if len(targets) != 1:
+        print("error: pass exactly one of --saved_model, --tflite, --server, --grpc", file=sys.stderr)
+        return 1
+    if not files:
+        print("error: name at least one image file", file=sys.stderr)
+        return 1
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        print(f"error: no such file(s): {', '.join(missing)}", file=sys.stderr)
+        return 1
+    if (FLAGS.server or FLAGS.grpc) and not FLAGS.model_name:
+        print("error: --model_name is needed with --server/--grpc", file=sys.stderr)
+        return 1
+    from keras_resnet import predict
+
+    images = [open(f, "rb").read() for f in files]
+    try:
+        if FLAGS.saved_model:
+            results = predict.predict_saved_model(FLAGS.saved_model, images)
+        elif FLAGS.tflite:
+            results = predict.predict_tflite(FLAGS.tflite, images)
+        elif FLAGS.server:
+            results = predict.predict_rest(FLAGS.server, FLAGS.model_name, images, FLAGS.timeout)
+        else:
+            results = predict.predict_grpc(FLAGS.grpc, FLAGS.model_name, images, FLAGS.timeout)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for path, (labels, scores) in zip(files, results):
+        shown = ", ".join(f"{l} {s:.3f}" for l, s in list(zip(labels, scores))[: FLAGS.top_k])
+        print(f"{path}: {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: sys.exit(main(argv)))
