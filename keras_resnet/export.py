@@ -75,60 +75,63 @@ def decode_images(image_bytes: tf.Tensor, size: Sequence[int], channels: int) ->
     return tf.map_fn(one, image_bytes, fn_output_signature=tf.TensorSpec((height, width, channels), tf.float32))
 
 
-class ServingModule(tf.Module):
+def serving_archive(model: keras.Model, labels: Sequence[str], top_k: int = 5):
     """The TF Serving graph: two signatures over one Keras classifier.
 
     serving_default(images: float32 [N, H, W, C], 0-255, any H and W) and
     serving_bytes(image_bytes: string [N], encoded images; REST clients send
     {"b64": ...}) both return probabilities [N, classes] and the top-k
     classes, scores and labels.
+
+    Built with keras.export.ExportArchive: a plain tf.Module holding a Keras 3
+    model saves, but its variables are missing when the SavedModel is loaded
+    into a session, as TF Serving and saved_model_cli do.
     """
+    height, width, channels = model_input(model)
+    num_classes = int(model.output_shape[-1])
+    if len(labels) != num_classes:
+        raise ValueError(f"{len(labels)} labels for a model of {num_classes} classes")
+    k = min(top_k, num_classes)
+    label_list = [str(l) for l in labels]
 
-    def __init__(self, model: keras.Model, labels: Sequence[str], labels_path: str, top_k: int = 5):
-        super().__init__(name="keras_resnet_serving")
-        self.model = model
-        self.height, self.width, self.channels = model_input(model)
-        self.num_classes = int(model.output_shape[-1])
-        if len(labels) != self.num_classes:
-            raise ValueError(f"{len(labels)} labels for a model of {self.num_classes} classes")
-        self.top_k = min(top_k, self.num_classes)
-        self.labels = tf.constant(list(labels))
-        self.labels_file = tf.saved_model.Asset(labels_path)
-        channels = self.channels
-        self.serve = tf.function(
-            self._serve, input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32, name="images")]
-        )
-        self.serve_bytes = tf.function(
-            self._serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")]
-        )
-
-    def _classify(self, images):
+    def classify(images):
+        # Sessions do not enforce the signature's shape: say what is wrong
+        # instead of failing inside the first convolution.
+        check = tf.debugging.assert_equal(
+            tf.shape(images)[-1], channels,
+            message=f"images must be float32 [N, H, W, {channels}] with values 0-255; wrong channel count")
+        with tf.control_dependencies([check]):
+            images = tf.identity(images)
         size = tf.shape(images)[1:3]
         images = tf.cond(
-            tf.reduce_all(size == (self.height, self.width)),
+            tf.reduce_all(size == (height, width)),
             lambda: images,
-            lambda: tf.image.resize(images, (self.height, self.width)),
+            lambda: tf.image.resize(images, (height, width)),
         )
-
-        def run():
-            return tf.cast(self.model(images, training=False), tf.float32)
-
         # oneDNN's batch norm rejects an empty batch; answer it with empty outputs.
-        probabilities = tf.cond(tf.shape(images)[0] > 0, run,
-                                lambda: tf.zeros((0, self.num_classes), tf.float32))
-        scores, classes = tf.math.top_k(probabilities, self.top_k)
+        probabilities = tf.cond(
+            tf.shape(images)[0] > 0,
+            lambda: tf.cast(model(images, training=False), tf.float32),
+            lambda: tf.zeros((0, num_classes), tf.float32),
+        )
+        scores, classes = tf.math.top_k(probabilities, k)
         return {
             "probabilities": probabilities,
             "classes": classes,
             "scores": scores,
-            "labels": tf.gather(self.labels, classes),
+            "labels": tf.gather(tf.constant(label_list), classes),
         }
 
-    def _serve(self, images):
-        return self._classify(images)
+    def serve_bytes(image_bytes):
+        return classify(decode_images(image_bytes, (height, width), channels))
 
-    def _serve_bytes(self, image_bytes):
-        return self._classify(decode_images(image_bytes, (self.height, self.width), self.channels))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", classify,
+                         input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32, name="images")])
+    archive.add_endpoint(BYTES_SIGNATURE, serve_bytes,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    return archive
 
 
 # ---------------------------------------------------------------- SavedModel
@@ -205,13 +208,11 @@ def export_saved_model(
     # A dot-name: TF Serving only loads directories named by an integer.
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base_dir)
     try:
-        labels_path = os.path.join(staging, "labels.txt")
-        with open(labels_path, "w") as f:
-            f.write("\n".join(labels) + "\n")
-        module = ServingModule(model, labels, labels_path, top_k)
         export_path = os.path.join(staging, "model")
-        tf.saved_model.save(module, export_path,
-                            signatures={"serving_default": module.serve, BYTES_SIGNATURE: module.serve_bytes})
+        serving_archive(model, labels, top_k).write_out(export_path, verbose=False)
+        os.makedirs(os.path.join(export_path, "assets"), exist_ok=True)
+        with open(os.path.join(export_path, "assets", "labels.txt"), "w") as f:
+            f.write("\n".join(labels) + "\n")
         _warmup_requests(os.path.join(export_path, WARMUP_FILE), model_name, samples[:4])
         report = verify_saved_model(model, export_path, samples)
         report.path = final

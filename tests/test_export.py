@@ -1,0 +1,239 @@
+"""Export tests on a small net trained for a few steps on generated data."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_resnet
+from keras_resnet import export, predict, training
+from conftest import make_idx_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A trained resnet8 run and its full export (every format)."""
+    base = tmp_path_factory.mktemp("export")
+    data_dir = make_idx_dataset(str(base / "data"), num_train=160, num_test=64)
+    model_dir = str(base / "run")
+    training.train(training.TrainConfig(
+        model="resnet8", dataset="mnist", data_dir=data_dir, model_dir=model_dir, batch_size=32, epochs=6,
+        recipe="fast", learning_rate=0.05, download=False, verbose=0, validation_split=0.2))
+    export_dir = str(base / "saved_models")
+    reports = export.export_model(model_dir, export_dir, num_samples=64)
+    return dict(model_dir=model_dir, export_dir=export_dir, reports={r.artifact: r for r in reports},
+                model=keras_resnet.load_model(os.path.join(model_dir, "final.keras")), data_dir=data_dir)
+
+
+def png(image):
+    return tf.io.encode_png(np.asarray(image, np.uint8)).numpy()
+
+
+def test_every_artifact_matches_keras(run):
+    r = run["reports"]
+    assert set(r) == {"saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic_int8", "tflite_int8"}
+    assert r["saved_model"].max_abs_diff <= 1e-5
+    assert r["tflite_float32"].max_abs_diff <= 1e-4
+    assert r["tflite_float16"].max_abs_diff <= 1e-2
+    assert r["tflite_int8"].top1_agreement >= 0.95
+    assert r["saved_model"].path == os.path.join(run["export_dir"], "resnet8", "1")
+    for report in r.values():
+        assert os.path.exists(report.path)
+
+
+def test_tflite_card_and_labels(run):
+    folder = os.path.join(run["export_dir"], "tflite", "resnet8")
+    card = json.load(open(os.path.join(folder, "resnet8.json")))
+    assert card["input"]["height"] == 28 and card["input"]["channels"] == 1
+    assert card["labels"] == [str(i) for i in range(10)]
+    assert card["files"]["int8"]["input_dtype"] == "uint8"
+    assert card["files"]["float32"]["input_dtype"] == "float32"
+    assert open(os.path.join(folder, "labels.txt")).read().split() == card["labels"]
+
+
+def test_saved_model_cli_sees_both_signatures_and_runs_one(run, tmp_path):
+    path = os.path.join(run["export_dir"], "resnet8", "1")
+    cli = os.path.join(BIN, "saved_model_cli")
+    show = subprocess.run([cli, "show", "--dir", path, "--tag_set", "serve"], capture_output=True, text=True,
+                          timeout=120)
+    assert "serving_default" in show.stdout and "serving_bytes" in show.stdout, show.stderr[-2000:]
+    detail = subprocess.run([cli, "show", "--dir", path, "--tag_set", "serve", "--signature_def",
+                             "serving_default"], capture_output=True, text=True, timeout=120).stdout
+    assert "inputs['images']" in detail and "shape: (-1, -1, -1, 1)" in detail
+    for output in ("probabilities", "classes", "scores", "labels"):
+        assert f"outputs['{output}']" in detail
+    np.save(tmp_path / "x.npy", np.full((2, 28, 28, 1), 120.0, np.float32))
+    ran = subprocess.run([cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def", "serving_default",
+                          "--inputs", f"images={tmp_path / 'x.npy'}"],
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "probabilities" in ran.stdout
+
+
+def test_warmup_records_parse_as_prediction_logs(run):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = os.path.join(run["export_dir"], "resnet8", "1", export.WARMUP_FILE)
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+    assert len(logs) == 4
+    request = logs[0].predict_log.request
+    assert request.model_spec.name == "resnet8" and request.model_spec.signature_name == "serving_default"
+    assert tf.make_ndarray(request.inputs["images"]).shape == (1, 28, 28, 1)
+
+
+def test_models_config_lists_the_model(run):
+    text = open(os.path.join(run["export_dir"], "models.config")).read()
+    assert 'name: "resnet8"' in text
+    assert f'base_path: "{os.path.abspath(os.path.join(run["export_dir"], "resnet8"))}"' in text
+
+
+def test_signatures_resize_reject_bad_input_and_handle_empty_batches(run):
+    loaded = tf.saved_model.load(os.path.join(run["export_dir"], "resnet8", "1"))
+    serve, serve_bytes = loaded.signatures["serving_default"], loaded.signatures["serving_bytes"]
+    assert serve(images=tf.fill((1, 40, 36, 1), 90.0))["probabilities"].shape == (1, 10)
+    empty = serve(images=tf.zeros((0, 28, 28, 1)))
+    assert empty["probabilities"].shape == (0, 10) and empty["labels"].shape == (0, 5)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        serve_bytes(image_bytes=tf.constant([b"definitely not an image"]))
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match="channel"):
+        serve(images=tf.zeros((1, 28, 28, 3)))
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+        serve(images=tf.zeros((1, 28, 28, 1), tf.int32))
+    out = serve_bytes(image_bytes=tf.constant([png(np.full((30, 30, 1), 200))]))
+    assert out["labels"].shape == (1, 5) and out["labels"].dtype == tf.string
+
+
+def test_versions_overwrite_and_an_interrupted_export(run, tmp_path, monkeypatch):
+    base = str(tmp_path / "resnet8")
+    model, samples = run["model"], np.full((2, 28, 28, 1), 100.0, np.float32)
+    labels = [str(i) for i in range(10)]
+    assert export.export_saved_model(model, base, labels, samples).path.endswith("/1")
+    assert export.export_saved_model(model, base, labels, samples).path.endswith("/2")
+    with pytest.raises(ValueError, match="exists: pick another --version, or pass --overwrite"):
+        export.export_saved_model(model, base, labels, samples, version=2)
+    assert export.export_saved_model(model, base, labels, samples, version=2, overwrite=True).path.endswith("/2")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("export killed midway")
+
+    monkeypatch.setattr(export, "verify_saved_model", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_saved_model(model, base, labels, samples)
+    assert sorted(os.listdir(base)) == ["1", "2"]
+
+
+def test_bad_export_requests_fail_before_any_work(run, tmp_path):
+    keras_file = os.path.join(run["model_dir"], "final.keras")
+    with pytest.raises(ValueError, match="Full-integer int8 needs representative samples"):
+        export.export_model(keras_file, str(tmp_path), formats=["tflite"], quantizations=["int8"])
+    with pytest.raises(ValueError, match="Unknown quantization"):
+        export.export_model(keras_file, str(tmp_path), quantizations=["int4"])
+    with pytest.raises(ValueError, match="Unknown export format"):
+        export.export_model(keras_file, str(tmp_path), formats=["onnx"])
+    with pytest.raises(ValueError, match="is not a finished scripts/train.py --model_dir"):
+        export.export_model(str(tmp_path), str(tmp_path))
+    with pytest.raises(ValueError, match="a train.py --model_dir or a .keras file"):
+        export.export_model(str(tmp_path / "missing.h5"), str(tmp_path))
+    with pytest.raises(ValueError, match="exists: pick another --version"):
+        export.export_model(run["model_dir"], run["export_dir"], version=1, formats=["saved_model"])
+    assert not os.listdir(tmp_path)
+
+
+def test_float_tflite_from_a_keras_file_without_run(run, tmp_path):
+    reports = export.export_model(os.path.join(run["model_dir"], "final.keras"), str(tmp_path),
+                                  formats=["tflite"], quantizations=["float32"], num_samples=4)
+    assert reports[0].max_abs_diff <= 1e-4
+
+
+def test_mixed_precision_models_export_as_float32(tmp_path):
+    import keras
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = keras_resnet.build("resnet", depth=8, input_shape=(16, 16, 1))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    clone = export.as_float32(model)
+    assert {layer.dtype_policy.name for layer in clone.layers} == {"float32"}
+    x = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 1)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(x)), keras.ops.convert_to_numpy(model(x)),
+                               atol=2e-2)
+
+
+def test_predict_gives_the_same_top1_on_every_artifact(run):
+    x_test = keras_resnet.data.load_dataset("mnist", run["data_dir"], download=False).arrays[2][:16]
+    images = [png(x) for x in x_test]
+    results = {"saved_model": predict.predict_saved_model(os.path.join(run["export_dir"], "resnet8"), images)}
+    folder = os.path.join(run["export_dir"], "tflite", "resnet8")
+    for q in export.TFLITE_QUANTIZATIONS:
+        results[q] = predict.predict_tflite(os.path.join(folder, f"resnet8_{q}.tflite"), images)
+    top1 = {k: [labels[0] for labels, _ in v] for k, v in results.items()}
+    for q in ("float32", "float16", "dynamic_int8"):
+        assert top1[q] == top1["saved_model"], q
+    assert np.mean(np.array(top1["int8"]) == np.array(top1["saved_model"])) >= 0.9
+
+
+def test_predict_script(run, tmp_path):
+    paths = []
+    for i, value in enumerate((30, 200)):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(png(np.full((28, 28, 1), value)))
+        paths.append(str(path))
+    script = os.path.join(ROOT, "scripts", "predict.py")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    outputs = []
+    for target in (f"--saved_model={run['export_dir']}/resnet8",
+                   f"--tflite={run['export_dir']}/tflite/resnet8/resnet8_float32.tflite"):
+        out = subprocess.run([sys.executable, script, target, "--top_k=1"] + paths, capture_output=True,
+                             text=True, timeout=120, env=env)
+        assert out.returncode == 0, out.stderr[-2000:]
+        outputs.append([line.split(": ")[1].split()[0] for line in out.stdout.splitlines() if ".png: " in line])
+    assert len(outputs[0]) == 2 and outputs[0] == outputs[1]
+    bad = subprocess.run([sys.executable, script, f"--saved_model={run['export_dir']}/resnet8", "missing.png"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert bad.returncode == 1 and "no such file(s): missing.png" in bad.stderr
+
+
+def test_rest_and_grpc_requests_follow_tf_serving_formats(run):
+    from tensorflow_serving.apis import predict_pb2
+
+    images = [png(np.full((28, 28, 1), 50)), png(np.full((28, 28, 1), 220))]
+    body = export.rest_request(images)
+    assert body["signature_name"] == "serving_bytes"
+    assert set(body["instances"][0]) == {"image_bytes"} and set(body["instances"][0]["image_bytes"]) == {"b64"}
+    json.dumps(body)
+    loaded = tf.saved_model.load(os.path.join(run["export_dir"], "resnet8", "1"))
+    out = loaded.signatures["serving_bytes"](image_bytes=export.decode_rest_request(body))
+    # TF Serving's row-format REST response: one dict per instance.
+    rest_response = {"predictions": [
+        {"labels": [l.decode() for l in out["labels"][i].numpy()], "scores": out["scores"][i].numpy().tolist()}
+        for i in range(2)]}
+    parsed_rest = export.parse_rest_response(json.loads(json.dumps(rest_response)))
+
+    request = export.grpc_request("resnet8", images)
+    assert request.model_spec.name == "resnet8" and request.model_spec.signature_name == "serving_bytes"
+    assert list(tf.make_ndarray(request.inputs["image_bytes"])) == images
+    response = predict_pb2.PredictResponse()
+    for key in ("labels", "scores"):
+        response.outputs[key].CopyFrom(tf.make_tensor_proto(out[key].numpy()))
+    parsed_grpc = export.parse_grpc_response(predict_pb2.PredictResponse.FromString(response.SerializeToString()))
+    assert [p[0] for p in parsed_rest] == [p[0] for p in parsed_grpc]
+    assert parsed_grpc[0][1] == pytest.approx(parsed_rest[0][1])
+
+
+def test_rest_client_reports_an_unreachable_server():
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens on this loopback port now
+    with pytest.raises(OSError):
+        predict.predict_rest(f"http://127.0.0.1:{port}", "resnet8", [b"x"], timeout=5)
