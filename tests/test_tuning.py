@@ -1,0 +1,115 @@
+"""keras-tuner search tests: tiny generated data, resnet8, one epoch per trial."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import keras_tuner
+import numpy as np
+import pytest
+
+from keras_resnet import tuning
+from conftest import make_idx_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TUNE = os.path.join(ROOT, "scripts", "tune.py")
+SMALL = tuning.SearchSpace(cifar_n=(1, 1), width_multiplier=(1.0, 1.0))
+
+
+@pytest.fixture(scope="module")
+def idx_dir(tmp_path_factory):
+    return make_idx_dataset(str(tmp_path_factory.mktemp("tune_data")), num_train=160, num_test=40)
+
+
+def config(idx_dir, model_dir, **kwargs):
+    values = dict(dataset="mnist", data_dir=idx_dir, model_dir=str(model_dir), max_trials=2, epochs=1,
+                  batch_size=32, download=False, verbose=0, space=SMALL)
+    values.update(kwargs)
+    return tuning.TuneConfig(**values)
+
+
+def test_random_search_writes_best_hyperparameters_and_model_and_resumes(idx_dir, tmp_path):
+    result = tuning.search(config(idx_dir, tmp_path))
+    assert result["num_trials"] == 2
+    best = json.loads((tmp_path / "best_hyperparameters.json").read_text())
+    assert best["model"] == "resnet8" and best["objective"] == "val_accuracy"
+    assert best["values"]["family"] == "cifar" and best["values"]["shortcut"] in ("A", "B")
+    assert 0.01 <= best["values"]["learning_rate"] <= 0.3
+    assert best["score"] == pytest.approx(result["score"])
+    run = json.loads((tmp_path / "best" / "run.json").read_text())
+    assert run["model"] == "resnet8" and run["class_names"] == [str(i) for i in range(10)]
+    assert os.path.isfile(tmp_path / "best" / "final.keras")
+    assert len((tmp_path / "trials.txt").read_text().strip().splitlines()) == 3
+    first = {t.trial_id: t.hyperparameters.values for t in _oracle_trials(tmp_path)}
+
+    # A relaunch with a larger budget keeps both trials and runs one more.
+    again = tuning.search(config(idx_dir, tmp_path, max_trials=3))
+    assert again["num_trials"] == 3
+    trials = {t.trial_id: t.hyperparameters.values for t in _oracle_trials(tmp_path)}
+    assert {k: trials[k] for k in first} == first
+
+
+def _oracle_trials(model_dir):
+    tuner = keras_tuner.RandomSearch(
+        hypermodel=lambda hp: None, objective="val_accuracy", directory=str(model_dir), project_name="search",
+        overwrite=False, max_trials=100)
+    return list(tuner.oracle.trials.values())
+
+
+def test_best_model_exports(idx_dir, tmp_path):
+    from keras_resnet import export
+
+    tuning.search(config(idx_dir, tmp_path, max_trials=1))
+    reports = export.export_model(str(tmp_path / "best"), str(tmp_path / "exported"), formats=["saved_model"],
+                                  num_samples=8)
+    assert reports[0].max_abs_diff <= 1e-5
+
+
+def test_hypermodel_space_covers_the_paper_knobs():
+    hypermodel = tuning.ResNetHyperModel((32, 32, 3), 10, np.zeros((32, 32, 3), "float32"), 10,
+                                         tuning.SearchSpace(families=("imagenet",), imagenet_depths=(50,)))
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    assert model.name == "resnet50"
+    for name in ("family", "imagenet_depth", "shortcut", "stride_in_1x1", "width_multiplier", "learning_rate",
+                 "momentum", "weight_decay", "label_smoothing", "augmentation"):
+        assert name in hp.values, name
+    # Small images leave only the CIFAR family.
+    small = tuning.ResNetHyperModel((28, 28, 1), 10, np.zeros((28, 28, 1), "float32"), 10,
+                                    tuning.SearchSpace(families=("cifar", "imagenet")))
+    assert small.space.families == ("cifar",)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(tuner="grid"), "Unknown tuner 'grid'; known: random, bayesian, hyperband"),
+        (dict(objective="val_f1"), "Unknown objective 'val_f1'"),
+        (dict(max_trials=0), "--max_trials must be >= 1"),
+        (dict(space=dataclasses.replace(SMALL, learning_rate=(0.3, 0.01))),
+         r"learning_rate must be a \(min, max\) range with min <= max. Received: learning_rate=\(0.3, 0.01\)"),
+        (dict(space=dataclasses.replace(SMALL, shortcuts=())), "shortcuts is empty"),
+        (dict(space=dataclasses.replace(SMALL, weight_decay=(0.0, 1e-3))), "log scale"),
+        (dict(space=dataclasses.replace(SMALL, imagenet_depths=(19,))), r"Unknown ImageNet depths \[19\]"),
+        (dict(validation_split=0.0), "needs a validation split"),
+    ],
+)
+def test_bad_input_fails_before_any_trial(idx_dir, tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        tuning.search(config(idx_dir, tmp_path, **changes))
+    assert not os.listdir(tmp_path)
+
+
+def test_script_mirrored_strategy_on_two_logical_cpus(idx_dir, tmp_path):
+    out = subprocess.run(
+        [sys.executable, TUNE, "--dataset=mnist", f"--data_dir={idx_dir}", f"--model_dir={tmp_path}",
+         "--max_trials=1", "--epochs=1", "--batch_size=32", "--nodownload", "--verbose=0", "--cifar_n=1,1",
+         "--width_multiplier=1,1", "--strategy=mirrored"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "1 trial(s)" in out.stdout and "Using MirroredStrategy with devices" in out.stderr
+    bad = subprocess.run([sys.executable, TUNE, "--learning_rate=0.5", f"--model_dir={tmp_path}/x"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "--learning_rate takes min,max" in bad.stderr
