@@ -19,6 +19,8 @@ setup(
         "keras>=3.14",
         "tensorflow-datasets>=4.9",
         "keras-tuner>=1.4.8",
+        # keras-tuner's BayesianOptimization needs it (its "bayesian" extra).
+        "scikit-learn",
         "absl-py>=2.0",
         "tensorboard",
         "h5py",

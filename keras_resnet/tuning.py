@@ -231,7 +231,8 @@ def trials_table(tuner: keras_tuner.Tuner, objective: str) -> str:
     lines = ["trial | " + objective + " | " + " | ".join(keys)]
     for t in trials:
         score = "-" if t.score is None else f"{t.score:.4f}"
-        values = [str(t.hyperparameters.values.get(k, "")) for k in keys]
+        values = [f"{v:.4g}" if isinstance(v, float) else str(v)
+                  for v in (t.hyperparameters.values.get(k, "") for k in keys)]
         lines.append(f"{t.trial_id} | {score} | " + " | ".join(values))
     return "\n".join(lines)
 

@@ -113,3 +113,14 @@ def test_script_mirrored_strategy_on_two_logical_cpus(idx_dir, tmp_path):
     bad = subprocess.run([sys.executable, TUNE, "--learning_rate=0.5", f"--model_dir={tmp_path}/x"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "--learning_rate takes min,max" in bad.stderr
+
+
+@pytest.mark.parametrize("name, cls", [("random", keras_tuner.RandomSearch),
+                                       ("bayesian", keras_tuner.BayesianOptimization),
+                                       ("hyperband", keras_tuner.Hyperband)])
+def test_make_tuner_builds_each_algorithm_resumable(tmp_path, name, cls):
+    hypermodel = tuning.ResNetHyperModel((28, 28, 1), 10, np.zeros((28, 28, 1), "float32"), 10, SMALL)
+    tuner = tuning.make_tuner(tuning.TuneConfig(model_dir=str(tmp_path), tuner=name, epochs=3), hypermodel)
+    assert isinstance(tuner, cls)
+    assert tuner.oracle.objective.name == "val_accuracy" and tuner.oracle.objective.direction == "max"
+    assert tuner.project_dir == os.path.join(str(tmp_path), "search")
