@@ -56,8 +56,7 @@ def main(argv):
         model_dir=FLAGS.model_dir or f"runs/{FLAGS.model}_{FLAGS.dataset}",
     )
     try:
-        training.validate(config)
-        result = training.train(config)
+        result = training.train(config)  # validates every flag before any work
     except (ValueError, FloatingPointError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

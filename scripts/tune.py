@@ -90,8 +90,7 @@ def main(argv):
             num_gpus=FLAGS.num_gpus, seed=FLAGS.seed, validation_split=FLAGS.validation_split,
             max_train_examples=FLAGS.max_train_examples, max_test_examples=FLAGS.max_test_examples,
             download=FLAGS.download, space=_space(tuning), verbose=FLAGS.verbose)
-        tuning.validate(config)
-        result = tuning.search(config)
+        result = tuning.search(config)  # validates every flag before any trial
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

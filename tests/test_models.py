@@ -110,8 +110,9 @@ def test_layer_names_are_deterministic_and_follow_keras_applications():
     for expected in ("conv1_conv", "pool1_pool", "conv2_block1_0_conv", "conv2_block1_1_conv",
                      "conv3_block4_out", "conv5_block3_3_bn", "avg_pool", "predictions"):
         assert expected in names
-    assert "conv2_block1_0_pad" in [l.name for l in small_model("resnet20").layers] or \
-        "conv3_block1_0_pad" in [l.name for l in small_model("resnet20").layers]
+    cifar = [l.name for l in small_model("resnet20").layers]
+    # Option A: parameter-free shortcuts only where the shape changes.
+    assert [n for n in cifar if n.endswith("_0_pad")] == ["conv3_block1_0_pad", "conv4_block1_0_pad"]
 
 
 def test_stride_placement():
@@ -134,8 +135,11 @@ def test_bn_after_every_conv_he_init_and_zero_init_residual():
     gamma = keras.ops.convert_to_numpy(model.get_layer("conv2_block1_2_bn").gamma)
     np.testing.assert_array_equal(gamma, 0)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer("conv2_block1_1_bn").gamma), 1)
-    # With every branch silenced, the blocks are identities (after ReLU).
-    assert "conv2_block1_add" in [l.name for l in model.layers]
+    # With every branch silenced, each block is ReLU(shortcut): an identity on its post-ReLU input.
+    x = np.random.default_rng(0).uniform(0, 1, (1, 32, 32, 3)).astype("float32")
+    probe = keras.Model(model.input, [model.get_layer("pool1_pool").output, model.get_layer("conv2_block2_out").output])
+    before, after = (keras.ops.convert_to_numpy(t) for t in probe(x, training=False))
+    np.testing.assert_allclose(after, before, atol=1e-6)
 
 
 def test_width_multiplier_widens_every_conv():
