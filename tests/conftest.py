@@ -1,11 +1,9 @@
-"""Shared fixtures: models are built once per session, at the smallest input."""
+"""Shared helpers: models built once per session, tiny generated IDX data sets."""
 
 import functools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import pytest  # noqa: E402
 
 import keras_resnet  # noqa: E402
 
@@ -16,11 +14,6 @@ def small_model(name: str, **kwargs):
     spec = keras_resnet.get_spec(name)
     side = spec.min_size if spec.family == "imagenet" else 32
     return keras_resnet.build(name, input_shape=(side, side, 3), **kwargs)
-
-
-@pytest.fixture
-def tmp_path_str(tmp_path):
-    return str(tmp_path)
 
 
 def write_idx(path: str, array) -> None:
