@@ -13,7 +13,7 @@ import gzip
 import os
 import pickle
 import tarfile
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -112,7 +112,7 @@ def _cifar_members(name: str, data_dir: str) -> Optional[dict]:
     """{member name: bytes} of a CIFAR python or binary archive or folder."""
     n = "10" if name == "cifar10" else "100"
     folders = (
-        [f"cifar-10-batches-py", f"cifar-10-batches-bin"] if n == "10"
+        ["cifar-10-batches-py", "cifar-10-batches-bin"] if n == "10"
         else ["cifar-100-python", "cifar-100-binary"]
     )
     archives = [f + ".tar.gz" for f in ("cifar-10-python", "cifar-10-binary")] if n == "10" else [
@@ -120,8 +120,12 @@ def _cifar_members(name: str, data_dir: str) -> Optional[dict]:
     for folder in folders:
         path = os.path.join(data_dir, folder)
         if os.path.isdir(path):
-            return {f: open(os.path.join(path, f), "rb").read() for f in os.listdir(path)
-                    if os.path.isfile(os.path.join(path, f))}
+            members = {}
+            for name in os.listdir(path):
+                if os.path.isfile(os.path.join(path, name)):
+                    with open(os.path.join(path, name), "rb") as f:
+                        members[name] = f.read()
+            return members
     for archive in archives:
         path = os.path.join(data_dir, archive)
         if os.path.isfile(path):

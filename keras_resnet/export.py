@@ -27,6 +27,10 @@ TFLITE_QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
 TOLERANCES = {"saved_model": 1e-5, "float32": 1e-4, "float16": 1e-2}
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 BYTES_SIGNATURE = "serving_bytes"
+INT8_NEEDS_SAMPLES = (
+    "Full-integer int8 needs representative samples from the training data (about 100 images) to calibrate "
+    "activation ranges: export from a scripts/train.py --model_dir (its data set is reloaded), pass "
+    "representative images, or leave int8 out of --quantizations.")
 
 
 class ExportVerificationError(RuntimeError):
@@ -291,10 +295,7 @@ def convert_tflite(model: keras.Model, quantization: str, workdir: str,
     if quantization not in TFLITE_QUANTIZATIONS:
         raise ValueError(f"Unknown quantization {quantization!r}; known: {', '.join(TFLITE_QUANTIZATIONS)}")
     if quantization == "int8" and (representative is None or len(representative) == 0):
-        raise ValueError(
-            "Full-integer int8 needs representative samples from the training data (about 100 images) "
-            "to calibrate activation ranges: export from a train.py --model_dir (its data set is reloaded) "
-            "or pass representative images.")
+        raise ValueError(INT8_NEEDS_SAMPLES)
     converter = _converter(model, workdir)
     if quantization == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -383,7 +384,7 @@ def export_tflite(
         if q not in TFLITE_QUANTIZATIONS:
             raise ValueError(f"Unknown quantization {q!r}; known: {', '.join(TFLITE_QUANTIZATIONS)}")
     if "int8" in quantizations and (representative is None or len(representative) == 0):
-        convert_tflite(model, "int8", out_dir, representative)  # raises the explanatory error
+        raise ValueError(INT8_NEEDS_SAMPLES)
     height, width, channels = model_input(model)
     name = name or model.name
     os.makedirs(out_dir, exist_ok=True)
@@ -588,9 +589,7 @@ def export_model(
     labels = run.get("class_names") or [str(i) for i in range(classes)]
     samples, representative = _samples(run, model, num_samples)
     if "tflite" in formats and "int8" in quantizations and representative is None:
-        raise ValueError(
-            "Full-integer int8 needs representative samples from the training data: export from a "
-            "scripts/train.py --model_dir (its data set is reloaded), or leave int8 out of --quantizations.")
+        raise ValueError(INT8_NEEDS_SAMPLES)
     reports = []
     if "saved_model" in formats:
         reports.append(export_saved_model(model, base, labels, samples, version, overwrite, top_k, name))

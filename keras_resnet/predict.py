@@ -43,8 +43,10 @@ def predict_tflite(path: str, images: Sequence[bytes], top_k: int = 5) -> list:
     runner = export.TFLiteClassifier(path)
     labels_file = os.path.join(os.path.dirname(path), "labels.txt")
     num_classes = int(runner.output["shape"][-1])
-    labels = open(labels_file).read().splitlines() if os.path.isfile(labels_file) else \
-        [str(i) for i in range(num_classes)]
+    labels = [str(i) for i in range(num_classes)]
+    if os.path.isfile(labels_file):
+        with open(labels_file) as f:
+            labels = f.read().splitlines()
     channels = int(runner.input["shape"][-1])
     try:
         pixels = export.decode_images(tf.constant(list(images)), runner.input_size, channels).numpy()

@@ -267,12 +267,41 @@ def _subsample(x, y, limit, seed):
     return x[index], y[index]
 
 
-def prepare_data(config: TrainConfig, spec: specs.ResNetSpec, batch_size: int, recipe):
-    """Load the data set and build the train/validation/test pipelines.
+@dataclasses.dataclass
+class PreparedData:
+    """A data set split, sized and ready for pipelines.
 
-    Returns:
-        (source, image_size, mean, num_train, train_ds, val_ds, test_ds).
+    Attributes:
+        source: the loaded `DataSource` (its arrays/train hold the training split).
+        image_size: (H, W) the model sees.
+        mean: per-pixel mean of the training split (model preprocessing).
+        num_train: training images (validation split excluded).
+        val_ds, test_ds: batched evaluation pipelines (val_ds None without a split).
     """
+
+    source: data_lib.DataSource
+    image_size: tuple
+    mean: np.ndarray
+    num_train: int
+    val_ds: Optional[tf.data.Dataset]
+    test_ds: tf.data.Dataset
+    _train: tf.data.Dataset
+    _batch_size: int
+    _seed: int
+    _cache: bool
+
+    def train_pipeline(self, augmentation: str) -> tf.data.Dataset:
+        """The repeated, shuffled, batched training pipeline with `augmentation`."""
+        view = data_lib.train_transform(augmentation, self.image_size, self.source.image_shape[:2])
+        return data_lib.make_pipeline(self._train, self._batch_size, view, training=True, seed=self._seed,
+                                      cache=self._cache, drop_remainder=True).map(self._one_hot).repeat()
+
+    def _one_hot(self, x, y):
+        return x, tf.one_hot(y, self.source.num_classes)
+
+
+def prepare_data(config: TrainConfig, spec: specs.ResNetSpec, batch_size: int) -> PreparedData:
+    """Load the data set, split off validation, choose the size and compute the mean."""
     source = data_lib.load_dataset(config.dataset, config.data_dir, download=config.download)
     if source.arrays is not None:
         x_train, y_train, x_test, y_test = source.arrays
@@ -301,29 +330,23 @@ def prepare_data(config: TrainConfig, spec: specs.ResNetSpec, batch_size: int, r
     if config.image_size is not None:
         image_size = (config.image_size, config.image_size)
     elif None not in native:
-        side = max(min(native), spec.min_size)
-        image_size = (side, side) if min(native) < spec.min_size else tuple(native)
+        image_size = tuple(native)
         if min(native) < spec.min_size:
+            image_size = (spec.min_size, spec.min_size)
             log.warning("%s needs >= %d px: resizing %s images to %s", spec.name, spec.min_size,
                         native, image_size)
     else:
         image_size = tuple(spec.input_shape[:2])
     mean = data_lib.pixel_mean(source, image_size)
 
-    classes = source.num_classes
-
-    def one_hot(x, y):
-        return x, tf.one_hot(y, classes)
-
-    train_view = data_lib.train_transform(config.augmentation or recipe.augmentation, image_size, native)
     eval_view = data_lib.eval_transform(image_size, native)
     cache = source.arrays is None and num_train <= 100_000
-    train_ds = data_lib.make_pipeline(train, batch_size, train_view, training=True, seed=config.seed,
-                                      cache=cache, drop_remainder=True).map(one_hot).repeat()
-    val_ds = None if val is None else data_lib.make_pipeline(
-        val, batch_size, eval_view, training=False, cache=cache).map(one_hot)
-    test_ds = data_lib.make_pipeline(test, batch_size, eval_view, training=False).map(one_hot)
-    return source, image_size, mean, num_train, train_ds, val_ds, test_ds
+    prepared = PreparedData(source, image_size, mean, num_train, None, None, train, batch_size, config.seed, cache)
+    if val is not None:
+        prepared.val_ds = data_lib.make_pipeline(val, batch_size, eval_view, training=False,
+                                                 cache=cache).map(prepared._one_hot)
+    prepared.test_ds = data_lib.make_pipeline(test, batch_size, eval_view, training=False).map(prepared._one_hot)
+    return prepared
 
 
 # ---------------------------------------------------------------- training
@@ -412,8 +435,10 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     work_dir = config.model_dir if is_chief else os.path.join(config.model_dir, "workers", str(task_index))
     os.makedirs(work_dir, exist_ok=True)
 
-    source, image_size, mean, num_train, train_ds, val_ds, test_ds = prepare_data(
-        config, spec, batch_size, recipe)
+    prepared = prepare_data(config, spec, batch_size)
+    source, image_size, mean, num_train = prepared.source, prepared.image_size, prepared.mean, prepared.num_train
+    train_ds = prepared.train_pipeline(config.augmentation or recipe.augmentation)
+    val_ds, test_ds = prepared.val_ds, prepared.test_ds
     run = recipes_lib.plan(recipe, batch_size, num_train, spec.depth, epochs=config.epochs,
                            train_steps=config.train_steps, learning_rate=config.learning_rate,
                            weight_decay=config.weight_decay)

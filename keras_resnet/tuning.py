@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Optional, Sequence
+from typing import Optional
 
 import keras
 import keras_tuner
 import numpy as np
-import tensorflow as tf
 
 from keras_resnet import data as data_lib
 from keras_resnet import models, recipes, specs, training
@@ -260,13 +259,11 @@ def search(config: TuneConfig, strategy=None) -> dict:
         model="resnet20", dataset=config.dataset, data_dir=config.data_dir, model_dir=config.model_dir,
         batch_size=config.batch_size, seed=config.seed, validation_split=config.validation_split,
         max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples,
-        download=config.download, recipe="fast", augmentation="cifar")
-    spec = specs.get_spec("resnet20")
-    recipe = recipes.get_recipe("fast")
-    source, image_size, mean, num_train, augmented, val_ds, test_ds = training.prepare_data(
-        train_config, spec, config.batch_size, recipe)
-    plain = training.prepare_data(dataclasses.replace(train_config, augmentation="none"), spec,
-                                  config.batch_size, recipe)[4]
+        download=config.download)
+    prepared = training.prepare_data(train_config, specs.get_spec("resnet20"), config.batch_size)
+    source, image_size, mean, num_train = prepared.source, prepared.image_size, prepared.mean, prepared.num_train
+    augmented, plain = prepared.train_pipeline("cifar"), prepared.train_pipeline("none")
+    val_ds, test_ds = prepared.val_ds, prepared.test_ds
     steps_per_epoch = max(1, num_train // config.batch_size)
     hypermodel = ResNetHyperModel(
         tuple(image_size) + (int(mean.shape[-1]),), source.num_classes, mean, steps_per_epoch * config.epochs,
