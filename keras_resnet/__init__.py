@@ -1,77 +1,49 @@
-"""keras_resnet: the ResNets of He et al. (2015) for Keras 3."""
+"""keras_resnet: the ResNets of He et al. (2015) for Keras 3.
 
-from keras_resnet.flops import count_macs
-from keras_resnet.layers import MeanSubtraction, ZeroPadShortcut
-from keras_resnet.models import (
-    APPLICATIONS,
-    PlainNet18,
-    PlainNet20,
-    PlainNet32,
-    PlainNet34,
-    PlainNet44,
-    PlainNet50,
-    PlainNet56,
-    PlainNet101,
-    PlainNet110,
-    PlainNet152,
-    PlainNet1202,
-    ResNet18,
-    ResNet20,
-    ResNet32,
-    ResNet34,
-    ResNet44,
-    ResNet50,
-    ResNet56,
-    ResNet101,
-    ResNet110,
-    ResNet152,
-    ResNet1202,
-    build,
-    build_backbone,
-    build_resnet,
-    load_model,
-    load_weights,
-    stage_output_names,
-)
-from keras_resnet.specs import ResNetSpec, Stage, get_spec, list_models
+The public names are imported on first use (PEP 562), so a light module such
+as `keras_resnet.serving` can be imported without Keras or TensorFlow.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "count_macs",
-    "MeanSubtraction",
-    "ZeroPadShortcut",
-    "APPLICATIONS",
-    "PlainNet18",
-    "PlainNet20",
-    "PlainNet32",
-    "PlainNet34",
-    "PlainNet44",
-    "PlainNet50",
-    "PlainNet56",
-    "PlainNet101",
-    "PlainNet110",
-    "PlainNet152",
-    "PlainNet1202",
-    "ResNet18",
-    "ResNet20",
-    "ResNet32",
-    "ResNet34",
-    "ResNet44",
-    "ResNet50",
-    "ResNet56",
-    "ResNet101",
-    "ResNet110",
-    "ResNet152",
-    "ResNet1202",
-    "build",
-    "build_backbone",
-    "build_resnet",
-    "load_model",
-    "load_weights",
-    "stage_output_names",
-    "ResNetSpec",
-    "Stage",
-    "get_spec",
-    "list_models",
-]
+_EXPORTS = {
+    "count_macs": "flops",
+    "MeanSubtraction": "layers",
+    "ZeroPadShortcut": "layers",
+    "ResNetSpec": "specs",
+    "Stage": "specs",
+    "get_spec": "specs",
+    "list_models": "specs",
+    "BlockOptions": "blocks",
+    "save_weights": "weights",
+    "load_weights": "weights",
+    "APPLICATIONS": "applications",
+    "FeatureInfo": "models",
+    "ResNet": "models",
+    "build": "models",
+    "build_backbone": "models",
+    "build_resnet": "models",
+    "load_model": "models",
+    "stage_output_names": "models",
+    "with_dtype": "models",
+}
+_APPLICATION_NAMES = [f"{kind}{depth}" for kind in ("ResNet", "PlainNet")
+                      for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202)]
+_EXPORTS.update({name: "applications" for name in _APPLICATION_NAMES})
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"keras_resnet.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import models
+from keras_resnet import applications
 from conftest import small_model
 
 ALL = keras_resnet.list_models()
@@ -93,7 +93,7 @@ def test_keras_round_trip_gives_equal_outputs_and_config(name, tmp_path):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
     # JSON-normalised: Keras writes build shapes as tuples, reads them as lists.
     assert json.loads(json.dumps(loaded.get_config())) == json.loads(json.dumps(model.get_config()))
-    clone = keras.Model.from_config(model.get_config()) if len(model.layers) < 1000 else loaded
+    clone = type(model).from_config(model.get_config()) if len(model.layers) < 1000 else loaded
     assert trainable(clone) == trainable(model)
 
 
@@ -217,7 +217,7 @@ def test_applications_exist_for_every_model():
     for name in ALL:
         spec = keras_resnet.get_spec(name)
         camel = f"{'ResNet' if spec.residual else 'PlainNet'}{spec.depth}"
-        assert getattr(keras_resnet, camel) is models.APPLICATIONS[camel]
+        assert getattr(keras_resnet, camel) is applications.APPLICATIONS[camel]
     assert keras_resnet.ResNet20().name == "resnet20"
 
 
@@ -247,3 +247,41 @@ def test_models_run_on_the_jax_backend():
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
+
+
+def test_a_saved_model_is_its_spec_and_options(tmp_path):
+    model = keras_resnet.ResNet110(shortcut="B", zero_init_residual=True)
+    config = model.get_config()
+    assert "layers" not in config and config["spec"]["name"] == "resnet110"
+    assert (config["shortcut"], config["zero_init_residual"]) == ("B", True)
+    path = tmp_path / "r110.keras"
+    model.save(str(path))
+    import zipfile
+
+    assert len(zipfile.ZipFile(path).read("config.json")) < 3_000  # not a 1,000-layer graph dump
+    loaded = keras.saving.load_model(str(path))  # plain Keras: the class rebuilds from the table
+    assert isinstance(loaded, keras_resnet.ResNet)
+    assert json.loads(json.dumps(loaded.get_config())) == json.loads(json.dumps(config))
+
+
+def test_the_model_owns_its_dtype_and_a_float32_copy_is_a_rebuild():
+    before = keras.config.dtype_policy().name
+    model = keras_resnet.build("resnet8", dtype="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == before  # no global round trip
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer("conv1_conv").compute_dtype == "bfloat16"
+    assert model.get_layer("predictions").compute_dtype == "float32"  # softmax kept in float32
+    copy = keras_resnet.with_dtype(model, "float32")
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(copy(x)), keras.ops.convert_to_numpy(model(x)), atol=2e-2)
+    assert keras_resnet.with_dtype(copy, "float32") is copy
+
+
+def test_feature_info_is_recorded_while_building():
+    model = keras_resnet.ResNet50(include_top=False, input_shape=(64, 64, 3))
+    assert [(f.key, f.layer, f.channels, f.reduction) for f in model.feature_info] == [
+        ("C2", "conv2_block3_out", 256, 4), ("C3", "conv3_block4_out", 512, 8),
+        ("C4", "conv4_block6_out", 1024, 16), ("C5", "conv5_block3_out", 2048, 32)]
+    with pytest.raises(ValueError, match="was not built by keras_resnet"):
+        keras_resnet.stage_output_names(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))

@@ -1,0 +1,63 @@
+"""keras.applications-style entry points: `ResNet50(include_top=False)`, one per registered network."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence, Union
+
+import keras
+
+from keras_resnet import specs as specs_lib
+from keras_resnet.models import build
+
+__all__ = ["APPLICATIONS"]
+
+
+def _application(model_name: str) -> Callable[..., keras.Model]:
+    spec = specs_lib.MODEL_SPECS[model_name]
+
+    def application(include_top: bool = True, weights: Optional[str] = None, input_tensor=None,
+                    input_shape: Optional[Sequence[Optional[int]]] = None, pooling: Optional[str] = None,
+                    classes: Optional[int] = None, classifier_activation: Union[str, Callable, None] = "softmax",
+                    name: Optional[str] = None, **options: Any) -> keras.Model:
+        return build(model_name, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                     input_shape=input_shape, pooling=pooling, classes=classes,
+                     classifier_activation=classifier_activation, name=name, **options)
+
+    kind = "ResNet" if spec.residual else "plain (no-shortcut) net"
+    default_input = "x".join(str(s) for s in spec.input_shape[:2])
+    application.__doc__ = (
+        f"{kind} of depth {spec.depth} ({spec.family}, {spec.block} blocks, "
+        f"blocks per stage {[s.blocks for s in spec.stages]}).\n\n"
+        f"Defaults: input {default_input}, {spec.classes} classes"
+        + (f", shortcut option {spec.shortcut}" if spec.residual else "")
+        + ".\nArguments as `keras.applications`; options (shortcut, stride_in_1x1, "
+        "zero_init_residual, width_multiplier, dtype) as `keras_resnet.ResNet`.")
+    application.__name__ = application.__qualname__ = (
+        f"{'ResNet' if spec.residual else 'PlainNet'}{spec.depth}")
+    return application
+
+
+APPLICATIONS = {fn.__name__: fn for fn in map(_application, specs_lib.MODEL_SPECS)}
+
+ResNet18 = APPLICATIONS["ResNet18"]
+ResNet34 = APPLICATIONS["ResNet34"]
+ResNet50 = APPLICATIONS["ResNet50"]
+ResNet101 = APPLICATIONS["ResNet101"]
+ResNet152 = APPLICATIONS["ResNet152"]
+ResNet20 = APPLICATIONS["ResNet20"]
+ResNet32 = APPLICATIONS["ResNet32"]
+ResNet44 = APPLICATIONS["ResNet44"]
+ResNet56 = APPLICATIONS["ResNet56"]
+ResNet110 = APPLICATIONS["ResNet110"]
+ResNet1202 = APPLICATIONS["ResNet1202"]
+PlainNet18 = APPLICATIONS["PlainNet18"]
+PlainNet34 = APPLICATIONS["PlainNet34"]
+PlainNet50 = APPLICATIONS["PlainNet50"]
+PlainNet101 = APPLICATIONS["PlainNet101"]
+PlainNet152 = APPLICATIONS["PlainNet152"]
+PlainNet20 = APPLICATIONS["PlainNet20"]
+PlainNet32 = APPLICATIONS["PlainNet32"]
+PlainNet44 = APPLICATIONS["PlainNet44"]
+PlainNet56 = APPLICATIONS["PlainNet56"]
+PlainNet110 = APPLICATIONS["PlainNet110"]
+PlainNet1202 = APPLICATIONS["PlainNet1202"]

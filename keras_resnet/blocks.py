@@ -1,0 +1,117 @@
+"""Blocks, shortcuts and the stem: small functions over Keras tensors.
+
+Layer names follow keras.applications (`conv2_block1_1_conv`) and are the
+contract for saved and imported weights. Every layer gets the options' dtype
+policy, so a model owns its precision instead of reading a global policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from keras import layers
+
+from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.specs import BASIC, BOTTLENECK, ResNetSpec
+
+BN_MOMENTUM = 0.9  # torchvision's 0.1 in Keras's convention
+BN_EPSILON = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockOptions:
+    """How every block of one network is built.
+
+    Attributes:
+        residual: False for the plain twin (same layers, no shortcuts).
+        shortcut: "A", "B" or "C" (paper section 3.3).
+        stride_in_1x1: in bottlenecks, the stride on the first 1x1 (Caffe,
+            keras.applications) instead of the 3x3 (torchvision "v1.5").
+        zero_init_residual: start the last BN gamma of each branch at zero.
+        synchronized_bn: batch statistics over all replicas of a strategy.
+        dtype: the Keras dtype policy of every layer (None: Keras's global).
+    """
+
+    residual: bool = True
+    shortcut: str = "B"
+    stride_in_1x1: bool = False
+    zero_init_residual: bool = False
+    synchronized_bn: bool = False
+    dtype: Optional[str] = None
+
+
+def conv_bn(x, filters: int, kernel_size: int, strides: int, name: str, options: BlockOptions,
+            activation: bool = True, zero_gamma: bool = False):
+    """Conv (no bias) -> BN [-> ReLU], named `{name}_conv/_bn/_relu`."""
+    padding = "same"
+    if strides > 1 and kernel_size > 1:
+        # Symmetric padding as in the paper's Caffe/torchvision nets; TF's
+        # "same" pads only bottom/right for stride 2, which would shift
+        # every imported weight by a pixel.
+        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad", dtype=options.dtype)(x)
+        padding = "valid"
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
+                      kernel_initializer="he_normal", name=f"{name}_conv", dtype=options.dtype)(x)
+    x = layers.BatchNormalization(
+        axis=-1, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        synchronized=options.synchronized_bn, name=f"{name}_bn", dtype=options.dtype)(x)
+    if activation:
+        x = layers.ReLU(name=f"{name}_relu", dtype=options.dtype)(x)
+    return x
+
+
+def shortcut(x, filters: int, strides: int, name: str, options: BlockOptions):
+    """The shortcut branch of a block.
+
+    Option A: identity, or subsample + zero-pad where the shape changes.
+    Option B: a 1x1 projection where the shape changes, identity elsewhere.
+    Option C: a 1x1 projection on every block.
+    """
+    changes = strides != 1 or x.shape[-1] != filters
+    if options.shortcut == "C" or (options.shortcut == "B" and changes):
+        return conv_bn(x, filters, 1, strides, f"{name}_0", options, activation=False)
+    if changes:
+        return ZeroPadShortcut(filters, strides, name=f"{name}_0_pad", dtype=options.dtype)(x)
+    return x
+
+
+def _merge(x, y, filters: int, strides: int, name: str, options: BlockOptions):
+    if options.residual:
+        y = layers.Add(name=f"{name}_add", dtype=options.dtype)(
+            [shortcut(x, filters, strides, name, options), y])
+    return layers.ReLU(name=f"{name}_out", dtype=options.dtype)(y)
+
+
+def basic_block(x, filters: int, strides: int, name: str, options: BlockOptions):
+    """Two 3x3 convs; output channels = filters."""
+    y = conv_bn(x, filters, 3, strides, f"{name}_1", options)
+    y = conv_bn(y, filters, 3, 1, f"{name}_2", options, activation=False,
+                zero_gamma=options.zero_init_residual)
+    return _merge(x, y, filters, strides, name, options)
+
+
+def bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOptions):
+    """1x1 reduce, 3x3, 1x1 expand; output channels = 4 * filters."""
+    # Both the 1x1 (Caffe, keras.applications) and the 3x3 (torchvision,
+    # "v1.5") placements of the stride are in use by published weights.
+    stride_1x1, stride_3x3 = (strides, 1) if options.stride_in_1x1 else (1, strides)
+    y = conv_bn(x, filters, 1, stride_1x1, f"{name}_1", options)
+    y = conv_bn(y, filters, 3, stride_3x3, f"{name}_2", options)
+    y = conv_bn(y, 4 * filters, 1, 1, f"{name}_3", options, activation=False,
+                zero_gamma=options.zero_init_residual)
+    return _merge(x, y, 4 * filters, strides, name, options)
+
+
+BLOCKS: dict = {BASIC: basic_block, BOTTLENECK: bottleneck_block}
+
+
+def stem(x, spec: ResNetSpec, filters: int, options: BlockOptions):
+    """conv1 (and pool1 for the ImageNet nets)."""
+    if spec.family == "imagenet":
+        x = conv_bn(x, filters, 7, 2, "conv1", options)
+        x = layers.ZeroPadding2D(1, name="pool1_pad", dtype=options.dtype)(x)
+        # Zero padding equals -inf padding here: the input is post-ReLU.
+        return layers.MaxPooling2D(3, strides=2, name="pool1_pool", dtype=options.dtype)(x)
+    return conv_bn(x, filters, 3, 1, "conv1", options)

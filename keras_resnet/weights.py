@@ -1,0 +1,206 @@
+"""`.weights.h5` files that say what they were built with, and loads that check it.
+
+Keras keys a weights file by layer class and order, so a file whose layers
+happen to have the same shapes loads silently into another network: a plain
+net into its ResNet twin (option A adds no weights), a Caffe-stride ResNet-50
+into a torchvision-stride one, a run's weights without its preprocessing
+layer. `save_weights` stores the model's identity in the file and
+`load_weights` compares identities and every tensor before assigning any.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from typing import Optional
+
+import keras
+
+META_KEY = "keras_resnet_identity"
+HEAD_GROUP = "layers/dense"  # the classifier: the only Dense layer of every model
+PREPROCESSING_GROUP = "layers/mean_subtraction"
+
+# What the weights' shapes do not show, named as in error messages.
+_IDENTITY_LABELS = {
+    "residual": "residual (False: the plain twin, no shortcuts)",
+    "block": "block",
+    "blocks": "blocks per stage",
+    "shortcut": "shortcut option",
+    "stride_in_1x1": "bottleneck stride on the 1x1 (Caffe) rather than the 3x3",
+    "width_multiplier": "width_multiplier",
+    "channels": "input channels",
+    "mean_shape": "preprocessing mean shape (None: no preprocessing layer)",
+}
+
+
+def identity(spec, settings: dict) -> str:
+    """The architecture facts of a model, as the JSON stored in its weights files."""
+    return json.dumps({
+        "model": spec.name,
+        "residual": spec.residual,
+        "block": spec.block,
+        "blocks": [stage.blocks for stage in spec.stages],
+        "shortcut": settings["shortcut"] if spec.residual else None,
+        "stride_in_1x1": settings["stride_in_1x1"] if spec.block == "bottleneck" else None,
+        "width_multiplier": settings["width_multiplier"],
+        "channels": settings["input_shape"][-1],
+        "mean_shape": settings["mean_shape"],
+    }, sort_keys=True)
+
+
+def check_file(path) -> None:
+    """Raise a ValueError unless `path` is a readable `.weights.h5` file."""
+    import h5py
+
+    path = os.fspath(path)
+    if not path.endswith(".weights.h5"):
+        raise ValueError("weights must be a '.weights.h5' file written by model.save_weights() or "
+                         f"keras_resnet.save_weights(). Received: weights={path!r}")
+    if not os.path.isfile(path):
+        raise ValueError(f"Weights file not found. Received: weights={path!r}")
+    try:
+        with h5py.File(path, "r") as f:
+            if "layers" not in f:
+                raise ValueError(f"{path!r} is an HDF5 file but holds no Keras weights (no 'layers' group).")
+    except OSError as error:
+        raise ValueError(f"{path!r} is not a readable weights file (truncated or another format): "
+                         f"{error}") from None
+
+
+def save_weights(model: keras.Model, path: str) -> str:
+    """Write `model`'s weights and identity to `path`, atomically.
+
+    The file appears only complete: it is written under a temporary name in
+    the same directory and renamed.
+
+    Returns:
+        `path`.
+    """
+    import h5py
+
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".weights.h5", dir=directory)
+    os.close(fd)
+    try:
+        model.save_weights(tmp, overwrite=True)
+        meta = getattr(model, "identity", None)
+        if meta:
+            with h5py.File(tmp, "a") as f:
+                f.attrs[META_KEY] = meta
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _layout(path: str) -> dict:
+    """{group of a layer's vars: [shape of each var]} of a weights file."""
+    import h5py
+
+    layout = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and name.startswith("layers/"):
+                group, index = name.rsplit("/vars/", 1) if "/vars/" in name else (name, "0")
+                layout.setdefault(group, {})[int(index)] = tuple(obj.shape)
+        f.visititems(visit)
+    return {group: [shapes[i] for i in sorted(shapes)] for group, shapes in layout.items()}
+
+
+def _stored_identity(path: str) -> Optional[dict]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        meta = f.attrs.get(META_KEY)
+    return json.loads(meta) if meta else None
+
+
+def _differences(saved: dict, mine: dict) -> list:
+    return [f"{_IDENTITY_LABELS[k]}: {saved.get(k)!r} in the file, {mine.get(k)!r} in the model"
+            for k in _IDENTITY_LABELS if saved.get(k) != mine.get(k)]
+
+
+def load_weights(model: keras.Model, path: str) -> None:
+    """Load a `.weights.h5` file into `model`, refusing any mismatch first.
+
+    The classifier is skipped when the model has none (include_top=False),
+    as in keras.applications. Nothing is assigned unless everything fits.
+
+    Args:
+        model: a keras_resnet model.
+        path: a `.weights.h5` file.
+
+    Raises:
+        ValueError: the file is missing, truncated or of another format, or
+            was saved from a model that differs (architecture, shortcut,
+            stride placement, width, channels, preprocessing, classes).
+    """
+    path = os.fspath(path)
+    check_file(path)
+    saved_identity = _stored_identity(path)
+    mine = getattr(model, "identity", None)
+    if saved_identity and mine:
+        differences = _differences(saved_identity, json.loads(mine))
+        if differences:
+            raise ValueError(f"The weights file was saved from another network than {model.name!r}: "
+                             + "; ".join(differences) + f". Received: weights={path!r}")
+    saved = _layout(path)
+    with tempfile.TemporaryDirectory() as scratch:
+        reference = os.path.join(scratch, "model.weights.h5")
+        model.save_weights(reference)
+        expected = _layout(reference)
+    _compare_layouts(saved, expected, model.name, path)
+    if HEAD_GROUP in saved and HEAD_GROUP not in expected:
+        _load_without_head(model, path)
+    else:
+        model.load_weights(path)
+
+
+def _compare_layouts(saved: dict, expected: dict, name: str, path: str) -> None:
+    if (PREPROCESSING_GROUP in saved) != (PREPROCESSING_GROUP in expected):
+        if PREPROCESSING_GROUP in saved:
+            raise ValueError(
+                f"The weights file carries its run's preprocessing (the training mean, shape "
+                f"{saved[PREPROCESSING_GROUP][0]}) but {name!r} has no preprocessing layer, so its inputs "
+                f"would not be normalised as in training. Load the run's final.keras "
+                f"(keras_resnet.load_model), or build with mean_shape={list(saved[PREPROCESSING_GROUP][0])}. "
+                f"Received: weights={path!r}")
+        raise ValueError(f"{name!r} has a preprocessing layer (a mean) but the weights file has none: build "
+                         f"without mean/mean_shape. Received: weights={path!r}")
+    head_saved, head_mine = saved.get(HEAD_GROUP), expected.get(HEAD_GROUP)
+    if head_saved and head_mine and head_saved != head_mine:
+        classes = head_saved[0][-1]
+        raise ValueError(
+            f"The weights file's classifier has kernel shape {head_saved[0]} ({classes} classes) but the model's "
+            f"has {head_mine[0]} ({head_mine[0][-1]} classes): pass classes={classes}, or include_top=False. "
+            f"Received: weights={path!r}")
+    body_saved = {k: v for k, v in saved.items() if k != HEAD_GROUP}
+    body_mine = {k: v for k, v in expected.items() if k != HEAD_GROUP}
+    for group in sorted(set(body_saved) | set(body_mine), key=_natural):
+        if body_saved.get(group) != body_mine.get(group):
+            raise ValueError(
+                f"The weights file does not fit {name!r} (built with these arguments): {group} holds "
+                f"{body_saved.get(group, 'nothing')} in the file and {body_mine.get(group, 'nothing')} in the "
+                f"model (another depth, width, shortcut option or input channels?). Received: weights={path!r}")
+
+
+def _natural(key: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
+
+
+def _load_without_head(model: keras.Model, path: str) -> None:
+    """Load a file with a classifier into a headless model (include_top=False)."""
+    import h5py
+
+    with tempfile.TemporaryDirectory() as scratch:
+        trimmed = os.path.join(scratch, "body.weights.h5")
+        with h5py.File(path, "r") as source, h5py.File(trimmed, "w") as target:
+            for key in source:
+                source.copy(key, target)
+            del target[HEAD_GROUP]
+        model.load_weights(trimmed)
