@@ -18,6 +18,9 @@ setup(
         # 3.14 carries the recent safe-loading fixes for .keras files.
         "keras>=3.14",
         "tensorflow-datasets>=4.9",
+        # tfds's download_and_prepare reaches etils.epath's importlib_resources,
+        # which neither tfds nor etils installs.
+        "importlib_resources",
         "keras-tuner>=1.4.8",
         # keras-tuner's BayesianOptimization needs it (its "bayesian" extra).
         "scikit-learn",

@@ -1,8 +1,7 @@
-"""Data: offline readers, tfds, and the tf.data pipelines with the paper's augmentation.
+"""Data sets: offline readers (IDX, CIFAR archives, image folders) and tfds.
 
-Every source yields unbatched `(image uint8 [H, W, C], label int32)` pairs. The
-model itself subtracts the per-pixel mean (see `keras_resnet.layers.MeanSubtraction`),
-so training, evaluation and the exported serving graph share one preprocessing.
+Every source yields unbatched `(image uint8 [H, W, C], label int32)` pairs;
+`keras_resnet.pipelines` turns them into training and evaluation pipelines.
 """
 
 from __future__ import annotations
@@ -10,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 import glob
 import gzip
+import logging
 import os
 import pickle
 import tarfile
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
+
+log = logging.getLogger("keras_resnet")
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_LABELS = (
@@ -28,11 +30,10 @@ CIFAR10_LABELS = (
     "dog", "frog", "horse", "ship", "truck",
 )
 IMAGE_FOLDER = "image_folder"
+# Image folders up to this size are fully decoded once before training.
+FULL_CHECK_LIMIT = 100_000
 # Names with an offline reader; any other tfds builder name goes to tfds.
 LOCAL_DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", IMAGE_FOLDER)
-AUGMENTATIONS = ("cifar", "imagenet", "none")
-# Per-pixel means are estimated from this many training images at most.
-MEAN_SAMPLES = 10_000
 
 
 @dataclasses.dataclass
@@ -84,7 +85,9 @@ def _find_idx_dir(name: str, data_dir: Optional[str]) -> tuple:
     candidates = []
     if data_dir:
         candidates += [data_dir, os.path.join(data_dir, name), os.path.join(data_dir, name.replace("_", "-"))]
-    if name == "fashion_mnist":
+    elif name == "fashion_mnist":
+        # Only without an explicit --data_dir: a wrong folder must not
+        # silently train on another copy.
         candidates.append(DEBIAN_FASHION_MNIST)
     for directory in candidates:
         if os.path.isfile(os.path.join(directory, "train-images-idx3-ubyte.gz")) or os.path.isfile(
@@ -204,11 +207,43 @@ def _from_arrays(name, x_train, y_train, x_test, y_test, class_names) -> DataSou
     )
 
 
-def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0) -> DataSource:
+def find_unreadable(files: list, full_decode: bool = True) -> list:
+    """The files of `files` that are not decodable images.
+
+    With `full_decode` every image is decoded once, in parallel (what the
+    first epoch would do anyway); without it only each file's signature is
+    read, which finds non-images and empty files but not truncated ones.
+    """
+    from keras_resnet.serving import image_format
+
+    if not full_decode:
+        bad = []
+        for path in files:
+            with open(path, "rb") as f:
+                if image_format(f.read(16)) is None:
+                    bad.append(path)
+        return bad
+
+    def probe(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return path, tf.shape(image)[0]
+
+    readable = tf.data.Dataset.from_tensor_slices(files).map(probe, num_parallel_calls=tf.data.AUTOTUNE)
+    good = {path.decode() for path, _ in readable.ignore_errors().as_numpy_iterator()}
+    return [path for path in files if path not in good]
+
+
+def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0, skip_bad_images: bool = False) -> DataSource:
     """An ImageNet-style folder: `data_dir/<class>/*.jpg`.
 
     With `train/` and `val/` (or `validation/`, `test/`) subfolders, those are
     the splits; otherwise 10% of each class, chosen with `seed`, is held out.
+    Every image is checked before training (fully decoded in folders of up to
+    FULL_CHECK_LIMIT images, by its signature in larger ones).
+
+    Raises:
+        ValueError: no classes or images, or undecodable images (named)
+            unless `skip_bad_images`, which leaves them out and logs them.
     """
     splits = {}
     for split, options in (("train", ("train",)), ("test", ("val", "validation", "test"))):
@@ -223,7 +258,7 @@ def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0) -> DataSo
             f"No class subfolders in {root!r}: an image folder holds <class>/<image> files "
             "(optionally under train/ and val/)."
         )
-    exts = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".JPEG", ".JPG", ".PNG")
+    exts = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".JPEG", ".JPG", ".PNG", ".WEBP")
 
     def listing(base):
         files, labels = [], []
@@ -247,6 +282,21 @@ def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0) -> DataSo
         test_labels = [l for i, l in enumerate(labels) if i in held]
         files = [f for i, f in enumerate(files) if i not in held]
         labels = [l for i, l in enumerate(labels) if i not in held]
+
+    unreadable = find_unreadable(files + test_files, full_decode=len(files) + len(test_files) <= FULL_CHECK_LIMIT)
+    if unreadable:
+        shown = ", ".join(unreadable[:5]) + (f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else "")
+        if not skip_bad_images:
+            raise ValueError(f"{len(unreadable)} file(s) under {data_dir!r} are not decodable images ({shown}): "
+                             "remove or replace them, or pass --skip_bad_images to train without them.")
+        log.warning("Skipping %d undecodable image(s): %s", len(unreadable), ", ".join(unreadable))
+        bad = set(unreadable)
+        test_labels = [l for f, l in zip(test_files, test_labels) if f not in bad]
+        test_files = [f for f in test_files if f not in bad]
+        labels = [l for f, l in zip(files, labels) if f not in bad]
+        files = [f for f in files if f not in bad]
+        if not files or not test_files:
+            raise ValueError(f"No decodable images left in a split under {data_dir!r} after skipping {shown}.")
 
     def decode(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
@@ -310,7 +360,8 @@ def load_tfds(name: str, data_dir: Optional[str], download: bool = True) -> Data
     )
 
 
-def load_dataset(name: str, data_dir: Optional[str] = None, download: bool = True) -> DataSource:
+def load_dataset(name: str, data_dir: Optional[str] = None, download: bool = True,
+                 skip_bad_images: bool = False) -> DataSource:
     """Load a data set, offline where a local copy exists.
 
     Args:
@@ -320,6 +371,8 @@ def load_dataset(name: str, data_dir: Optional[str] = None, download: bool = Tru
             subfolders), or any tensorflow-datasets name (downloaded by tfds).
         data_dir: where to look; for tfds, its data_dir.
         download: let tfds download when no local copy exists.
+        skip_bad_images: image_folder: leave undecodable files out (logged)
+            instead of raising.
 
     Returns:
         A `DataSource`.
@@ -327,11 +380,19 @@ def load_dataset(name: str, data_dir: Optional[str] = None, download: bool = Tru
     Raises:
         ValueError: unknown name, or no data where it was looked for.
     """
+    if data_dir is not None and os.path.exists(data_dir) and not os.path.isdir(data_dir):
+        raise ValueError(f"--data_dir must be a folder holding the {name} data set; {data_dir!r} is a file.")
     if name in ("fashion_mnist", "mnist"):
         directory, looked = _find_idx_dir(name, data_dir)
         if directory is not None:
             labels = FASHION_MNIST_LABELS if name == "fashion_mnist" else tuple(str(i) for i in range(10))
             return _from_arrays(name, *load_mnist_idx(directory), labels)
+        if data_dir is not None:
+            raise ValueError(
+                f"No {name} IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
+                f"t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]) in {looked}: --data_dir must hold "
+                "them" + (", or leave --data_dir out to use Debian's dataset-fashion-mnist." if name ==
+                          "fashion_mnist" else "."))
         if not download:
             raise ValueError(
                 f"No {name} IDX files (train-images-idx3-ubyte.gz, ...) in {looked}. "
@@ -351,7 +412,7 @@ def load_dataset(name: str, data_dir: Optional[str] = None, download: bool = Tru
     elif name == IMAGE_FOLDER:
         if not data_dir or not os.path.isdir(data_dir):
             raise ValueError(f"image_folder needs --data_dir, a folder of class subfolders. Received: data_dir={data_dir!r}")
-        return load_image_folder(data_dir)
+        return load_image_folder(data_dir, skip_bad_images=skip_bad_images)
     return load_tfds(name, data_dir, download=download)
 
 
@@ -367,120 +428,3 @@ def check_dataset_name(name: str) -> None:
             f"Unknown dataset {name!r}; offline: {', '.join(LOCAL_DATASETS)}; "
             f"or a tensorflow-datasets name such as imagenette, imagenet2012 ({len(builders)} known)."
         )
-
-
-# ---------------------------------------------------------------- pipelines
-
-
-def pixel_mean(source: DataSource, image_size: tuple) -> np.ndarray:
-    """Per-pixel mean image (H, W, C) of the training set's evaluation view."""
-    if source.arrays is not None and tuple(source.image_shape[:2]) == tuple(image_size):
-        return source.arrays[0].astype(np.float64).mean(axis=0).astype(np.float32)
-    view = eval_transform(image_size, source.image_shape[:2])
-    total, count = None, 0
-    for image, _ in source.train.take(MEAN_SAMPLES).map(lambda x, y: (view(x), y)).batch(256):
-        batch_sum = image.numpy().astype(np.float64).sum(axis=0)
-        total = batch_sum if total is None else total + batch_sum
-        count += image.shape[0]
-    if not count:
-        raise ValueError(f"The training split of {source.name} is empty")
-    return (total / count).astype(np.float32)
-
-
-def _resize_shorter(image, side):
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = tf.cast(side, tf.float32) / tf.reduce_min(shape)
-    new = tf.cast(tf.round(shape * scale), tf.int32)
-    return tf.image.resize(image, new, antialias=True)
-
-
-def eval_transform(image_size, native=None) -> Callable:
-    """The single centre view (float32, 0-255) used for evaluation and the mean.
-
-    Fixed-size data of another size is resized; variable-size data is resized
-    to a shorter side of 256/224 x image_size and centre-cropped.
-    """
-    height, width = image_size
-
-    def transform(image):
-        image = tf.cast(image, tf.float32)
-        if native is not None and None not in native:
-            if tuple(native) != (height, width):
-                image = tf.image.resize(image, (height, width), antialias=True)
-            return image
-        image = _resize_shorter(image, int(round(max(height, width) * 256 / 224)))
-        return tf.image.resize_with_crop_or_pad(image, height, width)
-
-    return transform
-
-
-# AlexNet's PCA colour augmentation: eigenvalues/vectors of ImageNet's RGB
-# covariance (0-1 scale), as in fb.resnet.torch.
-_PCA_EIGVAL = np.array([0.2175, 0.0188, 0.0045], np.float32)
-_PCA_EIGVEC = np.array(
-    [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]], np.float32
-)
-
-
-def train_transform(augmentation: str, image_size, native=None) -> Callable:
-    """The training view: the paper's augmentation, float32 0-255 out.
-
-    "cifar": pad 4 pixels on each side, random crop back, random horizontal
-    flip. "imagenet": shorter side random in [256, 480] (scaled by
-    image_size/224), random crop, flip, PCA colour noise. "none": the
-    evaluation view.
-    """
-    if augmentation not in AUGMENTATIONS:
-        raise ValueError(f"Unknown augmentation; valid: {AUGMENTATIONS}. Received: {augmentation!r}")
-    height, width = image_size
-    centre = eval_transform(image_size, native)
-    if augmentation == "none":
-        return centre
-    if augmentation == "cifar":
-        def transform(image):
-            image = centre(image)
-            image = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
-            image = tf.image.random_crop(image, (height, width, tf.shape(image)[-1]))
-            return tf.image.random_flip_left_right(image)
-        return transform
-
-    scale = max(height, width) / 224
-
-    def transform(image):
-        image = tf.cast(image, tf.float32)
-        side = tf.random.uniform((), int(256 * scale), int(480 * scale) + 1, tf.int32)
-        image = _resize_shorter(image, side)
-        image = tf.image.random_crop(image, (height, width, tf.shape(image)[-1]))
-        image = tf.image.random_flip_left_right(image)
-        if image.shape[-1] == 3:
-            alpha = tf.random.normal((3,), stddev=0.1)
-            noise = tf.linalg.matvec(_PCA_EIGVEC, alpha * _PCA_EIGVAL) * 255.0
-            image = tf.clip_by_value(image + noise, 0.0, 255.0)
-        return image
-
-    return transform
-
-
-def make_pipeline(
-    dataset: tf.data.Dataset,
-    batch_size: int,
-    transform: Callable,
-    training: bool,
-    seed: Optional[int] = None,
-    cache: bool = False,
-    shuffle_buffer: int = 10_000,
-    drop_remainder: bool = False,
-) -> tf.data.Dataset:
-    """Batch a (image, label) dataset through `transform`, parallel and prefetched."""
-    if cache:
-        dataset = dataset.cache()
-    if training:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(lambda x, y: (transform(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    options = tf.data.Options()
-    # Shard by element: in-memory and file-list datasets alike split evenly
-    # across workers of MultiWorkerMirroredStrategy.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    options.deterministic = seed is not None
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

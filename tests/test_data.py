@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet import data
+from keras_resnet import data, pipelines
 from conftest import make_idx_dataset, write_idx
 
 
@@ -136,38 +136,77 @@ def test_unknown_dataset():
 def test_cifar_augmentation_pads_crops_and_flips():
     tf.random.set_seed(0)
     image = tf.constant(np.arange(32 * 32 * 3).reshape(32, 32, 3) % 251, tf.uint8)
-    augment = data.train_transform("cifar", (32, 32), (32, 32))
+    augment = pipelines.train_transform("cifar", (32, 32), (32, 32))
     outputs = [augment(image).numpy() for _ in range(20)]
     assert all(o.shape == (32, 32, 3) and o.dtype == np.float32 for o in outputs)
     # A crop of the 4-pixel zero pad shows zero borders some of the time.
     assert any((o[0] == 0).all() or (o[:, 0] == 0).all() for o in outputs)
     assert len({o.tobytes() for o in outputs}) > 1
-    centre = data.eval_transform((32, 32), (32, 32))
+    centre = pipelines.eval_transform((32, 32), (32, 32))
     np.testing.assert_array_equal(centre(image).numpy(), image.numpy().astype(np.float32))
 
 
 def test_imagenet_augmentation_and_centre_view_on_variable_sizes():
     image = tf.constant(np.random.default_rng(0).integers(0, 255, (300, 400, 3)), tf.uint8)
-    augment = data.train_transform("imagenet", (224, 224))
+    augment = pipelines.train_transform("imagenet", (224, 224))
     out = augment(image).numpy()
     assert out.shape == (224, 224, 3) and out.min() >= 0 and out.max() <= 255
-    assert data.eval_transform((64, 64))(image).shape == (64, 64, 3)
+    assert pipelines.eval_transform((64, 64))(image).shape == (64, 64, 3)
     with pytest.raises(ValueError, match="Unknown augmentation"):
-        data.train_transform("autoaugment", (32, 32))
+        pipelines.train_transform("autoaugment", (32, 32))
 
 
 def test_pixel_mean_is_the_mean_image(tmp_path):
     make_idx_dataset(str(tmp_path), 30, 10)
     source = data.load_dataset("mnist", str(tmp_path), download=False)
-    mean = data.pixel_mean(source, (28, 28))
+    mean = pipelines.pixel_mean(source.train, source.image_shape[:2], (28, 28), source.arrays[0])
     np.testing.assert_allclose(mean, source.arrays[0].mean(axis=0), rtol=1e-6)
-    resized = data.pixel_mean(source, (32, 32))
+    streamed = pipelines.pixel_mean(source.train, source.image_shape[:2], (28, 28))
+    np.testing.assert_allclose(streamed, mean, rtol=1e-5)
+    resized = pipelines.pixel_mean(source.train, source.image_shape[:2], (32, 32))
     assert resized.shape == (32, 32, 1)
 
 
 def test_pipeline_batches_and_shards_by_data():
     ds = tf.data.Dataset.from_tensor_slices((np.zeros((10, 4, 4, 1), np.uint8), np.arange(10, dtype=np.int32)))
-    batches = list(data.make_pipeline(ds, 4, data.eval_transform((4, 4), (4, 4)), training=True, seed=1,
+    batches = list(pipelines.make_pipeline(ds, 4, pipelines.eval_transform((4, 4), (4, 4)), training=True, seed=1,
                                       drop_remainder=True))
     assert [b[0].shape[0] for b in batches] == [4, 4]
     assert batches[0][0].dtype == tf.float32
+
+
+def test_tfds_prepares_a_data_set_end_to_end(tmp_path):
+    import fake_tfds.fake_digits  # noqa: F401  (registers the builder)
+
+    source = data.load_dataset("fake_digits", str(tmp_path))
+    assert (source.num_train, source.num_test, source.class_names) == (20, 6, ("even", "odd"))
+    images, labels = next(iter(source.train.batch(20)))
+    assert tuple(images.shape) == (20, 8, 8, 1) and np.bincount(labels.numpy()).tolist() == [10, 10]
+    assert os.path.isdir(tmp_path / "fake_digits" / "1.0.0")
+
+
+def test_an_explicit_data_dir_without_the_data_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"No fashion_mnist IDX files .*empty.*leave --data_dir out"):
+        data.load_dataset("fashion_mnist", str(tmp_path / "empty"))
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"--data_dir must be a folder .*file.txt' is a file"):
+        data.load_dataset("fashion_mnist", str(tmp_path / "file.txt"))
+
+
+def test_undecodable_images_are_named_before_training_or_skipped(tmp_path):
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            folder = tmp_path / split / cls
+            folder.mkdir(parents=True)
+            for i in range(2):
+                (folder / f"{i}.png").write_bytes(tf.io.encode_png(np.full((6, 6, 3), 40 * i, np.uint8)).numpy())
+    good = (tmp_path / "val" / "dog" / "0.png").read_bytes()
+    (tmp_path / "val" / "dog" / "0.png").write_bytes(good[:30])  # truncated: only a full decode finds it
+    (tmp_path / "train" / "cat" / "notes.jpg").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"2 file\(s\) .* not decodable images .*notes.jpg.*0.png.*--skip_bad_images"):
+        data.load_dataset("image_folder", str(tmp_path))
+    assert sorted(data.find_unreadable([str(tmp_path / "train" / "cat" / "notes.jpg")], full_decode=False)) == [
+        str(tmp_path / "train" / "cat" / "notes.jpg")]
+    source = data.load_dataset("image_folder", str(tmp_path), skip_bad_images=True)
+    assert (source.num_train, source.num_test) == (4, 3)
