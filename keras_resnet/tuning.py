@@ -8,8 +8,6 @@ rate, momentum and weight decay, label smoothing and augmentation on/off.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from typing import Optional
 
@@ -17,71 +15,13 @@ import keras
 import keras_tuner
 import numpy as np
 
-from keras_resnet import data as data_lib
-from keras_resnet import models, recipes, specs, training
+from keras_resnet import config as config_lib
+from keras_resnet import data, distribute, models, pipelines, recipes, specs
+from keras_resnet.config import FAMILIES, OBJECTIVES, TUNERS, SearchSpace, TuneConfig
+from keras_resnet.run_dir import RunDir, write_json, write_text
 
-TUNERS = ("random", "bayesian", "hyperband")
-OBJECTIVES = {"val_accuracy": "max", "val_loss": "min", "accuracy": "max", "loss": "min"}
-FAMILIES = ("cifar", "imagenet")
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchSpace:
-    """Ranges searched; every one can be overridden.
-
-    Numeric ranges are (min, max) and may be equal to fix a value; choices
-    are non-empty tuples. `cifar_n` is n of depth 6n+2 (step `cifar_n_step`).
-    """
-
-    families: tuple = ("cifar",)
-    cifar_n: tuple = (1, 9)
-    cifar_n_step: int = 2
-    imagenet_depths: tuple = (18, 34, 50)
-    shortcuts: tuple = ("A", "B")
-    stride_in_1x1: tuple = (False, True)
-    width_multiplier: tuple = (1.0, 2.0)
-    learning_rate: tuple = (0.01, 0.3)
-    momentum: tuple = (0.85, 0.95)
-    weight_decay: tuple = (1e-5, 1e-3)
-    label_smoothing: tuple = (0.0, 0.1)
-    augmentation: tuple = (True, False)
-
-    def validate(self) -> None:
-        """Raise a ValueError for an empty or inverted range or an unknown choice."""
-        for name in ("cifar_n", "width_multiplier", "learning_rate", "momentum", "weight_decay",
-                     "label_smoothing"):
-            value = getattr(self, name)
-            if len(value) != 2 or value[0] > value[1]:
-                raise ValueError(f"{name} must be a (min, max) range with min <= max. Received: {name}={value}")
-        for name in ("learning_rate", "weight_decay"):
-            if getattr(self, name)[0] <= 0:
-                raise ValueError(f"{name} is searched on a log scale: min must be > 0. "
-                                 f"Received: {name}={getattr(self, name)}")
-        if self.cifar_n[0] < 1:
-            raise ValueError(f"cifar_n must be >= 1 (depth 6n+2 >= 8). Received: cifar_n={self.cifar_n}")
-        if self.width_multiplier[0] <= 0:
-            raise ValueError(f"width_multiplier must be > 0. Received: width_multiplier={self.width_multiplier}")
-        for name in ("families", "imagenet_depths", "shortcuts", "stride_in_1x1", "augmentation"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} is empty: give at least one choice.")
-        bad = [f for f in self.families if f not in FAMILIES]
-        if bad:
-            raise ValueError(f"Unknown families {bad}; known: {', '.join(FAMILIES)}")
-        bad = [d for d in self.imagenet_depths if d not in specs.IMAGENET_DEPTHS]
-        if bad:
-            raise ValueError(f"Unknown ImageNet depths {bad}; known: {sorted(specs.IMAGENET_DEPTHS)}")
-        bad = [s for s in self.shortcuts if s not in specs.SHORTCUT_OPTIONS]
-        if bad:
-            raise ValueError(f"Unknown shortcut options {bad}; known: A, B, C")
-
-    def for_image_size(self, side: int) -> "SearchSpace":
-        """Drop the ImageNet family for images below its 32-pixel minimum."""
-        if side < 32 and "imagenet" in self.families:
-            if self.families == ("imagenet",):
-                raise ValueError(f"The ImageNet nets need images of >= 32 px; these are {side} px. "
-                                 "Search the cifar family or pass --image_size=32.")
-            return dataclasses.replace(self, families=tuple(f for f in self.families if f != "imagenet"))
-        return self
+__all__ = ["FAMILIES", "OBJECTIVES", "TUNERS", "SearchSpace", "TuneConfig", "ResNetHyperModel", "validate",
+           "make_tuner", "trials_table", "search"]
 
 
 def _range(hp, name, bounds, **kwargs):
@@ -148,14 +88,9 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         _boolean(hp, "augmentation", self.space.augmentation)
         model = models.build(name, input_shape=self.input_shape, classes=self.classes, shortcut=shortcut,
                              stride_in_1x1=stride_in_1x1, width_multiplier=width, mean=self.mean)
-        recipes.apply_weight_decay(model, weight_decay)
-        model.compile(
-            optimizer=keras.optimizers.SGD(
-                keras.optimizers.schedules.CosineDecay(lr, self.total_steps), momentum=momentum, nesterov=True),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        )
-        return model
+        optimizer = keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(lr, self.total_steps),
+                                         momentum=momentum, nesterov=True)
+        return recipes.compile_model(model, optimizer, weight_decay, smoothing)
 
     def fit(self, hp, model, *args, **kwargs):
         if self.train_data:
@@ -163,46 +98,17 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         return model.fit(*args, **kwargs)
 
 
-@dataclasses.dataclass
-class TuneConfig:
-    """A search; `scripts/tune.py` fills it from flags."""
-
-    dataset: str = "fashion_mnist"
-    data_dir: Optional[str] = None
-    model_dir: str = "runs/tune_fashion_mnist"
-    tuner: str = "random"
-    max_trials: int = 10
-    executions_per_trial: int = 1
-    objective: str = "val_accuracy"
-    epochs: int = 3
-    batch_size: int = 128
-    strategy: str = "default"
-    num_gpus: Optional[int] = None
-    seed: int = 0
-    validation_split: float = 0.1
-    max_train_examples: Optional[int] = None
-    max_test_examples: Optional[int] = None
-    download: bool = True
-    space: SearchSpace = dataclasses.field(default_factory=SearchSpace)
-    verbose: int = 1
-
-
 def validate(config: TuneConfig) -> None:
-    """Check the search's flags before any data is read or any trial runs."""
-    if config.tuner not in TUNERS:
-        raise ValueError(f"Unknown tuner {config.tuner!r}; known: {', '.join(TUNERS)}")
-    if config.objective not in OBJECTIVES:
-        raise ValueError(f"Unknown objective {config.objective!r}; known: {', '.join(OBJECTIVES)}")
-    for key in ("max_trials", "executions_per_trial", "epochs", "batch_size"):
-        if getattr(config, key) < 1:
-            raise ValueError(f"--{key} must be >= 1. Received: {key}={getattr(config, key)}")
+    """Check the search's settings before any data is read or any trial runs.
+
+    Raises:
+        ValueError: the first thing wrong, saying what is valid.
+    """
+    config_lib.validate(config)
     if config.objective.startswith("val_") and not 0 < config.validation_split < 1:
         raise ValueError(f"Objective {config.objective} needs a validation split in (0, 1). "
                          f"Received: validation_split={config.validation_split}")
-    if config.strategy not in training.STRATEGIES:
-        raise ValueError(f"Unknown strategy {config.strategy!r}; known: {', '.join(training.STRATEGIES)}")
     config.space.validate()
-    data_lib.check_dataset_name(config.dataset)
 
 
 def make_tuner(config: TuneConfig, hypermodel: ResNetHyperModel, strategy=None) -> keras_tuner.Tuner:
@@ -249,48 +155,44 @@ def search(config: TuneConfig, strategy=None) -> dict:
     """
     validate(config)
     if strategy is None and config.strategy != "default":
-        strategy = training.make_strategy(config.strategy, config.num_gpus)
+        strategy = distribute.make_strategy(config.strategy, config.num_gpus)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     if config.batch_size % replicas:
         raise ValueError(f"--batch_size={config.batch_size} must divide evenly over the {replicas} replicas")
     keras.utils.set_random_seed(config.seed)
-    os.makedirs(config.model_dir, exist_ok=True)
-    train_config = training.TrainConfig(
-        model="resnet20", dataset=config.dataset, data_dir=config.data_dir, model_dir=config.model_dir,
-        batch_size=config.batch_size, seed=config.seed, validation_split=config.validation_split,
-        max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples,
-        download=config.download)
-    prepared = training.prepare_data(train_config, specs.get_spec("resnet20"), config.batch_size)
-    source, image_size, mean, num_train = prepared.source, prepared.image_size, prepared.mean, prepared.num_train
+    source = data.load_dataset(config.dataset, config.data_dir, download=config.download,
+                               skip_bad_images=config.skip_bad_images)
+    # The smallest nets searched (CIFAR family) set the minimum and default sizes.
+    smallest = specs.get_spec("resnet20")
+    prepared = pipelines.prepare_data(
+        source, batch_size=config.batch_size, min_size=smallest.min_size, default_size=smallest.input_shape[:2],
+        validation_split=config.validation_split, max_train_examples=config.max_train_examples,
+        max_test_examples=config.max_test_examples, seed=config.seed)
     augmented, plain = prepared.train_pipeline("cifar"), prepared.train_pipeline("none")
-    val_ds, test_ds = prepared.val_ds, prepared.test_ds
-    steps_per_epoch = max(1, num_train // config.batch_size)
-    hypermodel = ResNetHyperModel(
-        tuple(image_size) + (int(mean.shape[-1]),), source.num_classes, mean, steps_per_epoch * config.epochs,
-        config.space, train_data={True: augmented, False: plain})
+    steps_per_epoch = max(1, prepared.num_train // config.batch_size)
+    hypermodel = ResNetHyperModel(prepared.input_shape, source.num_classes, prepared.mean,
+                                  steps_per_epoch * config.epochs, config.space,
+                                  train_data={True: augmented, False: plain})
+    os.makedirs(config.model_dir, exist_ok=True)
     tuner = make_tuner(config, hypermodel, strategy)
-    tuner.search(augmented, epochs=config.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_ds,
-                 verbose=config.verbose)
+    tuner.search(augmented, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+                 validation_data=prepared.val_ds, verbose=config.verbose, shuffle=False)
     best_hp = tuner.get_best_hyperparameters(1)[0]
     best_trial = tuner.oracle.get_best_trials(1)[0]
     best_model = tuner.get_best_models(1)[0]
     table = trials_table(tuner, config.objective)
-    with open(os.path.join(config.model_dir, "best_hyperparameters.json"), "w") as f:
-        json.dump({"score": best_trial.score, "objective": config.objective,
-                   "model": hypermodel.model_name(best_hp.copy()), "values": best_hp.values}, f, indent=2)
-    with open(os.path.join(config.model_dir, "trials.txt"), "w") as f:
-        f.write(table + "\n")
-    best_dir = os.path.join(config.model_dir, "best")
-    os.makedirs(best_dir, exist_ok=True)
-    best_model.save(os.path.join(best_dir, "final.keras"))
-    test_loss, test_accuracy = best_model.evaluate(test_ds, verbose=0)
-    with open(os.path.join(best_dir, "run.json"), "w") as f:
-        json.dump({"model": hypermodel.model_name(best_hp.copy()), "dataset": config.dataset,
-                   "data_dir": os.path.abspath(config.data_dir) if config.data_dir else None,
-                   "class_names": list(source.class_names), "hyperparameters": best_hp.values,
-                   "test_accuracy": float(test_accuracy)}, f, indent=2)
-    with open(os.path.join(best_dir, "labels.txt"), "w") as f:
-        f.write("\n".join(source.class_names) + "\n")
+    best_name = hypermodel.model_name(best_hp.copy())
+    write_json(os.path.join(config.model_dir, "best_hyperparameters.json"),
+               {"score": best_trial.score, "objective": config.objective, "model": best_name,
+                "values": best_hp.values})
+    write_text(os.path.join(config.model_dir, "trials.txt"), table + "\n")
+    test_loss, test_accuracy = best_model.evaluate(prepared.test_ds, verbose=0)
+    best = RunDir(os.path.join(config.model_dir, "best"))
+    best.start({"model": best_name, "dataset": config.dataset,
+                "data_dir": os.path.abspath(config.data_dir) if config.data_dir else None,
+                "class_names": list(source.class_names), "hyperparameters": best_hp.values,
+                "test_accuracy": float(test_accuracy)}, source.class_names)
+    best.save_final(best_model)
     return dict(best_hyperparameters=best_hp.values, score=best_trial.score, table=table,
                 num_trials=len(tuner.oracle.trials), model=best_model, test_accuracy=float(test_accuracy),
-                test_loss=float(test_loss), best_dir=best_dir)
+                test_loss=float(test_loss), best_dir=best.root)

@@ -121,6 +121,32 @@ def test_missing_data_names_the_paths_looked_in(tmp_path):
     cfg = config(str(tmp_path / "nothing"), tmp_path / "run")
     with pytest.raises(ValueError, match="No mnist IDX files .*nothing"):
         training.train(cfg)
+    assert not os.path.exists(tmp_path / "run")  # a failed start leaves no directory behind
+
+
+def test_a_relaunch_with_other_trajectory_settings_is_refused_and_changes_nothing(idx_dir, tmp_path):
+    training.train(config(idx_dir, tmp_path, recipe="fast"))
+    before = {name: os.path.getmtime(tmp_path / name) for name in ("run.json", "final.keras", "history.csv")}
+    with pytest.raises(ValueError, match=r"recipe: 'fast' there, 'cifar' now.*batch_size: 32 there, 64 now.*"
+                                         r"pass the same flags to resume it, or another --model_dir"):
+        training.train(config(idx_dir, tmp_path, recipe="cifar", batch_size=64))
+    with pytest.raises(ValueError, match=r"learning_rate: 0.025 there, 0.5 now"):
+        training.train(config(idx_dir, tmp_path, recipe="fast", learning_rate=0.5))
+    assert before == {name: os.path.getmtime(tmp_path / name) for name in before}
+    # The recipe's own batch size given explicitly is the same run.
+    assert training.train(config(idx_dir, tmp_path, recipe="fast", batch_size=32))["epochs_run"] == 0
+
+
+class PoisonFirstStep(keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        kernel = self.model.get_layer("conv1_conv").kernel
+        kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+
+def test_nan_in_the_first_epoch_says_there_is_no_backup(idx_dir, tmp_path):
+    with pytest.raises(training.NonFiniteLossError, match=r"epoch 1, step 1.*no epoch had finished, so there is "
+                                                          r"no backup: a relaunch starts over"):
+        training.train(config(idx_dir, tmp_path), extra_callbacks=[PoisonFirstStep()])
 
 
 def test_model_dir_of_another_model_is_refused(idx_dir, tmp_path):

@@ -106,7 +106,7 @@ def test_script_mirrored_strategy_on_two_logical_cpus(idx_dir, tmp_path):
     out = subprocess.run(
         [sys.executable, TUNE, "--dataset=mnist", f"--data_dir={idx_dir}", f"--model_dir={tmp_path}",
          "--max_trials=1", "--epochs=1", "--batch_size=32", "--nodownload", "--verbose=0", "--cifar_n=1,1",
-         "--width_multiplier=1,1", "--strategy=mirrored"],
+         "--width_multiplier=1,1", "--strategy=mirrored", "--verbosity=0"],
         capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert out.returncode == 0, out.stderr[-3000:]
     assert "1 trial(s)" in out.stdout and "Using MirroredStrategy with devices" in out.stderr

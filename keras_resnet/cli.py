@@ -1,0 +1,135 @@
+"""What the scripts share: flags defined from the settings dataclasses, quiet logs, one-line errors.
+
+Import this module first in a script: unless the command line asks for
+`--verbosity`, it silences TensorFlow's C++ and absl INFO logs before
+TensorFlow is imported, so a user sees progress bars, a line per phase and
+the result tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import os
+import sys
+import typing
+from typing import Callable
+
+VERBOSE = any(arg.startswith(("--verbosity", "-v=", "--v=")) or arg == "-v" for arg in sys.argv[1:])
+if not VERBOSE:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+
+def _kind(cls, field) -> type:
+    """The flag type of a field: its annotation without Optional."""
+    hint = typing.get_type_hints(cls)[field.name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if typing.get_origin(hint) is typing.Union and args else hint
+
+
+def _flag_fields(cls):
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("flag", True)]
+
+
+def define_flags(cls) -> None:
+    """Define one absl flag per field of a settings dataclass (help, default and choices from the field)."""
+    for field in _flag_fields(cls):
+        kind, help_text = _kind(cls, field), field.metadata.get("help", "")
+        default = field.default if field.default is not dataclasses.MISSING else None
+        choices = field.metadata.get("choices")
+        if kind is bool:
+            flags.DEFINE_bool(field.name, default, help_text)
+        elif kind is tuple:
+            flags.DEFINE_list(field.name, [str(v).lower() if isinstance(v, bool) else str(v) for v in default],
+                              help_text)
+        elif choices and kind is str:
+            flags.DEFINE_enum(field.name, default, list(choices), help_text)
+        elif kind is int:
+            flags.DEFINE_integer(field.name, default, help_text)
+        elif kind is float:
+            flags.DEFINE_float(field.name, default, help_text)
+        else:
+            flags.DEFINE_string(field.name, default, help_text)
+
+
+def _parse_item(name: str, text: str, like):
+    text = text.strip()
+    try:
+        if isinstance(like, bool):
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if isinstance(like, int):
+            return int(text)
+        if isinstance(like, float):
+            return float(text)
+    except ValueError:
+        kind = "true or false" if isinstance(like, bool) else f"a {type(like).__name__}"
+        raise ValueError(f"--{name}: {text!r} is not {kind}. Received: --{name}={','.join(FLAGS[name].value)}") \
+            from None
+    return text.upper() if name == "shortcuts" else text
+
+
+def from_flags(cls, **values):
+    """An instance of a settings dataclass from the parsed flags (`values` take precedence)."""
+    for field in _flag_fields(cls):
+        if field.name in values:
+            continue
+        value = FLAGS[field.name].value
+        if _kind(cls, field) is tuple:
+            like = field.default[0] if field.default else ""
+            value = tuple(_parse_item(field.name, item, like) for item in value)
+        values[field.name] = value
+    return cls(**values)
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow; in quiet mode without its C++ start-up lines.
+
+    Lines TensorFlow's C++ runtime prints before its logging is initialised
+    (CUDA probing on a CPU machine, ...) ignore TF_CPP_MIN_LOG_LEVEL, so in
+    quiet mode standard error is closed at the descriptor level for the
+    import alone. An import error is still raised, with its message.
+    """
+    if VERBOSE or "tensorflow" in sys.modules:
+        importlib.import_module("tensorflow")
+        return
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        importlib.import_module("tensorflow")
+    finally:
+        os.dup2(saved, 2)
+        os.close(null)
+        os.close(saved)
+
+
+def quiet() -> None:
+    """Silence TensorFlow's Python and absl INFO logs unless --verbosity was given; log ours as plain lines."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if VERBOSE:
+        return
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def run(main: Callable, errors: tuple = (ValueError,)) -> None:
+    """`app.run(main)`, turning a user's mistake (`errors`) into one line on stderr and exit status 1."""
+
+    def wrapped(argv):
+        quiet()
+        try:
+            return main(argv)
+        except errors as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+
+    app.run(lambda argv: sys.exit(wrapped(argv)))

@@ -1,0 +1,233 @@
+"""The settings of a training run and of a search, each written once.
+
+Every setting is one dataclass field carrying its help text, its choices
+(the library's own constants) and its check. `scripts/train.py` and
+`scripts/tune.py` define their flags from these fields (`keras_resnet.cli`),
+and `validate` runs every check before any data is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional
+
+from keras_resnet import specs
+from keras_resnet.recipes import RECIPES
+
+DTYPES = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+AUGMENTATIONS = ("cifar", "imagenet", "none")
+
+
+def setting(default, help: str, *, choices: Optional[tuple] = None, check: Optional[Callable] = None,
+            flag: bool = True):
+    """A dataclass field with its flag's help, its valid choices and its check.
+
+    `check(name, value)` raises a ValueError naming the flag; it is not
+    called for None (the "use the default" value).
+    """
+    return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, check=check, flag=flag))
+
+
+def at_least(low: int) -> Callable:
+    def check(name, value):
+        if value < low:
+            raise ValueError(f"--{name} must be >= {low}. Received: {name}={value}")
+    return check
+
+
+def _fraction(name, value):
+    if not 0 <= value < 1:
+        raise ValueError(f"--{name} must be in [0, 1). Received: {name}={value}")
+
+
+def _non_negative(name, value):
+    if value < 0:
+        raise ValueError(f"--{name} must be >= 0. Received: {name}={value}")
+
+
+def _positive(name, value):
+    if value <= 0:
+        raise ValueError(f"--{name} must be > 0. Received: {name}={value}")
+
+
+def _model(name, value):
+    specs.get_spec(value)
+
+
+def _dataset(name, value):
+    from keras_resnet import data
+
+    data.check_dataset_name(value)
+
+
+def _shortcut(name, value):
+    if value.upper() not in specs.SHORTCUT_OPTIONS:
+        raise ValueError(f"Unknown shortcut option; valid: A, B, C. Received: {name}={value!r}")
+
+
+@dataclasses.dataclass
+class RunSettings:
+    """What a training run and a search share: data, directories, strategy, length."""
+
+    dataset: str = setting("fashion_mnist", "fashion_mnist, mnist, cifar10, cifar100, image_folder, or a "
+                           "tensorflow-datasets name (imagenette, imagenet2012, ...).", check=_dataset)
+    data_dir: Optional[str] = setting(None, "Where the data is (IDX files, CIFAR archives, image folder, tfds "
+                                      "dir). An explicit folder must hold the named data set.")
+    model_dir: Optional[str] = setting(None, "The run's directory (see keras_resnet.run_dir); default "
+                                       "runs/<model>_<dataset> (training) or runs/tune_<dataset> (search).")
+    strategy: str = setting("default", "tf.distribute strategy; mirrored without GPUs mirrors over 2 "
+                            "logical CPUs.", choices=STRATEGIES)
+    num_gpus: Optional[int] = setting(None, "GPUs (or logical CPUs) for --strategy=mirrored; default all GPUs.",
+                                      check=at_least(1))
+    batch_size: Optional[int] = setting(None, "Global batch size; default the recipe's.", check=at_least(1))
+    epochs: Optional[int] = setting(None, "Epochs to train; default the recipe's length.", check=at_least(1))
+    seed: int = setting(0, "Random seed (split, shuffle, initialisation).")
+    validation_split: float = setting(0.1, "Fraction of the training set held out to pick the best epoch.",
+                                      check=_fraction)
+    max_train_examples: Optional[int] = setting(None, "Use at most this many training images (quick runs).",
+                                                check=at_least(1))
+    max_test_examples: Optional[int] = setting(None, "Use at most this many test images.", check=at_least(1))
+    download: bool = setting(True, "Let tensorflow-datasets download data that is not found locally.")
+    skip_bad_images: bool = setting(False, "image_folder: leave out files that do not decode (their names are "
+                                    "logged) instead of stopping before training.")
+    verbose: int = setting(1, "Keras verbosity: 0 silent, 1 progress bar, 2 a line per epoch.")
+
+
+@dataclasses.dataclass
+class TrainConfig(RunSettings):
+    """A training run; `scripts/train.py` fills it from flags."""
+
+    model: str = setting("resnet20", "A name of keras_resnet.list_models(), or resnet<6n+2> / plain<6n+2>.",
+                         check=_model)
+    recipe: str = setting("cifar", "cifar (the paper's), imagenet (the paper's) or fast.", choices=tuple(RECIPES))
+    train_steps: Optional[int] = setting(None, "Total training steps (overrides --epochs).", check=at_least(1))
+    augmentation: Optional[str] = setting(None, "Override the recipe's augmentation (cifar: pad 4 + crop + flip; "
+                                          "imagenet: scale, crop, flip, PCA colour; none).", choices=AUGMENTATIONS)
+    learning_rate: Optional[float] = setting(None, "Peak learning rate; default the recipe's, scaled by batch "
+                                             "size.", check=_positive)
+    weight_decay: Optional[float] = setting(None, "L2 weight decay; default the recipe's.", check=_non_negative)
+    dtype: str = setting("float32", "float32, mixed_bfloat16 (fast on CPUs with AMX or AVX512_BF16), "
+                         "mixed_float16 (GPUs), or auto: the fastest of these on this machine's hardware.",
+                         choices=DTYPES)
+    enable_xla: bool = setting(False, "Compile the train step with XLA.")
+    sync_bn: bool = setting(False, "Synchronise batch statistics across replicas.")
+    shortcut: Optional[str] = setting(None, "Shortcut option A, B or C; default the model's.", check=_shortcut)
+    width_multiplier: float = setting(1.0, "Scale every conv's filters.", check=_positive)
+    image_size: Optional[int] = setting(None, "Train at this size; default the data's (at least the model's "
+                                        "minimum).", check=at_least(1))
+    tpu: Optional[str] = setting(None, "TPU name or address for --strategy=tpu.")
+    export_dir: Optional[str] = setting(None, "After training, export and verify the final model here "
+                                        "(SavedModel + TFLite; scripts/train.py).")
+
+    def __post_init__(self):
+        if self.model_dir is None:
+            self.model_dir = f"runs/{self.model}_{self.dataset}"
+
+    def identity(self) -> dict:
+        """The settings that shape the run's trajectory: a relaunch must match them to resume."""
+        spec = specs.get_spec(self.model)
+        return dict(
+            model=spec.name, dataset=self.dataset,
+            shortcut=(self.shortcut or spec.shortcut).upper(), width_multiplier=self.width_multiplier,
+            image_size=self.image_size, recipe=self.recipe, batch_size=self.batch_size, epochs=self.epochs,
+            train_steps=self.train_steps, learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            augmentation=self.augmentation, dtype=self.dtype, sync_bn=self.sync_bn, seed=self.seed,
+            validation_split=self.validation_split, max_train_examples=self.max_train_examples)
+
+
+TUNERS = ("random", "bayesian", "hyperband")
+OBJECTIVES = {"val_accuracy": "max", "val_loss": "min", "accuracy": "max", "loss": "min"}
+FAMILIES = ("cifar", "imagenet")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """Ranges searched; every one can be overridden.
+
+    Numeric ranges are (min, max) and may be equal to fix a value; choices
+    are non-empty tuples. `cifar_n` is n of depth 6n+2 (step `cifar_n_step`).
+    """
+
+    families: tuple = setting(("cifar",), "cifar (6n+2 nets) and/or imagenet (Table 1 nets, images >= 32 px).")
+    cifar_n: tuple = setting((1, 9), "min,max of n (depth 6n+2).")
+    cifar_n_step: int = setting(2, "Step of n.")
+    imagenet_depths: tuple = setting((18, 34, 50), "ImageNet depths to try.")
+    shortcuts: tuple = setting(("A", "B"), "Shortcut options to try.")
+    stride_in_1x1: tuple = setting((False, True), "Bottleneck stride placements to try.")
+    width_multiplier: tuple = setting((1.0, 2.0), "min,max width multiplier (step 0.5).")
+    learning_rate: tuple = setting((0.01, 0.3), "min,max learning rate (log scale).")
+    momentum: tuple = setting((0.85, 0.95), "min,max momentum.")
+    weight_decay: tuple = setting((1e-5, 1e-3), "min,max weight decay (log scale).")
+    label_smoothing: tuple = setting((0.0, 0.1), "min,max label smoothing.")
+    augmentation: tuple = setting((True, False), "Augmentation on and/or off.")
+
+    def validate(self) -> None:
+        """Raise a ValueError for an empty or inverted range or an unknown choice."""
+        for name in ("cifar_n", "width_multiplier", "learning_rate", "momentum", "weight_decay",
+                     "label_smoothing"):
+            value = getattr(self, name)
+            if len(value) != 2 or value[0] > value[1]:
+                raise ValueError(f"--{name} takes min,max: {name} must be a (min, max) range with min <= max. "
+                                 f"Received: {name}={value}")
+        for name in ("learning_rate", "weight_decay"):
+            if getattr(self, name)[0] <= 0:
+                raise ValueError(f"{name} is searched on a log scale: min must be > 0. "
+                                 f"Received: {name}={getattr(self, name)}")
+        if self.cifar_n[0] < 1:
+            raise ValueError(f"cifar_n must be >= 1 (depth 6n+2 >= 8). Received: cifar_n={self.cifar_n}")
+        if self.width_multiplier[0] <= 0:
+            raise ValueError(f"width_multiplier must be > 0. Received: width_multiplier={self.width_multiplier}")
+        for name in ("families", "imagenet_depths", "shortcuts", "stride_in_1x1", "augmentation"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} is empty: give at least one choice.")
+        bad = [f for f in self.families if f not in FAMILIES]
+        if bad:
+            raise ValueError(f"Unknown families {bad}; known: {', '.join(FAMILIES)}")
+        bad = [d for d in self.imagenet_depths if d not in specs.IMAGENET_DEPTHS]
+        if bad:
+            raise ValueError(f"Unknown ImageNet depths {bad}; known: {sorted(specs.IMAGENET_DEPTHS)}")
+        bad = [s for s in self.shortcuts if s not in specs.SHORTCUT_OPTIONS]
+        if bad:
+            raise ValueError(f"Unknown shortcut options {bad}; known: A, B, C")
+
+    def for_image_size(self, side: int) -> "SearchSpace":
+        """Drop the ImageNet family for images below its 32-pixel minimum."""
+        if side < 32 and "imagenet" in self.families:
+            if self.families == ("imagenet",):
+                raise ValueError(f"The ImageNet nets need images of >= 32 px; these are {side} px. "
+                                 "Search the cifar family or pass --image_size=32.")
+            return dataclasses.replace(self, families=tuple(f for f in self.families if f != "imagenet"))
+        return self
+
+
+@dataclasses.dataclass
+class TuneConfig(RunSettings):
+    """A search; `scripts/tune.py` fills it from flags (the space's flags from `SearchSpace`)."""
+
+    batch_size: int = setting(128, "Global batch size.", check=at_least(1))
+    epochs: int = setting(3, "Epochs per trial (hyperband: the most any trial gets).", check=at_least(1))
+    tuner: str = setting("random", "keras-tuner algorithm.", choices=TUNERS)
+    max_trials: int = setting(10, "Trials to run (random, bayesian).", check=at_least(1))
+    executions_per_trial: int = setting(1, "Models trained per trial (scores averaged).", check=at_least(1))
+    objective: str = setting("val_accuracy", "What the search maximises or minimises.",
+                             choices=tuple(OBJECTIVES))
+    space: SearchSpace = dataclasses.field(default_factory=SearchSpace, metadata=dict(flag=False))
+
+    def __post_init__(self):
+        if self.model_dir is None:
+            self.model_dir = f"runs/tune_{self.dataset}"
+
+
+def validate(config) -> None:
+    """Run every field's choices and check; raise the first ValueError."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if value is None or not field.metadata:
+            continue
+        choices = field.metadata.get("choices")
+        if choices and value not in choices:
+            raise ValueError(f"Unknown {field.name} {value!r}; known: {', '.join(map(str, choices))}")
+        check = field.metadata.get("check")
+        if check is not None:
+            check(field.name, value)

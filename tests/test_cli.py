@@ -1,0 +1,61 @@
+"""Scripts' flags come from the settings dataclasses; the main job's output is quiet."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_resnet import config
+from conftest import make_idx_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def script(name, *args, env=None, timeout=300):
+    env = dict(os.environ, **(env or {}))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user's shell: the script decides
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", name)] + list(args), capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def test_every_setting_is_a_flag_with_its_default_and_help():
+    out = script("train.py", "--helpfull")
+    for field in dataclasses.fields(config.TrainConfig):
+        assert f"--{field.name}:" in out.stdout or f"--[no]{field.name}:" in out.stdout, field.name
+        assert field.metadata["help"].split()[0] in out.stdout
+    tune = script("tune.py", "--helpfull").stdout
+    for cls in (config.TuneConfig, config.SearchSpace):
+        for field in dataclasses.fields(cls):
+            if field.metadata.get("flag", True):
+                assert f"--{field.name}:" in tune or f"--[no]{field.name}:" in tune, field.name
+
+
+def test_a_bad_list_value_names_its_flag(tmp_path):
+    out = script("tune.py", "--momentum=abc,0.9", f"--model_dir={tmp_path / 'x'}")
+    assert out.returncode == 1
+    assert "error: --momentum: 'abc' is not a float. Received: --momentum=abc,0.9" in out.stderr
+    assert not os.path.exists(tmp_path / "x")
+
+
+def test_the_main_job_prints_no_tensorflow_logs_unless_asked(tmp_path):
+    data = make_idx_dataset(str(tmp_path / "data"), num_train=64, num_test=16)
+    common = ["--model=resnet8", "--dataset=mnist", f"--data_dir={data}", "--train_steps=1", "--batch_size=16",
+              "--verbose=0", "--nodownload", "--max_test_examples=16"]
+    quiet = script("train.py", *common, f"--model_dir={tmp_path / 'quiet'}")
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    lines = (quiet.stdout + quiet.stderr).splitlines()
+    assert not [l for l in lines if l.startswith(("I0000", "W0000", "E0000", "WARNING: All log messages"))], lines
+    assert "resnet8 on mnist: test loss" in quiet.stdout
+    loud = script("train.py", *common, f"--model_dir={tmp_path / 'loud'}", "--verbosity=0")
+    assert loud.returncode == 0 and len(loud.stderr.splitlines()) > len(quiet.stderr.splitlines())
+
+
+@pytest.mark.parametrize("field", [f for f in dataclasses.fields(config.TrainConfig) if f.metadata.get("choices")])
+def test_choices_come_from_the_library(field):
+    from keras_resnet import distribute, pipelines, recipes
+
+    library = {"strategy": distribute.STRATEGIES, "recipe": tuple(recipes.RECIPES),
+               "augmentation": pipelines.AUGMENTATIONS, "dtype": config.DTYPES}
+    assert tuple(field.metadata["choices"]) == tuple(library[field.name])

@@ -1,0 +1,90 @@
+"""Strategies, cluster roles, and whether Keras still needs the multi-worker workaround."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from keras_resnet import config, distribute
+
+
+@pytest.mark.parametrize(
+    "tf_config, role",
+    [
+        (None, distribute.Role(True, 0)),
+        ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}, distribute.Role(True, 0)),
+        ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}, distribute.Role(False, 1)),
+        ({"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}},
+         distribute.Role(False, 0)),
+        ({"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}},
+         distribute.Role(True, 0)),
+    ],
+)
+def test_cluster_role_from_tf_config(monkeypatch, tf_config, role):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    assert distribute.cluster_role() == role
+
+
+def test_strategy_names_are_the_settings_choices():
+    assert distribute.STRATEGIES is config.STRATEGIES
+    with pytest.raises(ValueError, match="Unknown strategy 'horovod'"):
+        distribute.make_strategy("horovod")
+
+
+WORKER = """
+import json, os, sys
+import numpy as np, tensorflow as tf, keras
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+x = np.random.default_rng(0).random((32, 8), dtype=np.float32)
+ds = tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(8)
+with strategy.scope():
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+try:
+    model.fit(ds, epochs=1, verbose=0)
+    print("FIT OK")
+except Exception as error:
+    print("FIT FAILED " + str(error).replace(chr(10), " ")[:300])
+"""
+
+
+def test_keras_still_needs_the_multi_worker_workaround():
+    """Fails once Keras fixes keras-team/keras#20585: then delete distribute.prepare_for_strategy's patch."""
+    sockets = [socket.socket() for _ in range(2)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(
+                                  {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})))
+             for i in range(2)]
+    try:
+        outputs = [p.communicate(timeout=180)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert any("FIT FAILED Attempt to convert a value (PerReplica" in out for out in outputs), (
+        "fit under MultiWorkerMirroredStrategy works without the workaround now: remove it. " + repr(outputs))
+
+
+def test_auto_dtype_follows_the_hardware(monkeypatch, tmp_path):
+    import builtins
+
+    real_open = builtins.open
+    for flags, expected in (("fpu avx2 amx_bf16 amx_tile", "mixed_bfloat16"), ("fpu avx512f avx512_bf16",
+                                                                               "mixed_bfloat16"),
+                            ("fpu avx2 fma", "float32")):
+        cpuinfo = tmp_path / "cpuinfo"
+        cpuinfo.write_text(f"processor : 0\nflags : {flags}\n")
+        monkeypatch.setattr(builtins, "open",
+                            lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+        assert distribute.resolve_dtype("auto") == expected
+    assert distribute.resolve_dtype("float32") == "float32"
