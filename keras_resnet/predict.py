@@ -1,6 +1,8 @@
 """Clients for exported models: local SavedModel and TFLite, TF Serving REST and gRPC.
 
-Each returns [(labels, scores)] per image, best first.
+Each returns [(labels, scores)] per image, best first, and names the file of
+an input it cannot decode. The REST client imports neither Keras nor
+TensorFlow.
 """
 
 from __future__ import annotations
@@ -9,12 +11,29 @@ import json
 import os
 import urllib.error
 import urllib.request
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
 
-from keras_resnet import export
+from keras_resnet import serving
+
+
+def _names(images: Sequence[bytes], names: Optional[Sequence[str]]) -> list:
+    return list(names) if names is not None else [f"image {i + 1}" for i in range(len(images))]
+
+
+def _decode_each(images: Sequence[bytes], names: Sequence[str], size, channels: int) -> np.ndarray:
+    """Decode images one by one, so an undecodable one is named."""
+    import tensorflow as tf
+
+    pixels = []
+    for data, name in zip(images, names):
+        try:
+            pixels.append(serving.decode_image(tf.constant(data), size, channels).numpy())
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(f"{name}: could not decode the image ({serving.IMAGE_FORMATS} expected): "
+                             f"{error.message.splitlines()[0]}") from None
+    return np.stack(pixels)
 
 
 def resolve_version(path: str) -> str:
@@ -27,32 +46,35 @@ def resolve_version(path: str) -> str:
     return os.path.join(path, str(versions[0]))
 
 
-def predict_saved_model(path: str, images: Sequence[bytes]) -> list:
-    """Run encoded images through a SavedModel's bytes signature."""
+def predict_saved_model(path: str, images: Sequence[bytes], names: Optional[Sequence[str]] = None) -> list:
+    """Run encoded images through a SavedModel's bytes signature (as TF Serving would)."""
+    import tensorflow as tf
+
+    names = _names(images, names)
+    serving.check_images(images, names)
     loaded = tf.saved_model.load(resolve_version(path))
     try:
-        out = loaded.signatures[export.BYTES_SIGNATURE](image_bytes=tf.constant(list(images)))
+        out = loaded.signatures[serving.BYTES_SIGNATURE](image_bytes=tf.constant(list(images)))
     except tf.errors.InvalidArgumentError as error:
-        raise ValueError(f"The model could not decode an image: {error.message.splitlines()[0]}") from None
+        channels = loaded.signatures[serving.SERVING_DEFAULT].structured_input_signature[1]["images"].shape[-1]
+        _decode_each(images, names, (8, 8), channels)  # names the file that does not decode
+        raise ValueError(f"The model refused the images: {error.message.splitlines()[0]}") from None
     return [([l.decode() for l in row], [float(s) for s in srow])
             for row, srow in zip(out["labels"].numpy(), out["scores"].numpy())]
 
 
-def predict_tflite(path: str, images: Sequence[bytes], top_k: int = 5) -> list:
+def predict_tflite(path: str, images: Sequence[bytes], top_k: int = 5,
+                   names: Optional[Sequence[str]] = None) -> list:
     """Decode images as the SavedModel does and run them through a .tflite file."""
-    runner = export.TFLiteClassifier(path)
+    names = _names(images, names)
+    serving.check_images(images, names)
+    runner = serving.TFLiteClassifier(path)
     labels_file = os.path.join(os.path.dirname(path), "labels.txt")
-    num_classes = int(runner.output["shape"][-1])
-    labels = [str(i) for i in range(num_classes)]
+    labels = [str(i) for i in range(int(runner.output["shape"][-1]))]
     if os.path.isfile(labels_file):
         with open(labels_file) as f:
             labels = f.read().splitlines()
-    channels = int(runner.input["shape"][-1])
-    try:
-        pixels = export.decode_images(tf.constant(list(images)), runner.input_size, channels).numpy()
-    except tf.errors.InvalidArgumentError as error:
-        raise ValueError(f"Could not decode an image: {error.message.splitlines()[0]}") from None
-    probabilities = runner(pixels)
+    probabilities = runner(_decode_each(images, names, runner.input_size, runner.channels))
     results = []
     for p in probabilities:
         order = np.argsort(-p)[:top_k]
@@ -60,27 +82,31 @@ def predict_tflite(path: str, images: Sequence[bytes], top_k: int = 5) -> list:
     return results
 
 
-def predict_rest(server: str, model_name: str, images: Sequence[bytes], timeout: float = 30.0) -> list:
+def predict_rest(server: str, model_name: str, images: Sequence[bytes], timeout: float = 30.0,
+                 names: Optional[Sequence[str]] = None) -> list:
     """POST to TF Serving's REST API: {server}/v1/models/{model_name}:predict."""
+    serving.check_images(images, _names(images, names))
     url = f"{server.rstrip('/')}/v1/models/{model_name}:predict"
-    body = json.dumps(export.rest_request(images)).encode()
+    body = json.dumps(serving.rest_request(images)).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return export.parse_rest_response(json.loads(response.read()))
+            return serving.parse_rest_response(json.loads(response.read()))
     except urllib.error.HTTPError as error:
         raise ValueError(f"TF Serving answered {error.code}: {error.read().decode(errors='replace')}") from None
 
 
-def predict_grpc(address: str, model_name: str, images: Sequence[bytes], timeout: float = 30.0) -> list:
+def predict_grpc(address: str, model_name: str, images: Sequence[bytes], timeout: float = 30.0,
+                 names: Optional[Sequence[str]] = None) -> list:
     """Call TF Serving's gRPC PredictionService."""
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+    serving.check_images(images, _names(images, names))
     with grpc.insecure_channel(address) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:
-            response = stub.Predict(export.grpc_request(model_name, images), timeout)
+            response = stub.Predict(serving.grpc_request(model_name, images), timeout)
         except grpc.RpcError as error:
             raise ValueError(f"TF Serving gRPC call failed: {error.code().name}: {error.details()}") from None
-    return export.parse_grpc_response(response)
+    return serving.parse_grpc_response(response)

@@ -7,9 +7,10 @@
 """
 
 import os
-import sys
 
-from absl import app, flags
+from keras_resnet import cli
+
+from absl import flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "A SavedModel version directory, or its base (newest version).")
@@ -25,33 +26,30 @@ def main(argv):
     files = argv[1:]
     targets = [t for t in (FLAGS.saved_model, FLAGS.tflite, FLAGS.server, FLAGS.grpc) if t]
     if len(targets) != 1:
-        print("error: pass exactly one of --saved_model, --tflite, --server, --grpc", file=sys.stderr)
-        return 1
+        raise ValueError("pass exactly one of --saved_model, --tflite, --server, --grpc")
     if not files:
-        print("error: name at least one image file", file=sys.stderr)
-        return 1
+        raise ValueError("name at least one image file")
     missing = [f for f in files if not os.path.isfile(f)]
     if missing:
-        print(f"error: no such file(s): {', '.join(missing)}", file=sys.stderr)
-        return 1
+        raise ValueError(f"no such file(s): {', '.join(missing)}")
     if (FLAGS.server or FLAGS.grpc) and not FLAGS.model_name:
-        print("error: --model_name is needed with --server/--grpc", file=sys.stderr)
-        return 1
+        raise ValueError("--model_name is needed with --server/--grpc")
+    if not FLAGS.server:  # the REST client needs no TensorFlow
+        cli.import_tensorflow()
     from keras_resnet import predict
 
-    images = [open(f, "rb").read() for f in files]
-    try:
-        if FLAGS.saved_model:
-            results = predict.predict_saved_model(FLAGS.saved_model, images)
-        elif FLAGS.tflite:
-            results = predict.predict_tflite(FLAGS.tflite, images)
-        elif FLAGS.server:
-            results = predict.predict_rest(FLAGS.server, FLAGS.model_name, images, FLAGS.timeout)
-        else:
-            results = predict.predict_grpc(FLAGS.grpc, FLAGS.model_name, images, FLAGS.timeout)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    images = []
+    for path in files:
+        with open(path, "rb") as f:
+            images.append(f.read())
+    if FLAGS.saved_model:
+        results = predict.predict_saved_model(FLAGS.saved_model, images, names=files)
+    elif FLAGS.tflite:
+        results = predict.predict_tflite(FLAGS.tflite, images, names=files)
+    elif FLAGS.server:
+        results = predict.predict_rest(FLAGS.server, FLAGS.model_name, images, FLAGS.timeout, names=files)
+    else:
+        results = predict.predict_grpc(FLAGS.grpc, FLAGS.model_name, images, FLAGS.timeout, names=files)
     for path, (labels, scores) in zip(files, results):
         shown = ", ".join(f"{l} {s:.3f}" for l, s in list(zip(labels, scores))[: FLAGS.top_k])
         print(f"{path}: {shown}")
@@ -59,4 +57,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    cli.run(main, errors=(ValueError, OSError))

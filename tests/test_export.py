@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import keras_resnet
-from keras_resnet import export, predict, training
+from keras_resnet import export, litert, models, predict, saved_model, serving, training
 from conftest import make_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +80,7 @@ def test_saved_model_cli_sees_both_signatures_and_runs_one(run, tmp_path):
 def test_warmup_records_parse_as_prediction_logs(run):
     from tensorflow_serving.apis import prediction_log_pb2
 
-    path = os.path.join(run["export_dir"], "resnet8", "1", export.WARMUP_FILE)
+    path = os.path.join(run["export_dir"], "resnet8", "1", saved_model.WARMUP_FILE)
     logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
     assert len(logs) == 4
     request = logs[0].predict_log.request
@@ -114,18 +114,20 @@ def test_versions_overwrite_and_an_interrupted_export(run, tmp_path, monkeypatch
     base = str(tmp_path / "resnet8")
     model, samples = run["model"], np.full((2, 28, 28, 1), 100.0, np.float32)
     labels = [str(i) for i in range(10)]
-    assert export.export_saved_model(model, base, labels, samples).path.endswith("/1")
-    assert export.export_saved_model(model, base, labels, samples).path.endswith("/2")
+    assert saved_model.export_saved_model(model, base, labels, samples).path.endswith("/1")
+    again = saved_model.export_saved_model(model, base, labels, samples)
+    assert again.path.endswith("/1") and again.reused and again.max_abs_diff <= 1e-5
+    assert saved_model.export_saved_model(model, base, labels, samples, version=2).path.endswith("/2")
     with pytest.raises(ValueError, match="exists: pick another --version, or pass --overwrite"):
-        export.export_saved_model(model, base, labels, samples, version=2)
-    assert export.export_saved_model(model, base, labels, samples, version=2, overwrite=True).path.endswith("/2")
+        saved_model.export_saved_model(model, base, labels, samples, version=2)
+    assert saved_model.export_saved_model(model, base, labels, samples, version=2, overwrite=True).path.endswith("/2")
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("export killed midway")
 
-    monkeypatch.setattr(export, "verify_saved_model", killed)
+    monkeypatch.setattr(saved_model, "verify_saved_model", killed)
     with pytest.raises(KeyboardInterrupt):
-        export.export_saved_model(model, base, labels, samples)
+        saved_model.export_saved_model(model, base, labels, samples, version=3)
     assert sorted(os.listdir(base)) == ["1", "2"]
 
 
@@ -160,7 +162,7 @@ def test_mixed_precision_models_export_as_float32(tmp_path):
         model = keras_resnet.build("resnet", depth=8, input_shape=(16, 16, 1))
     finally:
         keras.config.set_dtype_policy("float32")
-    clone = export.as_float32(model)
+    clone = models.with_dtype(model, "float32")
     assert {layer.dtype_policy.name for layer in clone.layers} == {"float32"}
     x = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 1)).astype("float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(x)), keras.ops.convert_to_numpy(model(x)),
@@ -172,7 +174,7 @@ def test_predict_gives_the_same_top1_on_every_artifact(run):
     images = [png(x) for x in x_test]
     results = {"saved_model": predict.predict_saved_model(os.path.join(run["export_dir"], "resnet8"), images)}
     folder = os.path.join(run["export_dir"], "tflite", "resnet8")
-    for q in export.TFLITE_QUANTIZATIONS:
+    for q in litert.QUANTIZATIONS:
         results[q] = predict.predict_tflite(os.path.join(folder, f"resnet8_{q}.tflite"), images)
     top1 = {k: [labels[0] for labels, _ in v] for k, v in results.items()}
     for q in ("float32", "float16", "dynamic_int8"):
@@ -205,25 +207,25 @@ def test_rest_and_grpc_requests_follow_tf_serving_formats(run):
     from tensorflow_serving.apis import predict_pb2
 
     images = [png(np.full((28, 28, 1), 50)), png(np.full((28, 28, 1), 220))]
-    body = export.rest_request(images)
+    body = serving.rest_request(images)
     assert body["signature_name"] == "serving_bytes"
     assert set(body["instances"][0]) == {"image_bytes"} and set(body["instances"][0]["image_bytes"]) == {"b64"}
     json.dumps(body)
     loaded = tf.saved_model.load(os.path.join(run["export_dir"], "resnet8", "1"))
-    out = loaded.signatures["serving_bytes"](image_bytes=export.decode_rest_request(body))
+    out = loaded.signatures["serving_bytes"](image_bytes=tf.constant(serving.decode_rest_request(body)))
     # TF Serving's row-format REST response: one dict per instance.
     rest_response = {"predictions": [
         {"labels": [l.decode() for l in out["labels"][i].numpy()], "scores": out["scores"][i].numpy().tolist()}
         for i in range(2)]}
-    parsed_rest = export.parse_rest_response(json.loads(json.dumps(rest_response)))
+    parsed_rest = serving.parse_rest_response(json.loads(json.dumps(rest_response)))
 
-    request = export.grpc_request("resnet8", images)
+    request = serving.grpc_request("resnet8", images)
     assert request.model_spec.name == "resnet8" and request.model_spec.signature_name == "serving_bytes"
     assert list(tf.make_ndarray(request.inputs["image_bytes"])) == images
     response = predict_pb2.PredictResponse()
     for key in ("labels", "scores"):
         response.outputs[key].CopyFrom(tf.make_tensor_proto(out[key].numpy()))
-    parsed_grpc = export.parse_grpc_response(predict_pb2.PredictResponse.FromString(response.SerializeToString()))
+    parsed_grpc = serving.parse_grpc_response(predict_pb2.PredictResponse.FromString(response.SerializeToString()))
     assert [p[0] for p in parsed_rest] == [p[0] for p in parsed_grpc]
     assert parsed_grpc[0][1] == pytest.approx(parsed_rest[0][1])
 
@@ -236,4 +238,67 @@ def test_rest_client_reports_an_unreachable_server():
     port = sock.getsockname()[1]
     sock.close()  # nothing listens on this loopback port now
     with pytest.raises(OSError):
-        predict.predict_rest(f"http://127.0.0.1:{port}", "resnet8", [b"x"], timeout=5)
+        predict.predict_rest(f"http://127.0.0.1:{port}", "resnet8", [png(np.zeros((4, 4, 1)))], timeout=5)
+
+
+def test_float_signature_rejects_non_finite_and_out_of_range_pixels(run):
+    serve = tf.saved_model.load(os.path.join(run["export_dir"], "resnet8", "1")).signatures["serving_default"]
+    for value, message in ((np.nan, "NaN or Inf"), (np.inf, "NaN or Inf"), (300.0, "above 255"),
+                           (-1.0, "below 0")):
+        images = np.full((1, 28, 28, 1), 100.0, np.float32)
+        images[0, 3, 3, 0] = value
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            serve(images=tf.constant(images))
+    assert serve(images=tf.fill((1, 28, 28, 1), 255.0))["probabilities"].shape == (1, 10)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "WEBP"])
+def test_bytes_signature_decodes_gif_bmp_and_webp_for_a_grey_model(run, fmt):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((28, 28, 3), 120, np.uint8)).save(buffer, format=fmt)
+    loaded = tf.saved_model.load(os.path.join(run["export_dir"], "resnet8", "1"))
+    out = loaded.signatures["serving_bytes"](image_bytes=tf.constant([buffer.getvalue()]))
+    expected = loaded.signatures["serving_default"](images=tf.fill((1, 28, 28, 1), 120.0))
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected["probabilities"].numpy(), atol=1e-3)
+
+
+def test_predict_names_a_file_it_cannot_decode(run, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    script = os.path.join(ROOT, "scripts", "predict.py")
+    out = subprocess.run([sys.executable, script, f"--saved_model={run['export_dir']}/resnet8", str(notes)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and f"{notes}: not an image the model can decode" in out.stderr
+    assert "Traceback" not in out.stderr
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(png(np.zeros((28, 28, 1)))[:40])
+    with pytest.raises(ValueError, match=r"broken.png: could not decode the image"):
+        predict.predict_tflite(os.path.join(run["export_dir"], "tflite", "resnet8", "resnet8_float32.tflite"),
+                               [broken.read_bytes()], names=[str(broken)])
+
+
+def test_exporting_a_run_again_reuses_its_version_and_clears_leftovers(run, tmp_path):
+    export_dir = str(tmp_path / "exports")
+    first = export.export_model(run["model_dir"], export_dir, formats=["saved_model"], num_samples=4)
+    os.makedirs(os.path.join(export_dir, "resnet8", ".tmp-2-killed"))
+    tflite_dir = os.path.join(export_dir, "tflite", "resnet8")
+    os.makedirs(tflite_dir)
+    open(os.path.join(tflite_dir, ".tmp-abc.tflite"), "wb").close()
+    again = export.export_model(run["model_dir"], export_dir, quantizations=["float32"], num_samples=4)
+    assert again[0].reused and again[0].path == first[0].path
+    assert "already exported from these weights" in export.format_reports(again)
+    assert sorted(os.listdir(os.path.join(export_dir, "resnet8"))) == ["1"]
+    assert sorted(os.listdir(tflite_dir)) == ["labels.txt", "resnet8.json", "resnet8_float32.tflite"]
+
+
+def test_a_truncated_keras_file_is_reported_as_such(run, tmp_path):
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes(open(os.path.join(run["model_dir"], "final.keras"), "rb").read()[:2000])
+    with pytest.raises(ValueError, match="is not a complete .keras archive"):
+        keras_resnet.load_model(str(cut))
+    with pytest.raises(ValueError, match="No such model file"):
+        keras_resnet.load_model(str(tmp_path / "missing.keras"))

@@ -1,0 +1,65 @@
+"""How an exported artifact is checked against the Keras model it came from."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Optional
+
+import numpy as np
+
+# Largest max-abs difference from the Keras model each float artifact may show.
+TOLERANCES = {"saved_model": 1e-5, "float32": 1e-4, "float16": 1e-2}
+
+
+class ExportVerificationError(RuntimeError):
+    """An exported artifact does not reproduce the Keras model."""
+
+
+@dataclasses.dataclass
+class ArtifactReport:
+    """How one artifact compares with the Keras model on the sample inputs.
+
+    `reused` marks an artifact that was already published for these weights.
+    """
+
+    artifact: str
+    path: str
+    max_abs_diff: float
+    top1_agreement: float
+    tolerance: Optional[float]
+    reused: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.tolerance is None or self.max_abs_diff <= self.tolerance
+
+
+def compare(reference: np.ndarray, got: np.ndarray) -> tuple:
+    """(max |difference|, top-1 agreement) of two [N, classes] score arrays."""
+    if not len(got):
+        return 0.0, 1.0
+    diff = float(np.max(np.abs(reference.astype(np.float64) - got.astype(np.float64))))
+    return diff, float(np.mean(np.argmax(reference, -1) == np.argmax(got, -1)))
+
+
+def model_input(model) -> tuple:
+    """(height, width, channels) of a model with a fixed input size.
+
+    Raises:
+        ValueError: the model takes inputs of any size.
+    """
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != 3 or None in shape:
+        raise ValueError(
+            f"Export needs a model with a fixed input size; {model.name!r} takes {model.input_shape}. "
+            "Build it with input_shape=(height, width, channels).")
+    return shape
+
+
+def weights_digest(model) -> str:
+    """SHA-256 of a model's weights: which weights an artifact was exported from."""
+    digest = hashlib.sha256()
+    for value in model.get_weights():
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()

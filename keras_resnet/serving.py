@@ -1,0 +1,158 @@
+"""The serving protocol: TF Serving's REST and gRPC wire formats, image decoding, the LiteRT runner.
+
+Light on purpose: importing this module imports neither Keras nor
+TensorFlow, so a client that only sends HTTP requests stays small. The
+functions that need TensorFlow (decoding, protos) import it when called.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Sequence
+
+import numpy as np
+
+SERVING_DEFAULT = "serving_default"
+BYTES_SIGNATURE = "serving_bytes"
+IMAGE_FORMATS = "JPEG, PNG, GIF (first frame), BMP or WebP"
+
+
+def decode_image(data, size: Sequence[int], channels: int):
+    """Decode one encoded image into float32 [H, W, channels] at `size`.
+
+    Any of JPEG, PNG, GIF, BMP and WebP, with any channel count: colour is
+    converted to grey (or grey repeated to colour) and alpha dropped, since
+    GIF, BMP and WebP decoders refuse to convert channels themselves.
+    """
+    import tensorflow as tf
+
+    height, width = size
+    image = tf.cast(tf.io.decode_image(data, channels=0, expand_animations=False), tf.float32)
+    found = tf.shape(image)[-1]
+    if channels == 1:
+        image = tf.cond(found >= 3, lambda: tf.image.rgb_to_grayscale(image[..., :3]), lambda: image[..., :1])
+    else:
+        image = tf.cond(found >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3]))
+    image = tf.image.resize(image, (height, width))
+    return tf.ensure_shape(image, (height, width, channels))
+
+
+def decode_images(image_bytes, size: Sequence[int], channels: int):
+    """Decode a batch of encoded images into float32 [N, H, W, C] at `size`.
+
+    The same function runs inside the SavedModel's bytes signature and in
+    `scripts/predict.py` for TFLite, so both see identical pixels.
+    """
+    import tensorflow as tf
+
+    height, width = size
+    return tf.map_fn(lambda data: decode_image(data, size, channels), image_bytes,
+                     fn_output_signature=tf.TensorSpec((height, width, channels), tf.float32))
+
+
+def rest_request(image_bytes: Sequence[bytes], signature_name: str = BYTES_SIGNATURE) -> dict:
+    """The JSON body of a TF Serving REST predict call with encoded images.
+
+    TF Serving decodes {"b64": ...} into the string input `image_bytes`.
+    """
+    return {
+        "signature_name": signature_name,
+        "instances": [{"image_bytes": {"b64": base64.b64encode(b).decode("ascii")}} for b in image_bytes],
+    }
+
+
+def decode_rest_request(body: dict) -> list:
+    """Inverse of `rest_request`: the encoded images the server feeds the signature."""
+    return [base64.b64decode(i["image_bytes"]["b64"]) for i in body["instances"]]
+
+
+def parse_rest_response(body: dict) -> list:
+    """[(labels, scores)] per image from a REST predict response (row format)."""
+    return [([l.decode() if isinstance(l, bytes) else l for l in p["labels"]], list(p["scores"]))
+            for p in body["predictions"]]
+
+
+def grpc_request(model_name: str, image_bytes: Sequence[bytes], signature_name: str = BYTES_SIGNATURE):
+    """A tensorflow-serving-api PredictRequest for encoded images."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2, predict_pb2
+
+    request = predict_pb2.PredictRequest(
+        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name))
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(list(image_bytes), dtype=tf.string))
+    return request
+
+
+def parse_grpc_response(response) -> list:
+    """[(labels, scores)] per image from a PredictResponse."""
+    import tensorflow as tf
+
+    labels = tf.make_ndarray(response.outputs["labels"])
+    scores = tf.make_ndarray(response.outputs["scores"])
+    return [([l.decode() for l in row], [float(s) for s in srow]) for row, srow in zip(labels, scores)]
+
+
+class TFLiteClassifier:
+    """Runs a .tflite classifier with LiteRT on float32 0-255 images."""
+
+    def __init__(self, path: str):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=path)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+    @property
+    def input_size(self) -> tuple:
+        return tuple(int(d) for d in self.input["shape"][1:3])
+
+    @property
+    def channels(self) -> int:
+        return int(self.input["shape"][-1])
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        outputs = []
+        for image in np.asarray(images, np.float32):
+            x = image[None]
+            if self.input["dtype"] != np.float32:
+                scale, zero = self.input["quantization"]
+                x = np.clip(np.round(x / (scale or 1.0) + zero), 0, 255).astype(self.input["dtype"])
+            self.interpreter.set_tensor(self.input["index"], x)
+            self.interpreter.invoke()
+            y = self.interpreter.get_tensor(self.output["index"])
+            if self.output["dtype"] != np.float32:
+                scale, zero = self.output["quantization"]
+                y = (y.astype(np.float32) - zero) * scale
+            outputs.append(y[0])
+        return np.stack(outputs) if outputs else np.zeros((0, int(self.output["shape"][-1])), np.float32)
+
+    def quantization(self) -> dict:
+        return {
+            "input_dtype": np.dtype(self.input["dtype"]).name,
+            "input_scale": float(self.input["quantization"][0]),
+            "input_zero_point": int(self.input["quantization"][1]),
+            "output_dtype": np.dtype(self.output["dtype"]).name,
+        }
+
+
+_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+          (b"BM", "BMP"))
+
+
+def image_format(data: bytes):
+    """The format of encoded image bytes from their signature ("PNG", ...), or None."""
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return None
+
+
+def check_images(images: Sequence[bytes], names: Sequence[str]) -> None:
+    """Raise a ValueError naming the first input that is not an image of a known format."""
+    for data, name in zip(images, names):
+        if image_format(data) is None:
+            raise ValueError(f"{name}: not an image the model can decode ({IMAGE_FORMATS}); "
+                             f"its first bytes are {bytes(data[:8])!r}")
