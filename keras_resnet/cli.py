@@ -8,6 +8,7 @@ the result tables.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import logging
@@ -88,31 +89,43 @@ def from_flags(cls, **values):
     return cls(**values)
 
 
-def import_tensorflow() -> None:
-    """Import TensorFlow; in quiet mode without its C++ start-up lines.
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """In quiet mode, close standard error at the descriptor level for the block.
 
-    Lines TensorFlow's C++ runtime prints before its logging is initialised
-    (CUDA probing on a CPU machine, ...) ignore TF_CPP_MIN_LOG_LEVEL, so in
-    quiet mode standard error is closed at the descriptor level for the
-    import alone. An import error is still raised, with its message.
+    For lines TensorFlow's and LiteRT's C++ code prints straight to the
+    descriptor (before TF_CPP_MIN_LOG_LEVEL applies, or outside its logging).
+    Python exceptions still propagate and are reported after the block.
     """
-    if VERBOSE or "tensorflow" in sys.modules:
-        importlib.import_module("tensorflow")
+    if VERBOSE:
+        yield
         return
     sys.stderr.flush()
     saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)
     try:
-        importlib.import_module("tensorflow")
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(null)
         os.close(saved)
 
 
+def import_tensorflow() -> None:
+    """Import TensorFlow; in quiet mode without its C++ start-up lines (CUDA probing, ...)."""
+    with native_stderr_silenced():
+        importlib.import_module("tensorflow")
+
+
 def quiet() -> None:
-    """Silence TensorFlow's Python and absl INFO logs unless --verbosity was given; log ours as plain lines."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    """Our phase lines as plain lines on stdout; TensorFlow's absl INFO logs hidden unless --verbosity."""
+    ours = logging.getLogger("keras_resnet")
+    if not ours.handlers:  # absl's root handler would filter and decorate them
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
     if VERBOSE:
         return
     from absl import logging as absl_logging

@@ -7,6 +7,7 @@ The formats live in `keras_resnet.saved_model` and `keras_resnet.litert`.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Optional, Sequence
 
@@ -20,6 +21,8 @@ from keras_resnet.reports import artifact_table
 from keras_resnet.run_dir import RunDir
 
 FORMATS = ("saved_model", "tflite")
+
+log = logging.getLogger("keras_resnet")
 
 __all__ = ["FORMATS", "ArtifactReport", "ExportVerificationError", "export_model", "format_reports", "load_source"]
 
@@ -112,6 +115,8 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
                          "or pass --overwrite to replace it.")
     labels = run.get("class_names") or [str(i) for i in range(int(model.output_shape[-1]))]
     samples, representative = _samples(run, model, num_samples)
+    log.info("Exporting %s (%s) to %s, each artifact verified on %d images", name, ", ".join(formats), export_dir,
+             len(samples))
     if "tflite" in formats:
         litert.check_quantizations(quantizations, representative)
     reports = []

@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from keras_resnet import config as config_lib
-from keras_resnet import data, distribute, models, pipelines, recipes, reports, specs
+from keras_resnet import data, distribute, models, pipelines, recipes, reports, specs, weights
 from keras_resnet.config import TrainConfig
 from keras_resnet.run_dir import BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_FILE, LOGS_DIR, RunDir
 
@@ -122,8 +122,7 @@ def _callbacks(run_dir: RunDir, monitor: str, extra: Sequence[keras.callbacks.Ca
     callbacks = [
         StopOnNonFiniteLoss(backup_dir),
         keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(run_dir.path(BEST_WEIGHTS), monitor=monitor, mode="max",
-                                        save_best_only=True, save_weights_only=True),
+        weights.SaveBest(run_dir.path(BEST_WEIGHTS), monitor),
         keras.callbacks.CSVLogger(run_dir.path(HISTORY_FILE), append=True),
     ]
     if run_dir.is_chief:

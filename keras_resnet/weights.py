@@ -69,11 +69,16 @@ def check_file(path) -> None:
                          f"{error}") from None
 
 
-def save_weights(model: keras.Model, path: str) -> str:
+def save_weights(model: keras.Model, path: str, attrs: Optional[dict] = None) -> str:
     """Write `model`'s weights and identity to `path`, atomically.
 
     The file appears only complete: it is written under a temporary name in
     the same directory and renamed.
+
+    Args:
+        model: the model.
+        path: a `.weights.h5` path.
+        attrs: more HDF5 attributes to store (numbers or strings).
 
     Returns:
         `path`.
@@ -87,10 +92,12 @@ def save_weights(model: keras.Model, path: str) -> str:
     os.close(fd)
     try:
         model.save_weights(tmp, overwrite=True)
-        meta = getattr(model, "identity", None)
+        meta = dict(attrs or {})
+        if getattr(model, "identity", None):
+            meta[META_KEY] = model.identity
         if meta:
             with h5py.File(tmp, "a") as f:
-                f.attrs[META_KEY] = meta
+                f.attrs.update(meta)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -172,13 +179,7 @@ def _compare_layouts(saved: dict, expected: dict, name: str, path: str) -> None:
                 f"Received: weights={path!r}")
         raise ValueError(f"{name!r} has a preprocessing layer (a mean) but the weights file has none: build "
                          f"without mean/mean_shape. Received: weights={path!r}")
-    head_saved, head_mine = saved.get(HEAD_GROUP), expected.get(HEAD_GROUP)
-    if head_saved and head_mine and head_saved != head_mine:
-        classes = head_saved[0][-1]
-        raise ValueError(
-            f"The weights file's classifier has kernel shape {head_saved[0]} ({classes} classes) but the model's "
-            f"has {head_mine[0]} ({head_mine[0][-1]} classes): pass classes={classes}, or include_top=False. "
-            f"Received: weights={path!r}")
+    # The body first: a wider net also has a wider classifier, and that is not a classes mismatch.
     body_saved = {k: v for k, v in saved.items() if k != HEAD_GROUP}
     body_mine = {k: v for k, v in expected.items() if k != HEAD_GROUP}
     for group in sorted(set(body_saved) | set(body_mine), key=_natural):
@@ -187,6 +188,13 @@ def _compare_layouts(saved: dict, expected: dict, name: str, path: str) -> None:
                 f"The weights file does not fit {name!r} (built with these arguments): {group} holds "
                 f"{body_saved.get(group, 'nothing')} in the file and {body_mine.get(group, 'nothing')} in the "
                 f"model (another depth, width, shortcut option or input channels?). Received: weights={path!r}")
+    head_saved, head_mine = saved.get(HEAD_GROUP), expected.get(HEAD_GROUP)
+    if head_saved and head_mine and head_saved != head_mine:
+        classes = head_saved[0][-1]
+        raise ValueError(
+            f"The weights file's classifier has kernel shape {head_saved[0]} ({classes} classes) but the model's "
+            f"has {head_mine[0]} ({head_mine[0][-1]} classes): pass classes={classes}, or include_top=False. "
+            f"Received: weights={path!r}")
 
 
 def _natural(key: str) -> list:
@@ -204,3 +212,36 @@ def _load_without_head(model: keras.Model, path: str) -> None:
                 source.copy(key, target)
             del target[HEAD_GROUP]
         model.load_weights(trimmed)
+
+
+class SaveBest(keras.callbacks.Callback):
+    """Keep the weights of the epoch with the highest `monitor`, written atomically.
+
+    Unlike keras.callbacks.ModelCheckpoint, which writes in place, a kill
+    while saving leaves the previous best file whole; and the best score is
+    stored in the file, so a resumed run only replaces a better-scored file
+    with a better epoch.
+    """
+
+    SCORE_KEY = "keras_resnet_best_score"
+
+    def __init__(self, path: str, monitor: str):
+        super().__init__()
+        self.path, self.monitor = path, monitor
+        self.best = float("-inf")
+
+    def on_train_begin(self, logs=None):
+        import h5py
+
+        if os.path.isfile(self.path):
+            try:
+                with h5py.File(self.path, "r") as f:
+                    self.best = float(f.attrs.get(self.SCORE_KEY, float("-inf")))
+            except OSError:  # unreadable: the next epoch replaces it
+                self.best = float("-inf")
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and float(value) > self.best:
+            self.best = float(value)
+            save_weights(self.model, self.path, {self.SCORE_KEY: self.best, "keras_resnet_monitor": self.monitor})

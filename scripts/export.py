@@ -28,9 +28,10 @@ def main(argv):
         raise ValueError("pass exactly one of --model_dir or --model_path")
     from keras_resnet import export
 
-    reports = export.export_model(
-        FLAGS.model_dir or FLAGS.model_path, FLAGS.export_dir, FLAGS.name, FLAGS.version, FLAGS.overwrite,
-        FLAGS.formats, FLAGS.quantizations, FLAGS.num_samples, FLAGS.top_k)
+    with cli.native_stderr_silenced():  # LiteRT's converter and interpreter print from C++
+        reports = export.export_model(
+            FLAGS.model_dir or FLAGS.model_path, FLAGS.export_dir, FLAGS.name, FLAGS.version, FLAGS.overwrite,
+            FLAGS.formats, FLAGS.quantizations, FLAGS.num_samples, FLAGS.top_k)
     print(export.format_reports(reports))
     return 0
 

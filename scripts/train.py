@@ -23,7 +23,8 @@ def main(argv):
     if settings.export_dir:
         from keras_resnet import export
 
-        exported = export.export_model(settings.model_dir, settings.export_dir)
+        with cli.native_stderr_silenced():  # LiteRT's converter and interpreter print from C++
+            exported = export.export_model(settings.model_dir, settings.export_dir)
         print(export.format_reports(exported))
     return 0
 

@@ -43,11 +43,14 @@ def test_the_main_job_prints_no_tensorflow_logs_unless_asked(tmp_path):
     data = make_idx_dataset(str(tmp_path / "data"), num_train=64, num_test=16)
     common = ["--model=resnet8", "--dataset=mnist", f"--data_dir={data}", "--train_steps=1", "--batch_size=16",
               "--verbose=0", "--nodownload", "--max_test_examples=16"]
-    quiet = script("train.py", *common, f"--model_dir={tmp_path / 'quiet'}")
+    quiet = script("train.py", *common, f"--model_dir={tmp_path / 'quiet'}", f"--export_dir={tmp_path / 'exp'}")
     assert quiet.returncode == 0, quiet.stderr[-3000:]
-    lines = (quiet.stdout + quiet.stderr).splitlines()
-    assert not [l for l in lines if l.startswith(("I0000", "W0000", "E0000", "WARNING: All log messages"))], lines
-    assert "resnet8 on mnist: test loss" in quiet.stdout
+    assert quiet.stderr == "", quiet.stderr[-3000:]
+    lines = quiet.stdout.splitlines()
+    assert lines[0].startswith("resnet8 on mnist: 58 train images (28, 28), batch 16 over 1 replica(s)"), lines
+    assert lines[1].startswith("resnet8 on mnist: test loss") and lines[2].startswith("Exporting resnet8")
+    assert lines[3].split() == ["artifact", "max", "|diff|", "top-1", "agree", "tolerance", "path"]
+    assert len(lines) == 9, lines  # the table: a header and five artifacts
     loud = script("train.py", *common, f"--model_dir={tmp_path / 'loud'}", "--verbosity=0")
     assert loud.returncode == 0 and len(loud.stderr.splitlines()) > len(quiet.stderr.splitlines())
 

@@ -84,3 +84,30 @@ def test_headless_models_take_the_body_of_a_file_with_a_head(tmp_path):
     path = weights.save_weights(model, str(tmp_path / "w.weights.h5"))
     headless = keras_resnet.build("resnet8", include_top=False, weights=path)
     np.testing.assert_array_equal(_kernel(headless, "conv4_block1_2_conv"), _kernel(model, "conv4_block1_2_conv"))
+
+
+def test_a_wider_net_is_not_reported_as_a_classes_mismatch(tmp_path):
+    path = str(tmp_path / "wide.weights.h5")
+    keras_resnet.build("resnet8", width_multiplier=2).save_weights(path)  # plain Keras file: no identity
+    with pytest.raises(ValueError, match=r"does not fit 'resnet8' .*another depth, width"):
+        keras_resnet.build("resnet8", weights=path)
+
+
+def test_save_best_keeps_the_best_epoch_across_a_resume(tmp_path):
+    model = keras_resnet.build("resnet8")
+    path = str(tmp_path / "best.weights.h5")
+    best = weights.SaveBest(path, "val_accuracy")
+    best.set_model(model)
+    best.on_train_begin()
+    best.on_epoch_end(0, {"val_accuracy": 0.5})
+    saved = _kernel(model)
+    model.get_layer("conv1_conv").kernel.assign(np.zeros_like(saved))
+    best.on_epoch_end(1, {"val_accuracy": 0.4})  # worse: not written
+    resumed = weights.SaveBest(path, "val_accuracy")  # a relaunch reads the score back
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    assert resumed.best == 0.5
+    resumed.on_epoch_end(2, {"val_accuracy": 0.45})
+    weights.load_weights(model, path)
+    np.testing.assert_array_equal(_kernel(model), saved)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.weights.h5"]
