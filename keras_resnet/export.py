@@ -72,7 +72,7 @@ def _validate(formats, quantizations, num_samples, version) -> None:
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"Unknown export format(s) {unknown}; known: {', '.join(FORMATS)}")
-    litert.check_quantizations(quantizations, representative=np.zeros(1))  # names only
+    litert.check_quantizations(quantizations)
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1. Received: num_samples={num_samples}")
     if version is not None and (not isinstance(version, int) or version < 1):
@@ -118,7 +118,7 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
     log.info("Exporting %s (%s) to %s, each artifact verified on %d images", name, ", ".join(formats), export_dir,
              len(samples))
     if "tflite" in formats:
-        litert.check_quantizations(quantizations, representative)
+        litert.check_samples(quantizations, representative)
     reports = []
     if "saved_model" in formats:
         reports.append(saved_model_lib.export_saved_model(model, base, labels, samples, version, overwrite,

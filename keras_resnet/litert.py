@@ -26,19 +26,23 @@ INT8_NEEDS_SAMPLES = (
     "representative images, or leave int8 out of --quantizations.")
 
 
-def check_quantizations(quantizations: Iterable[str], representative: Optional[np.ndarray] = None) -> list:
-    """Validate quantization names (and int8's samples) before any conversion.
+def check_quantizations(quantizations: Iterable[str]) -> list:
+    """Validate quantization names before any conversion.
 
     Raises:
-        ValueError: an unknown name, or int8 without representative samples.
+        ValueError: an unknown name.
     """
     quantizations = list(quantizations)
     bad = sorted(set(quantizations) - set(QUANTIZATIONS))
     if bad:
         raise ValueError(f"Unknown quantization(s) {bad}; known: {', '.join(QUANTIZATIONS)}")
+    return quantizations
+
+
+def check_samples(quantizations: Iterable[str], representative: Optional[np.ndarray]) -> None:
+    """Raise a ValueError if int8 is asked for without representative samples."""
     if "int8" in quantizations and (representative is None or len(representative) == 0):
         raise ValueError(INT8_NEEDS_SAMPLES)
-    return quantizations
 
 
 def convert(model: keras.Model, quantization: str, workdir: str,
@@ -56,7 +60,8 @@ def convert(model: keras.Model, quantization: str, workdir: str,
     Raises:
         ValueError: unknown quantization, or "int8" without samples.
     """
-    check_quantizations([quantization], representative)
+    check_quantizations([quantization])
+    check_samples([quantization], representative)
     path = os.path.join(workdir, "tflite_source")
     if not os.path.isdir(path):
         model.export(path, format="tf_saved_model", verbose=False)
@@ -113,7 +118,8 @@ def export_tflite(model: keras.Model, out_dir: str, labels: Sequence[str], sampl
         ExportVerificationError: a float artifact differs from Keras beyond
             its tolerance (nothing is published under its name).
     """
-    quantizations = check_quantizations(quantizations, representative)
+    quantizations = check_quantizations(quantizations)
+    check_samples(quantizations, representative)
     name = name or model.name
     os.makedirs(out_dir, exist_ok=True)
     remove_leftovers(out_dir)
