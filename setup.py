@@ -12,6 +12,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_resnet", "keras_resnet.*"]),
+    package_data={"keras_resnet": ["imagenet_classes.json"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.21",
@@ -27,6 +28,8 @@ setup(
         "absl-py>=2.0",
         "tensorboard",
         "h5py",
+        # Reads .safetensors checkpoints (timm's hub copies of the torchvision weights) without torch.
+        "safetensors",
         "matplotlib",
     ],
     extras_require={

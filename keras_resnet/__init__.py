@@ -28,6 +28,13 @@ _EXPORTS = {
     "load_model": "models",
     "stage_output_names": "models",
     "with_dtype": "models",
+    "InputNormalization": "layers",
+    "import_checkpoint": "checkpoints",
+    "WeightsInfo": "pretrained",
+    "get_weights_info": "pretrained",
+    "list_weights": "pretrained",
+    "decode_predictions": "imagenet",
+    "preprocess_input": "imagenet",
 }
 _APPLICATION_NAMES = [f"{kind}{depth}" for kind in ("ResNet", "PlainNet")
                       for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202)]

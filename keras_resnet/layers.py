@@ -99,3 +99,51 @@ class MeanSubtraction(keras.layers.Layer):
         config = super().get_config()
         config.update(mean_shape=self.mean_shape, scale=self.scale)
         return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class InputNormalization(keras.layers.Layer):
+    """A pretrained checkpoint's own input normalisation, on raw 0-255 RGB pixels.
+
+    `y = (x[..., order] - mean) / std`, with mean and std in pixel units and
+    fixed by the checkpoint, so they are config, not weights: torchvision and
+    timm use mean (0.485, 0.456, 0.406) * 255 and std (0.229, 0.224, 0.225) *
+    255; the MSRA Caffe weights of keras.applications reverse RGB to BGR and
+    subtract (103.939, 116.779, 123.68) with std 1.
+
+    Args:
+        mean: per-channel mean, in the order after reordering.
+        std: per-channel standard deviation.
+        reverse_channels: feed the channels in reverse order (RGB -> BGR).
+    """
+
+    def __init__(self, mean, std, reverse_channels: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.reverse_channels = bool(reverse_channels)
+        if len(self.mean) != len(self.std) or not all(s > 0 for s in self.std):
+            raise ValueError(f"mean and std need one value per channel, std > 0. Received: mean={mean}, std={std}")
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        if self.reverse_channels:
+            x = ops.flip(x, axis=-1)
+        mean = ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
+        scale = ops.convert_to_tensor([1.0 / s for s in self.std], dtype=self.compute_dtype)
+        return (x - mean) * scale
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(mean=list(self.mean), std=list(self.std), reverse_channels=self.reverse_channels)
+        return config
+
+
+# The input normalisations of published checkpoints, in pixel units (0-255 RGB in).
+NORMALIZATIONS = {
+    "torchvision": dict(mean=(0.485 * 255, 0.456 * 255, 0.406 * 255), std=(0.229 * 255, 0.224 * 255, 0.225 * 255)),
+    "caffe": dict(mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0), reverse_channels=True),
+}

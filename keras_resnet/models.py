@@ -22,7 +22,7 @@ from keras import layers
 from keras_resnet import specs as specs_lib
 from keras_resnet import weights as weights_lib
 from keras_resnet.blocks import BLOCKS, BlockOptions, stem
-from keras_resnet.layers import PACKAGE, MeanSubtraction
+from keras_resnet.layers import NORMALIZATIONS, PACKAGE, InputNormalization, MeanSubtraction
 from keras_resnet.specs import BOTTLENECK, ResNetSpec
 
 POOLINGS = (None, "avg", "max")
@@ -67,7 +67,8 @@ def _mixed(dtype: Optional[str]) -> bool:
 
 
 def _assemble(inputs, spec: ResNetSpec, options: BlockOptions, width_multiplier: float, mean_shape,
-              mean, include_top: bool, pooling, classes: int, classifier_activation, features_only: bool):
+              mean, include_top: bool, pooling, classes: int, classifier_activation, features_only: bool,
+              preprocessing: Optional[str] = None):
     """Lay the network's layers over `inputs`; returns (outputs, feature info)."""
 
     def widen(filters: int) -> int:
@@ -76,6 +77,8 @@ def _assemble(inputs, spec: ResNetSpec, options: BlockOptions, width_multiplier:
     x = inputs
     if mean_shape is not None:
         x = MeanSubtraction(mean_shape, mean=mean, name="preprocessing", dtype=options.dtype)(x)
+    elif preprocessing is not None:
+        x = InputNormalization(**NORMALIZATIONS[preprocessing], name="preprocessing", dtype=options.dtype)(x)
     x = stem(x, spec, widen(spec.stem_filters), options)
     reduction = 4 if spec.family == "imagenet" else 1
     block_fn = BLOCKS[spec.block]
@@ -149,6 +152,10 @@ class ResNet(keras.Model):
         mean_shape: with a mean, the model takes raw 0-255 pixels and its first
             layer, "preprocessing", subtracts the mean and scales by 1/255.
         mean: initial value of that mean, (H, W, C) or (C,); sets mean_shape.
+        preprocessing: a pretrained checkpoint's input normalisation applied
+            inside the model to raw 0-255 RGB pixels: "torchvision" (mean/std,
+            also timm's) or "caffe" (BGR, mean subtraction:
+            keras.applications' v1 weights); None for none.
         features_only: output {"C2": ..., "C5": ...}, each stage's last map.
         name: model name; default the spec's.
         dtype: a Keras dtype policy ("float32", "mixed_bfloat16", ...) given
@@ -160,17 +167,18 @@ class ResNet(keras.Model):
                  classes: Optional[int] = None, classifier_activation: Union[str, Callable, None] = "softmax",
                  shortcut: Optional[str] = None, stride_in_1x1: bool = False, zero_init_residual: bool = False,
                  width_multiplier: float = 1.0, synchronized_bn: bool = False, mean_shape=None, mean=None,
-                 features_only: bool = False, name: Optional[str] = None, dtype: Optional[str] = None,
-                 **kwargs: Any):
+                 preprocessing: Optional[str] = None, features_only: bool = False, name: Optional[str] = None,
+                 dtype: Optional[str] = None, **kwargs: Any):
         spec = _as_spec(spec)
         settings = _settings(spec, include_top, input_shape, pooling, classes, classifier_activation,
                              shortcut, stride_in_1x1, zero_init_residual, width_multiplier,
-                             synchronized_bn, mean_shape, mean, features_only, dtype)
+                             synchronized_bn, mean_shape, mean, features_only, dtype, preprocessing)
         with _deep_recursion(spec):
             inputs = layers.Input(shape=settings["input_shape"], name="input")
             outputs, features = _assemble(inputs, spec, settings.pop("options"), settings["width_multiplier"],
                                           settings["mean_shape"], mean, include_top, pooling,
-                                          settings["classes"], classifier_activation, features_only)
+                                          settings["classes"], classifier_activation, features_only,
+                                          settings["preprocessing"])
             super().__init__(inputs, outputs, name=name or spec.name + ("_backbone" if features_only else ""),
                              **kwargs)
         if dtype is not None:  # Functional ignores a dtype argument
@@ -213,7 +221,7 @@ def _as_spec(spec) -> ResNetSpec:
 
 def _settings(spec, include_top, input_shape, pooling, classes, classifier_activation, shortcut,
               stride_in_1x1, zero_init_residual, width_multiplier, synchronized_bn, mean_shape, mean,
-              features_only, dtype) -> dict:
+              features_only, dtype, preprocessing=None) -> dict:
     """Validate the options once and resolve their defaults from the spec."""
     classes = spec.classes if classes is None else classes
     shortcut = shortcut or spec.shortcut
@@ -225,6 +233,16 @@ def _settings(spec, include_top, input_shape, pooling, classes, classifier_activ
     _validate(spec, include_top, input_shape, pooling, classes, shortcut, width_multiplier)
     if mean is not None:
         mean_shape = np.shape(mean)
+    if preprocessing is not None:
+        if preprocessing not in NORMALIZATIONS:
+            raise ValueError(f"preprocessing must be None or one of {sorted(NORMALIZATIONS)}. "
+                             f"Received: preprocessing={preprocessing!r}")
+        if mean_shape is not None:
+            raise ValueError("Give either a training mean (mean/mean_shape) or a checkpoint's preprocessing, "
+                             f"not both. Received: preprocessing={preprocessing!r}, mean_shape={mean_shape}")
+        if input_shape[-1] != 3:
+            raise ValueError(f"preprocessing={preprocessing!r} normalises RGB images: input_shape needs 3 "
+                             f"channels. Received: input_shape={input_shape}")
     if dtype is not None:
         dtype = keras.dtype_policies.get(dtype).name
     options = BlockOptions(residual=spec.residual, shortcut=shortcut, stride_in_1x1=bool(stride_in_1x1),
@@ -236,7 +254,7 @@ def _settings(spec, include_top, input_shape, pooling, classes, classifier_activ
         stride_in_1x1=options.stride_in_1x1, zero_init_residual=options.zero_init_residual,
         width_multiplier=float(width_multiplier), synchronized_bn=options.synchronized_bn,
         mean_shape=None if mean_shape is None else [int(d) for d in mean_shape],
-        features_only=bool(features_only), dtype=dtype)
+        features_only=bool(features_only), dtype=dtype, preprocessing=preprocessing)
 
 
 def stage_output_names(model_or_spec: Union[keras.Model, ResNetSpec]) -> dict:
@@ -263,26 +281,38 @@ def stage_output_names(model_or_spec: Union[keras.Model, ResNetSpec]) -> dict:
 # ---------------------------------------------------------------- public API
 
 _OPTION_NAMES = ("shortcut", "stride_in_1x1", "zero_init_residual", "width_multiplier", "synchronized_bn",
-                 "mean", "mean_shape", "dtype")
+                 "mean", "mean_shape", "dtype", "preprocessing", "include_preprocessing")
 _APPLICATION_NAMES = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
                       "classifier_activation", "name")
 
 
 def build_resnet(spec: ResNetSpec, *, weights: Optional[str] = None, input_tensor=None,
-                 **kwargs: Any) -> keras.Model:
+                 include_preprocessing: Optional[bool] = None, **kwargs: Any) -> keras.Model:
     """Build the Keras model of `spec`, as keras.applications does.
 
     Args:
         spec: the architecture (see `keras_resnet.specs`).
-        weights: None, or the path of a `.weights.h5` file saved from a
-            keras_resnet model of the same architecture. "imagenet" is
-            reserved for published weights, which cannot be imported yet.
+        weights: None (random initialisation); "imagenet" (the best published
+            checkpoint for the network and its stride placement); a name of
+            `keras_resnet.list_weights(model)` ("torchvision_v1",
+            "torchvision_v2", "timm_a1", "msra_caffe"); or a file: this
+            package's `.weights.h5`, a torchvision/timm `.pth`/`.pt` or
+            `.safetensors` state dict, or keras.applications' `.h5` /
+            `.weights.h5` (its format is found from its content). Published
+            checkpoints are downloaded once and cached converted. With
+            include_top=False, or other `classes` for a named checkpoint, the
+            classifier is not loaded.
         input_tensor: optional Keras tensor to use as the input; the model
             then is a plain functional model over that graph.
+        include_preprocessing: apply the checkpoint's own input normalisation
+            inside the model, which then takes raw 0-255 RGB pixels (default:
+            True when the weights come from a published checkpoint). With
+            False, normalise the inputs as the checkpoint expects yourself.
         **kwargs: the arguments of `ResNet` (include_top, input_shape,
             pooling, classes, classifier_activation, name, shortcut,
             stride_in_1x1, zero_init_residual, width_multiplier,
-            synchronized_bn, mean, mean_shape, features_only, dtype).
+            synchronized_bn, mean, mean_shape, preprocessing, features_only,
+            dtype).
 
     Returns:
         A `ResNet` (a `keras.Model`), or a functional `keras.Model` over
@@ -290,25 +320,58 @@ def build_resnet(spec: ResNetSpec, *, weights: Optional[str] = None, input_tenso
 
     Raises:
         ValueError: an argument is outside its valid values, or the weights
-            file does not fit the model.
+            do not fit the model (named tensor by tensor).
+        OSError: a published checkpoint could not be downloaded.
     """
-    if weights is not None and not isinstance(weights, (str, os.PathLike)):
-        raise ValueError("weights must be None, 'imagenet' or the path of a .weights.h5 file. "
-                         f"Received: weights={weights!r}")
-    if weights == "imagenet":
-        raise ValueError(
-            "weights='imagenet' is not available: keras_resnet does not yet import "
-            "published weights, and none can be downloaded here. Use weights=None, or "
-            "the path of a .weights.h5 file saved from a keras_resnet model.")
-    if weights is not None:
-        weights_lib.check_file(weights)
+    source = _weights_source(spec, weights, kwargs)
+    if include_preprocessing is None:
+        include_preprocessing = source.preprocessing is not None
+    if include_preprocessing:
+        if source.preprocessing is None and kwargs.get("preprocessing") is None:
+            raise ValueError("include_preprocessing=True applies a published checkpoint's normalisation, but "
+                             f"weights={weights!r} is not one: pass preprocessing='torchvision' or 'caffe', or "
+                             "weights from a checkpoint.")
+        kwargs["preprocessing"] = kwargs.get("preprocessing") or source.preprocessing
     if input_tensor is None:
         model = ResNet(spec, **kwargs)
     else:
         model = _over_tensor(spec, input_tensor, **kwargs)
-    if weights is not None:
-        weights_lib.load_weights(model, weights)
+    source.load(model)
     return model
+
+
+@dataclasses.dataclass
+class _WeightsSource:
+    """What `weights=` resolved to, checked before the model is built."""
+
+    load: Callable[[keras.Model], None]
+    preprocessing: Optional[str] = None
+
+
+def _weights_source(spec: ResNetSpec, weights, kwargs: dict) -> _WeightsSource:
+    from keras_resnet import checkpoints, pretrained
+
+    if weights is None:
+        return _WeightsSource(lambda model: None)
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ValueError("weights must be None, 'imagenet', a checkpoint name or a file path. "
+                         f"Received: weights={weights!r}")
+    weights = os.fspath(weights)
+    if not os.path.exists(weights) and os.sep not in weights and "." not in weights:
+        stride = bool(kwargs.get("stride_in_1x1")) if spec.block == BOTTLENECK else None
+        info = pretrained.get_weights_info(spec.name, weights, stride)
+        classes = kwargs.get("classes")
+        skip_head = classes is not None and classes != info.classes
+        path = pretrained.fetch(info)
+        return _WeightsSource(
+            lambda model: weights_lib.load_weights(model, path, skip_head=skip_head, any_preprocessing=True),
+            info.preprocessing)
+    kind = checkpoints.sniff(weights)
+    if kind == checkpoints.KERAS_RESNET:
+        weights_lib.check_file(weights)
+        return _WeightsSource(lambda model: weights_lib.load_weights(model, weights))
+    return _WeightsSource(lambda model: checkpoints.import_checkpoint(model, weights),
+                          "caffe" if kind == checkpoints.KERAS_APPLICATIONS else "torchvision")
 
 
 def _over_tensor(spec, input_tensor, *, name=None, **kwargs) -> keras.Model:
@@ -322,7 +385,7 @@ def _over_tensor(spec, input_tensor, *, name=None, **kwargs) -> keras.Model:
         outputs, features = _assemble(
             input_tensor, spec, settings["options"], settings["width_multiplier"], settings["mean_shape"],
             kwargs.get("mean"), settings["include_top"], settings["pooling"], settings["classes"],
-            settings["classifier_activation"], settings["features_only"])
+            settings["classifier_activation"], settings["features_only"], settings["preprocessing"])
         model = keras.Model(keras.utils.get_source_inputs(input_tensor), outputs, name=name or spec.name)
     if settings["dtype"] is not None:
         model.dtype_policy = settings["dtype"]
@@ -333,7 +396,8 @@ def _over_tensor(spec, input_tensor, *, name=None, **kwargs) -> keras.Model:
 
 _DEFAULTS = dict(include_top=True, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
                  shortcut=None, stride_in_1x1=False, zero_init_residual=False, width_multiplier=1.0,
-                 synchronized_bn=False, mean_shape=None, mean=None, features_only=False, dtype=None)
+                 synchronized_bn=False, mean_shape=None, mean=None, features_only=False, dtype=None,
+                 preprocessing=None)
 
 
 def build(name: str, /, depth: Optional[int] = None, **kwargs: Any) -> keras.Model:

@@ -32,6 +32,7 @@ _IDENTITY_LABELS = {
     "width_multiplier": "width_multiplier",
     "channels": "input channels",
     "mean_shape": "preprocessing mean shape (None: no preprocessing layer)",
+    "preprocessing": "checkpoint input normalisation (None: none in the model)",
 }
 
 
@@ -47,6 +48,7 @@ def identity(spec, settings: dict) -> str:
         "width_multiplier": settings["width_multiplier"],
         "channels": settings["input_shape"][-1],
         "mean_shape": settings["mean_shape"],
+        "preprocessing": settings.get("preprocessing"),
     }, sort_keys=True)
 
 
@@ -127,12 +129,13 @@ def _stored_identity(path: str) -> Optional[dict]:
     return json.loads(meta) if meta else None
 
 
-def _differences(saved: dict, mine: dict) -> list:
+def _differences(saved: dict, mine: dict, ignore=()) -> list:
     return [f"{_IDENTITY_LABELS[k]}: {saved.get(k)!r} in the file, {mine.get(k)!r} in the model"
-            for k in _IDENTITY_LABELS if saved.get(k) != mine.get(k)]
+            for k in _IDENTITY_LABELS if k not in ignore and saved.get(k) != mine.get(k)]
 
 
-def load_weights(model: keras.Model, path: str) -> None:
+def load_weights(model: keras.Model, path: str, *, skip_head: bool = False,
+                 any_preprocessing: bool = False) -> None:
     """Load a `.weights.h5` file into `model`, refusing any mismatch first.
 
     The classifier is skipped when the model has none (include_top=False),
@@ -141,6 +144,12 @@ def load_weights(model: keras.Model, path: str) -> None:
     Args:
         model: a keras_resnet model.
         path: a `.weights.h5` file.
+        skip_head: keep the model's own classifier (a new head, e.g. for
+            other classes) instead of loading the file's.
+        any_preprocessing: accept a file saved with another checkpoint
+            normalisation setting (`preprocessing`, which has no weights);
+            used for converted checkpoints, whose normalisation the caller
+            chose.
 
     Raises:
         ValueError: the file is missing, truncated or of another format, or
@@ -152,7 +161,8 @@ def load_weights(model: keras.Model, path: str) -> None:
     saved_identity = _stored_identity(path)
     mine = getattr(model, "identity", None)
     if saved_identity and mine:
-        differences = _differences(saved_identity, json.loads(mine))
+        differences = _differences(saved_identity, json.loads(mine),
+                                   ("preprocessing",) if any_preprocessing else ())
         if differences:
             raise ValueError(f"The weights file was saved from another network than {model.name!r}: "
                              + "; ".join(differences) + f". Received: weights={path!r}")
@@ -161,9 +171,13 @@ def load_weights(model: keras.Model, path: str) -> None:
         reference = os.path.join(scratch, "model.weights.h5")
         model.save_weights(reference)
         expected = _layout(reference)
+    if skip_head and HEAD_GROUP in expected:
+        saved[HEAD_GROUP] = expected[HEAD_GROUP]
     _compare_layouts(saved, expected, model.name, path)
     if HEAD_GROUP in saved and HEAD_GROUP not in expected:
         _load_without_head(model, path)
+    elif skip_head and HEAD_GROUP in expected:
+        _load_with_own_head(model, path)
     else:
         model.load_weights(path)
 
@@ -212,6 +226,24 @@ def _load_without_head(model: keras.Model, path: str) -> None:
                 source.copy(key, target)
             del target[HEAD_GROUP]
         model.load_weights(trimmed)
+
+
+def _load_with_own_head(model: keras.Model, path: str) -> None:
+    """Load a file's body, keeping the model's classifier as it is."""
+    import h5py
+
+    head = next(layer for layer in model.layers if layer.name == "predictions")
+    own = [keras.ops.convert_to_numpy(w) for w in head.weights]
+    with tempfile.TemporaryDirectory() as scratch:
+        body = os.path.join(scratch, "body.weights.h5")
+        with h5py.File(path, "r") as source, h5py.File(body, "w") as target:
+            for key in source:
+                source.copy(key, target)
+            if HEAD_GROUP in target:
+                del target[HEAD_GROUP]
+            for i, value in enumerate(own):
+                target.create_dataset(f"{HEAD_GROUP}/vars/{i}", data=value)
+        model.load_weights(body)
 
 
 class SaveBest(keras.callbacks.Callback):

@@ -1,7 +1,9 @@
-import numpy as np
 import keras
+import numpy as np
+import pytest
 
-from keras_resnet.layers import ZeroPadShortcut
+import keras_resnet
+from keras_resnet.layers import NORMALIZATIONS, InputNormalization, ZeroPadShortcut
 
 
 def test_zero_pad_shortcut_subsamples_and_pads_evenly():
@@ -20,3 +22,24 @@ def test_zero_pad_shortcut_has_no_weights_and_round_trips():
     assert clone.get_config() == layer.get_config()
     layer(np.zeros((1, 4, 4, 16), "float32"))
     assert layer.weights == []
+
+
+@pytest.mark.parametrize("kind", ["torchvision", "caffe"])
+def test_input_normalization_matches_the_checkpoints_own_preprocessing(kind, tmp_path):
+    x = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
+    layer = InputNormalization(**NORMALIZATIONS[kind])
+    if kind == "caffe":
+        expected = keras.applications.resnet.preprocess_input(x.copy())
+    else:
+        expected = (x / 255.0 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-4)
+    assert layer.weights == []  # constants of the checkpoint, not weights
+    model = keras_resnet.ResNet18(input_shape=(32, 32, 3), preprocessing=kind)
+    model.save(tmp_path / "m.keras")
+    loaded = keras_resnet.load_model(str(tmp_path / "m.keras"))
+    assert loaded.get_layer("preprocessing").get_config() == model.get_layer("preprocessing").get_config()
+
+
+def test_input_normalization_needs_one_positive_std_per_channel():
+    with pytest.raises(ValueError, match="std > 0"):
+        InputNormalization(mean=(1, 2, 3), std=(1, 0, 1))

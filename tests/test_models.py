@@ -179,7 +179,8 @@ def test_input_tensor_is_used():
         (dict(classes=0), "classes must be an integer >= 1 .* Received: classes=0"),
         (dict(pooling="mean", include_top=False), "pooling must be one of None, 'avg', 'max'. Received: pooling='mean'"),
         (dict(shortcut="D"), "Unknown shortcut option; valid: 'A', 'B', 'C'. Received: shortcut='D'"),
-        (dict(weights="imagenet"), "weights='imagenet' is not available"),
+        (dict(weights="imagenet_v9"), "Unknown checkpoint 'imagenet_v9' for 'resnet50'; valid: 'imagenet', "),
+        (dict(weights=3), "weights must be None, 'imagenet', a checkpoint name or a file path"),
         (dict(weights="/nonexistent.weights.h5"), "Weights file not found"),
         (dict(width_multiplier=0), "width_multiplier must be a number > 0"),
         (dict(dropout=0.5), r"Unknown argument\(s\) \['dropout'\]"),
@@ -209,7 +210,7 @@ def test_weights_file_round_trip_and_mismatches(tmp_path):
         keras_resnet.build("resnet", depth=14, weights=path)
     other = tmp_path / "model.h5"
     other.write_bytes(b"x")
-    with pytest.raises(ValueError, match="must be a '.weights.h5' file"):
+    with pytest.raises(ValueError, match="is not a weights file this package reads: valid are"):
         keras_resnet.build("resnet", depth=8, weights=str(other))
 
 

@@ -1,0 +1,135 @@
+"""weights="imagenet" and named checkpoints: registry, download from a local server, hash check, conversion cache."""
+
+import dataclasses
+import hashlib
+import http.server
+import json
+import os
+import sys
+import threading
+
+import keras
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import keras_resnet
+from keras_resnet import pretrained
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
+import random_weights  # noqa: E402
+
+GOLDEN = json.load(open(os.path.join(os.path.dirname(__file__), "goldens", "goldens.json")))["torchvision/resnet18"]
+
+
+def test_the_registry_is_complete_and_imagenet_picks_the_best_for_the_stride_placement():
+    assert pretrained.list_weights("resnet50") == ["torchvision_v1", "torchvision_v2", "timm_a1", "msra_caffe"]
+    assert pretrained.list_weights("resnet18") == ["torchvision_v1"]
+    for info in pretrained.REGISTRY:
+        assert info.url.startswith("https://") and info.license and info.top1 > 60
+        assert info.preprocessing in ("torchvision", "caffe")
+        assert info.stride_in_1x1 == (info.name == "msra_caffe")
+        if info.file_hash:
+            assert len(info.file_hash) == {"md5": 32, "sha256": 64}[info.hash_algorithm]
+    assert pretrained.get_weights_info("resnet50", "imagenet", False).name == "torchvision_v2"
+    assert pretrained.get_weights_info("resnet152", "imagenet", True).name == "msra_caffe"
+    assert pretrained.get_weights_info("resnet34", "imagenet", None).name == "torchvision_v1"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: keras_resnet.ResNet50(weights="torchvision_v3"), "Unknown checkpoint 'torchvision_v3' for 'resnet50'"),
+    (lambda: keras_resnet.ResNet50(weights="msra_caffe"), "stride_in_1x1=True"),
+    (lambda: keras_resnet.ResNet20(weights="imagenet"), "no published weights for 'resnet20'"),
+    (lambda: keras_resnet.PlainNet18(weights="imagenet"), "no published weights for 'plain18'"),
+    (lambda: keras_resnet.ResNet18(weights="missing/r18.safetensors"), "Weights file not found"),
+    (lambda: keras_resnet.ResNet18(include_preprocessing=True), "include_preprocessing=True"),
+])
+def test_bad_weights_arguments_fail_before_any_download(call, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call()
+    assert not (tmp_path / "models").exists()
+
+
+class _Server:
+    """Serves one file on 127.0.0.1 and counts the requests."""
+
+    def __init__(self, payload: bytes):
+        self.requests = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/resnet18.safetensors"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def served_resnet18(tmp_path, monkeypatch):
+    """resnet18/torchvision_v1 in the registry pointing at a local server with the golden weights."""
+    path = tmp_path / "resnet18.safetensors"
+    save_file(random_weights.draw(GOLDEN["keys"], GOLDEN["seed"]), str(path))
+    payload = path.read_bytes()
+    server = _Server(payload)
+    entry = dataclasses.replace(pretrained.get_weights_info("resnet18", "torchvision_v1"), url=server.url,
+                                file_hash=hashlib.sha256(payload).hexdigest()[:8])
+    monkeypatch.setattr(pretrained, "REGISTRY", (entry,) + tuple(
+        w for w in pretrained.REGISTRY if (w.model, w.name) != ("resnet18", "torchvision_v1")))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    yield server
+    server.close()
+
+
+def test_imagenet_weights_download_convert_cache_and_match_the_reference(served_resnet18):
+    size = GOLDEN["size"]
+    pixels = random_weights.images(GOLDEN["image_seed"], GOLDEN["batch"], size)
+    model = keras_resnet.ResNet18(weights="imagenet", input_shape=(size, size, 3), classifier_activation=None)
+    expected = np.asarray(GOLDEN["logits"], np.float32)
+    np.testing.assert_allclose(model.predict(pixels, verbose=0), expected, rtol=1e-4,
+                               atol=1e-5 * np.abs(expected).max())
+    cache = os.path.join(os.environ["KERAS_HOME"], "models", "keras_resnet")
+    assert sorted(os.listdir(cache)) == ["resnet18_torchvision_v1.weights.h5"]  # converted only
+    assert served_resnet18.requests == 1
+    # Cached: no second request. Other classes: the head is new, the body the checkpoint's.
+    again = keras_resnet.ResNet18(weights="torchvision_v1", input_shape=(size, size, 3), classes=7)
+    assert served_resnet18.requests == 1
+    assert again.get_layer("predictions").kernel.shape == (512, 7)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again.get_layer("conv1_conv").kernel),
+                                  keras.ops.convert_to_numpy(model.get_layer("conv1_conv").kernel))
+    backbone = keras_resnet.ResNet18(weights="imagenet", include_top=False, include_preprocessing=False,
+                                     pooling="avg")
+    assert "preprocessing" not in [layer.name for layer in backbone.layers]
+    assert backbone.output_shape == (None, 512)
+
+
+def test_a_wrong_hash_is_refused_and_nothing_is_cached(served_resnet18, monkeypatch):
+    entry = dataclasses.replace(pretrained.REGISTRY[0], file_hash="0" * 64)
+    monkeypatch.setattr(pretrained, "REGISTRY", (entry,))
+    with pytest.raises(ValueError, match="damaged or was replaced. Nothing was cached"):
+        keras_resnet.ResNet18(weights="imagenet")
+    cache = os.path.join(os.environ["KERAS_HOME"], "models", "keras_resnet")
+    assert os.listdir(cache) == []
+
+
+def test_an_unreachable_host_says_to_pass_a_file(tmp_path, monkeypatch):
+    entry = dataclasses.replace(pretrained.get_weights_info("resnet18", "torchvision_v1"),
+                                url="http://127.0.0.1:9/resnet18.safetensors")  # discard port: refused
+    monkeypatch.setattr(pretrained, "REGISTRY", (entry,))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(OSError, match="pass its path as weights="):
+        keras_resnet.ResNet18(weights="imagenet")
+    assert os.listdir(tmp_path / "models" / "keras_resnet") == []
