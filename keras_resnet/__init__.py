@@ -28,6 +28,7 @@ _EXPORTS = {
     "load_model": "models",
     "stage_output_names": "models",
     "with_dtype": "models",
+    "freeze": "models",
     "InputNormalization": "layers",
     "import_checkpoint": "checkpoints",
     "WeightsInfo": "pretrained",

@@ -276,7 +276,7 @@ def _check_shape(model, key, value, layer, var_name, variable):
                      f"{tuple(variable.shape)}: another depth, width, block type or number of classes?")
 
 
-def import_checkpoint(model: keras.Model, source, *, skip_head: bool = False) -> dict:
+def import_checkpoint(model: keras.Model, source, *, skip_head: Union[bool, str] = False) -> dict:
     """Assign a published checkpoint to every weight of `model`, exactly, or nothing.
 
     Args:
@@ -286,8 +286,9 @@ def import_checkpoint(model: keras.Model, source, *, skip_head: bool = False) ->
             classifier is left unused, as in keras.applications.
         source: a file (format found from its content), a keras.applications
             model object, or a torch-style state dict of arrays.
-        skip_head: leave the model's classifier as it is (a new head for
-            other classes) instead of requiring the checkpoint's.
+        skip_head: True: leave the model's classifier as it is (a new head)
+            instead of requiring the checkpoint's; "if_other_classes": only
+            where the checkpoint's has another number of classes.
 
     Returns:
         {"format", "source", "assigned": number of variables, "head": whether
@@ -308,6 +309,8 @@ def import_checkpoint(model: keras.Model, source, *, skip_head: bool = False) ->
         _fail(model, f"{ckpt.source} is a keras.applications (MSRA Caffe, v1) checkpoint, whose bottlenecks "
                      "stride on the 1x1; the model strides on the 3x3. Build it with stride_in_1x1=True.")
     has_head = any(layer.name == "predictions" for layer in model.layers)
+    if skip_head == "if_other_classes":
+        skip_head = has_head and _classes(ckpt) != model.get_layer("predictions").kernel.shape[-1]
     target = _HeadlessView(model) if skip_head and has_head else model
     if ckpt.format == KERAS_APPLICATIONS:
         values, used = _keras_applications_assignments(target, ckpt)
@@ -326,6 +329,14 @@ def import_checkpoint(model: keras.Model, source, *, skip_head: bool = False) ->
         variable.assign(np.asarray(value, dtype=variable.dtype))
     return {"format": ckpt.format, "source": ckpt.source, "assigned": len(values),
             "head": has_head and not skip_head}
+
+
+def _classes(ckpt: Checkpoint) -> Optional[int]:
+    if ckpt.format == KERAS_APPLICATIONS:
+        head = ckpt.tensors.get("predictions")
+        return int(head[0].shape[-1]) if head else None
+    head = ckpt.tensors.get("fc.weight")
+    return int(head.shape[0]) if head is not None else None
 
 
 class _HeadlessView:

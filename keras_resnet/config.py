@@ -100,7 +100,14 @@ class TrainConfig(RunSettings):
 
     model: str = setting("resnet20", "A name of keras_resnet.list_models(), or resnet<6n+2> / plain<6n+2>.",
                          check=_model)
-    recipe: str = setting("cifar", "cifar (the paper's), imagenet (the paper's) or fast.", choices=tuple(RECIPES))
+    recipe: str = setting("cifar", "cifar (the paper's), imagenet (the paper's), fast, or finetune (with "
+                          "--weights: the new classifier first, then the backbone at 0.1x).", choices=tuple(RECIPES))
+    weights: Optional[str] = setting(None, "Start from these weights: imagenet, a name of "
+                                     "keras_resnet.list_weights(model), or a checkpoint file (.weights.h5, "
+                                     ".pth, .safetensors, keras.applications .h5); a new classifier is made for "
+                                     "the data set's classes. The model then takes the checkpoint's preprocessing.")
+    freeze: str = setting("none", "With --weights: keep these layers as loaded (BN statistics too): none, "
+                          "backbone (all but the classifier), or conv1 .. conv5 (the stem up to that stage).")
     train_steps: Optional[int] = setting(None, "Total training steps (overrides --epochs).", check=at_least(1))
     augmentation: Optional[str] = setting(None, "Override the recipe's augmentation (cifar: pad 4 + crop + flip; "
                                           "imagenet: scale, crop, flip, PCA colour; none).", choices=AUGMENTATIONS)
@@ -133,7 +140,8 @@ class TrainConfig(RunSettings):
             image_size=self.image_size, recipe=self.recipe, batch_size=self.batch_size, epochs=self.epochs,
             train_steps=self.train_steps, learning_rate=self.learning_rate, weight_decay=self.weight_decay,
             augmentation=self.augmentation, dtype=self.dtype, sync_bn=self.sync_bn, seed=self.seed,
-            validation_split=self.validation_split, max_train_examples=self.max_train_examples)
+            validation_split=self.validation_split, max_train_examples=self.max_train_examples,
+            weights=self.weights, freeze=self.freeze)
 
 
 TUNERS = ("random", "bayesian", "hyperband")

@@ -14,9 +14,10 @@ from typing import Optional, Sequence
 import keras
 import numpy as np
 
-from keras_resnet import litert, models
+from keras_resnet import imagenet, litert, models
 from keras_resnet import saved_model as saved_model_lib
 from keras_resnet.artifacts import ArtifactReport, ExportVerificationError, model_input
+from keras_resnet.layers import InputNormalization, MeanSubtraction
 from keras_resnet.reports import artifact_table
 from keras_resnet.run_dir import RunDir
 
@@ -113,7 +114,7 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
             and os.path.exists(os.path.join(base, str(version))):
         raise ValueError(f"{os.path.join(base, str(version))} exists: pick another --version, "
                          "or pass --overwrite to replace it.")
-    labels = run.get("class_names") or [str(i) for i in range(int(model.output_shape[-1]))]
+    labels = run.get("class_names") or _default_labels(model)
     samples, representative = _samples(run, model, num_samples)
     log.info("Exporting %s (%s) to %s, each artifact verified on %d images", name, ", ".join(formats), export_dir,
              len(samples))
@@ -126,11 +127,22 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
         saved_model_lib.write_models_config(export_dir)
     if "tflite" in formats:
         mean = None
-        if "preprocessing" in [layer.name for layer in model.layers]:
+        if "preprocessing" in [layer.name for layer in model.layers] \
+                and isinstance(model.get_layer("preprocessing"), MeanSubtraction):
             mean = keras.ops.convert_to_numpy(model.get_layer("preprocessing").mean)
         reports += litert.export_tflite(model, os.path.join(export_dir, "tflite", name), labels, samples,
                                         quantizations, representative, name, mean)
     return reports
+
+
+def _default_labels(model: keras.Model) -> list:
+    """Class names of a model exported without a run: ImageNet's for a 1000-class pretrained model."""
+    classes = int(model.output_shape[-1])
+    pretrained = "preprocessing" in [layer.name for layer in model.layers] and \
+        isinstance(model.get_layer("preprocessing"), InputNormalization)
+    if pretrained and classes == imagenet.NUM_CLASSES:
+        return [name for _, name in imagenet.class_index()]
+    return [str(i) for i in range(classes)]
 
 
 def format_reports(reports: Sequence[ArtifactReport]) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet.artifacts import TOLERANCES, ArtifactReport, ExportVerificationError, compare, model_input
+from keras_resnet.layers import InputNormalization
 from keras_resnet.run_dir import atomic_path, remove_leftovers, write_json, write_text
 from keras_resnet.serving import TFLiteClassifier
 
@@ -87,21 +88,31 @@ def convert(model: keras.Model, quantization: str, workdir: str,
 def card(name: str, model: keras.Model, labels: Sequence[str], files: dict, mean: Optional[np.ndarray]) -> dict:
     """What an app needs to run the files: input, normalisation, labels, quantization."""
     height, width, channels = model_input(model)
-    result = {
+    names = [layer.name for layer in model.layers]
+    normalization = {"type": "none: feed pixels as the model was trained on them"}
+    if "preprocessing" in names:
+        layer = model.get_layer("preprocessing")
+        if isinstance(layer, InputNormalization):
+            normalization = {"type": "inside the model: the pretrained checkpoint's own (per channel, "
+                                     "(x - mean) / std on raw pixels); feed unnormalised pixels",
+                             **layer.get_config()}
+            normalization = {k: normalization[k] for k in ("type", "mean", "std", "reverse_channels")}
+        else:
+            normalization = {"type": "inside the model: the training set's per-pixel mean is subtracted and the "
+                                     "result scaled by 1/255; feed unnormalised pixels"}
+            if mean is not None:
+                normalization["mean_per_channel"] = [float(v) for v in np.asarray(mean).reshape(-1, channels).mean(0)]
+    return {
         "model": name,
         "input": {"height": height, "width": width, "channels": channels, "layout": "NHWC",
                   "batch": 1, "dtype": "float32 (uint8 for int8)",
                   "range": "raw pixels 0-255, grayscale" if channels == 1 else "raw pixels 0-255, RGB"},
-        "normalization": "inside the model: the training set's per-pixel mean is subtracted and the result "
-                         "scaled by 1/255; feed unnormalised pixels",
+        "normalization": normalization,
         "output": {"name": "probabilities", "shape": [1, len(labels)], "activation": "softmax"},
         "labels_file": "labels.txt",
         "labels": list(labels),
         "files": files,
     }
-    if mean is not None:
-        result["mean_per_channel"] = [float(v) for v in np.asarray(mean).reshape(-1, channels).mean(0)]
-    return result
 
 
 def export_tflite(model: keras.Model, out_dir: str, labels: Sequence[str], samples: np.ndarray,

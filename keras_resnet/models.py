@@ -191,6 +191,10 @@ class ResNet(keras.Model):
     def get_config(self) -> dict:
         config = {"spec": dataclasses.asdict(self.spec), "name": self.name, "trainable": self.trainable}
         config.update(self._settings)
+        # Rebuilt from its spec, the model would forget fine-tuning's frozen layers (and their optimizer slots).
+        frozen = [layer.name for layer in self.layers if layer.weights and not layer.trainable]
+        if frozen:
+            config["frozen_layers"] = frozen
         activation = config["classifier_activation"]
         if activation is not None and not isinstance(activation, str):
             config["classifier_activation"] = keras.saving.serialize_keras_object(activation)
@@ -203,7 +207,12 @@ class ResNet(keras.Model):
         if isinstance(activation, dict):
             config["classifier_activation"] = keras.saving.deserialize_keras_object(
                 activation, custom_objects=custom_objects)
-        return cls(**config)
+        frozen = set(config.pop("frozen_layers", ()))
+        model = cls(**config)
+        for layer in model.layers:
+            if layer.name in frozen:
+                layer.trainable = False
+        return model
 
 
 def _as_spec(spec) -> ResNetSpec:
@@ -323,7 +332,7 @@ def build_resnet(spec: ResNetSpec, *, weights: Optional[str] = None, input_tenso
             do not fit the model (named tensor by tensor).
         OSError: a published checkpoint could not be downloaded.
     """
-    source = _weights_source(spec, weights, kwargs)
+    source = _weights_source(spec, weights, kwargs, any_preprocessing=include_preprocessing is False)
     if include_preprocessing is None:
         include_preprocessing = source.preprocessing is not None
     if include_preprocessing:
@@ -348,30 +357,61 @@ class _WeightsSource:
     preprocessing: Optional[str] = None
 
 
-def _weights_source(spec: ResNetSpec, weights, kwargs: dict) -> _WeightsSource:
+def weights_preprocessing(spec: ResNetSpec, weights, stride_in_1x1: bool = False) -> Optional[str]:
+    """The input normalisation that `weights` expects, checked without downloading or reading it whole.
+
+    Returns:
+        "torchvision" or "caffe" for a published checkpoint (name or file,
+        or a `.weights.h5` converted from one); None otherwise.
+
+    Raises:
+        ValueError: unknown checkpoint name, missing file or unknown format.
+    """
+    return _resolve_weights(spec, weights, stride_in_1x1)[2]
+
+
+def _resolve_weights(spec: ResNetSpec, weights, stride_in_1x1) -> tuple:
+    """(kind, registry entry or path, preprocessing) of a `weights=` argument."""
     from keras_resnet import checkpoints, pretrained
 
     if weights is None:
-        return _WeightsSource(lambda model: None)
+        return None, None, None
     if not isinstance(weights, (str, os.PathLike)):
         raise ValueError("weights must be None, 'imagenet', a checkpoint name or a file path. "
                          f"Received: weights={weights!r}")
     weights = os.fspath(weights)
     if not os.path.exists(weights) and os.sep not in weights and "." not in weights:
-        stride = bool(kwargs.get("stride_in_1x1")) if spec.block == BOTTLENECK else None
+        stride = bool(stride_in_1x1) if spec.block == BOTTLENECK else None
         info = pretrained.get_weights_info(spec.name, weights, stride)
-        classes = kwargs.get("classes")
-        skip_head = classes is not None and classes != info.classes
-        path = pretrained.fetch(info)
-        return _WeightsSource(
-            lambda model: weights_lib.load_weights(model, path, skip_head=skip_head, any_preprocessing=True),
-            info.preprocessing)
+        return "registry", info, info.preprocessing
     kind = checkpoints.sniff(weights)
     if kind == checkpoints.KERAS_RESNET:
         weights_lib.check_file(weights)
-        return _WeightsSource(lambda model: weights_lib.load_weights(model, weights))
-    return _WeightsSource(lambda model: checkpoints.import_checkpoint(model, weights),
-                          "caffe" if kind == checkpoints.KERAS_APPLICATIONS else "torchvision")
+        # A file converted from a checkpoint brings that checkpoint's normalisation back with it.
+        return kind, weights, weights_lib.stored_preprocessing(weights)
+    return kind, weights, "caffe" if kind == checkpoints.KERAS_APPLICATIONS else "torchvision"
+
+
+def _weights_source(spec: ResNetSpec, weights, kwargs: dict, any_preprocessing: bool) -> _WeightsSource:
+    from keras_resnet import checkpoints, pretrained
+
+    kind, where, preprocessing = _resolve_weights(spec, weights, kwargs.get("stride_in_1x1"))
+    # Other classes than a checkpoint's (asked for explicitly) get a new classifier.
+    other_classes = kwargs.get("classes") is not None
+    if kind is None:
+        return _WeightsSource(lambda model: None)
+    if kind == "registry":
+        path = pretrained.fetch(where)
+        skip_head = other_classes and kwargs["classes"] != where.classes
+        return _WeightsSource(
+            lambda model: weights_lib.load_weights(model, path, skip_head=skip_head, any_preprocessing=True),
+            preprocessing)
+    if kind == checkpoints.KERAS_RESNET:
+        return _WeightsSource(lambda model: weights_lib.load_weights(model, where,
+                                                                     any_preprocessing=any_preprocessing),
+                              preprocessing)
+    return _WeightsSource(lambda model: checkpoints.import_checkpoint(
+        model, where, skip_head="if_other_classes" if other_classes else False), preprocessing)
 
 
 def _over_tensor(spec, input_tensor, *, name=None, **kwargs) -> keras.Model:
@@ -481,3 +521,44 @@ def load_model(path: str, **kwargs: Any) -> keras.Model:
         return keras.saving.load_model(path, **kwargs)
     except (OSError, zipfile.BadZipFile, KeyError, EOFError) as error:
         raise ValueError(f"Could not load {path!r}: {error}") from error
+
+
+def freeze_choices(spec: ResNetSpec) -> tuple:
+    """Valid `freeze` values for a network: none, backbone, conv1 (the stem) .. its last stage."""
+    return ("none", "backbone", "conv1") + tuple(f"conv{i + 2}" for i in range(len(spec.stages)))
+
+
+def freeze(model: keras.Model, upto: str) -> list:
+    """Freeze a model's first layers for fine-tuning.
+
+    Frozen layers are `trainable=False`: their weights stay as loaded and
+    their batch norms run in inference mode, keeping the pretrained
+    statistics (Keras 3 semantics; keras-team/keras#9214).
+
+    Args:
+        model: a keras_resnet model.
+        upto: "none"; "backbone" (everything but the classifier); or "conv1"
+            (the input normalisation and stem) .. "conv5" (that stage and all
+            before it).
+
+    Returns:
+        The names of the layers frozen.
+
+    Raises:
+        ValueError: `upto` is not valid for this model.
+    """
+    spec = getattr(model, "spec", None) or specs_lib.get_spec(model.name)
+    valid = freeze_choices(spec)
+    if upto not in valid:
+        raise ValueError(f"freeze must be one of {', '.join(valid)} for {spec.name}. Received: freeze={upto!r}")
+    if upto == "none":
+        return []
+    if upto == "backbone":
+        chosen = [layer for layer in model.layers if layer.name != "predictions"]
+    else:
+        last = int(upto[len("conv"):])
+        prefixes = ("preprocessing", "pool1_") + tuple(f"conv{k}_" for k in range(1, last + 1))
+        chosen = [layer for layer in model.layers if layer.name.startswith(prefixes)]
+    for layer in chosen:
+        layer.trainable = False
+    return [layer.name for layer in chosen]

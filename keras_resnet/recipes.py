@@ -39,6 +39,10 @@ class Recipe:
             (the paper warms up ResNet-110 and deeper only).
         label_smoothing: cross-entropy label smoothing.
         augmentation: "cifar", "imagenet" or "none".
+        head_fraction: fine-tuning: the first fraction of the run trains
+            only the classifier (the backbone's learning rate is 0).
+        backbone_learning_rate_factor: fine-tuning: the backbone's learning
+            rate relative to the classifier's after that.
     """
 
     name: str
@@ -59,6 +63,12 @@ class Recipe:
     warmup_min_depth: int = 0
     label_smoothing: float = 0.0
     augmentation: str = "cifar"
+    head_fraction: float = 0.0
+    backbone_learning_rate_factor: float = 1.0
+
+    @property
+    def finetunes(self) -> bool:
+        return self.head_fraction > 0 or self.backbone_learning_rate_factor != 1.0
 
 
 RECIPES = {
@@ -102,6 +112,22 @@ RECIPES = {
             warmup="linear",
             label_smoothing=0.1,
             augmentation="cifar",
+        ),
+        Recipe(
+            name="finetune",
+            description="Fine-tuning pretrained weights: SGD Nesterov 0.9, lr 0.01 x batch/64, cosine, 10 epochs, "
+            "wd 1e-4; the first 20% trains the new classifier only, then the unfrozen backbone at 0.1x its rate",
+            batch_size=64,
+            learning_rate=0.01,
+            nesterov=True,
+            weight_decay=1e-4,
+            schedule="cosine",
+            epochs=10,
+            warmup="constant",
+            label_smoothing=0.1,
+            augmentation="cifar",
+            head_fraction=0.2,
+            backbone_learning_rate_factor=0.1,
         ),
     )
 }
@@ -251,11 +277,55 @@ def make_schedule(recipe: Recipe, run: Plan) -> keras.optimizers.schedules.Learn
     return schedule
 
 
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class FinetuneSGD(keras.optimizers.SGD):
+    """SGD that trains the classifier first, then the backbone at a lower rate.
+
+    The backbone's (every variable outside `head`) learning rate is 0 for the
+    first `head_steps` iterations and `backbone_factor` times the schedule's
+    after: one optimizer and one `fit`, so a killed run resumes mid-phase from
+    the optimizer's own step count. With momentum starting at 0, a zero rate
+    leaves those weights exactly as loaded (their batch-norm statistics still
+    follow the new data unless the layers are frozen).
+
+    Args:
+        head_steps: iterations that train the classifier only.
+        backbone_factor: the backbone's rate relative to the classifier's.
+        head: the classifier layer's name.
+        **kwargs: those of `keras.optimizers.SGD`.
+    """
+
+    def __init__(self, head_steps: int = 0, backbone_factor: float = 1.0, head: str = "predictions", **kwargs):
+        super().__init__(**kwargs)
+        self.head_steps = int(head_steps)
+        self.backbone_factor = float(backbone_factor)
+        self.head = head
+
+    def build(self, variables):
+        super().build(variables)
+        # Backends hand update_step their own variable objects: remember the backbone's by key.
+        self._backbone = {self._var_key(v) for v in variables if not v.path.startswith(self.head + "/")}
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._var_key(variable) in self._backbone:
+            learning_rate = keras.ops.convert_to_tensor(learning_rate)
+            factor = keras.ops.where(self.iterations < self.head_steps, 0.0, self.backbone_factor)
+            learning_rate = learning_rate * keras.ops.cast(factor, learning_rate.dtype)
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(head_steps=self.head_steps, backbone_factor=self.backbone_factor, head=self.head)
+        return config
+
+
 def make_optimizer(recipe: Recipe, run: Plan) -> keras.optimizers.Optimizer:
     """SGD with momentum on the recipe's schedule (weight decay is a loss term)."""
-    return keras.optimizers.SGD(
-        learning_rate=make_schedule(recipe, run), momentum=recipe.momentum, nesterov=recipe.nesterov
-    )
+    settings = dict(learning_rate=make_schedule(recipe, run), momentum=recipe.momentum, nesterov=recipe.nesterov)
+    if recipe.finetunes:
+        return FinetuneSGD(head_steps=round(recipe.head_fraction * run.total_steps),
+                           backbone_factor=recipe.backbone_learning_rate_factor, **settings)
+    return keras.optimizers.SGD(**settings)
 
 
 def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:

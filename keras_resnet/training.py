@@ -91,6 +91,16 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
             "--dtype=mixed_float16 needs a GPU: this run has none, and CPUs have no float16 "
             "arithmetic (TF emulates it, slower than float32). Use --dtype=mixed_bfloat16 "
             "(fast on CPUs with AMX or AVX512_BF16 and on TPUs) or float32.")
+    if config.freeze not in models.freeze_choices(spec):
+        raise ValueError(f"--freeze must be one of {', '.join(models.freeze_choices(spec))} for {spec.name}. "
+                         f"Received: freeze={config.freeze!r}")
+    if config.freeze != "none" and not config.weights:
+        raise ValueError(f"--freeze={config.freeze} keeps pretrained layers as loaded: it needs --weights "
+                         "(imagenet, a checkpoint name or a file).")
+    if recipes.get_recipe(config.recipe).finetunes and not config.weights:
+        raise ValueError(f"--recipe={config.recipe} fine-tunes pretrained weights: give --weights, or use "
+                         "another recipe.")
+    models.weights_preprocessing(spec, config.weights)
     if config.image_size is not None and config.image_size < spec.min_size:
         raise ValueError(f"{spec.name} needs images of at least {spec.min_size} px. "
                          f"Received: image_size={config.image_size}")
@@ -108,11 +118,22 @@ def _global_batch_size(config: TrainConfig, recipe: recipes.Recipe, strategy) ->
 
 
 def _build_model(config: TrainConfig, prepared: pipelines.PreparedData, recipe, plan, strategy) -> keras.Model:
+    spec = specs.get_spec(config.model)
+    # A published checkpoint brings its own input normalisation; else the model subtracts the data's mean.
+    preprocessing = models.weights_preprocessing(spec, config.weights)
+    normalisation = dict(mean=prepared.mean) if preprocessing is None else {}
+    if preprocessing is not None and prepared.input_shape[-1] != 3:
+        raise ValueError(f"--weights={config.weights} was trained on RGB images, but {config.dataset} has "
+                         f"{prepared.input_shape[-1]} channel(s): use RGB data, or train without --weights.")
     with strategy.scope():
         model = models.build(config.model, input_shape=prepared.input_shape, classes=prepared.source.num_classes,
                              shortcut=config.shortcut, width_multiplier=config.width_multiplier,
-                             synchronized_bn=config.sync_bn, mean=prepared.mean,
-                             dtype=distribute.resolve_dtype(config.dtype))
+                             synchronized_bn=config.sync_bn, weights=config.weights,
+                             dtype=distribute.resolve_dtype(config.dtype), **normalisation)
+        frozen = models.freeze(model, config.freeze)
+        if frozen:
+            log.info("Frozen (kept as loaded, BN in inference mode): %d layers, %s .. %s", len(frozen), frozen[0],
+                     frozen[-1])
         return recipes.compile_model(model, recipes.make_optimizer(recipe, plan), plan.weight_decay,
                                      recipe.label_smoothing, config.enable_xla)
 

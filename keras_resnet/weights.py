@@ -129,6 +129,11 @@ def _stored_identity(path: str) -> Optional[dict]:
     return json.loads(meta) if meta else None
 
 
+def stored_preprocessing(path: str) -> Optional[str]:
+    """The checkpoint normalisation a `.weights.h5` file's model had (None: none, or no identity stored)."""
+    return (_stored_identity(path) or {}).get("preprocessing")
+
+
 def _differences(saved: dict, mine: dict, ignore=()) -> list:
     return [f"{_IDENTITY_LABELS[k]}: {saved.get(k)!r} in the file, {mine.get(k)!r} in the model"
             for k in _IDENTITY_LABELS if k not in ignore and saved.get(k) != mine.get(k)]

@@ -302,3 +302,17 @@ def test_a_truncated_keras_file_is_reported_as_such(run, tmp_path):
         keras_resnet.load_model(str(cut))
     with pytest.raises(ValueError, match="No such model file"):
         keras_resnet.load_model(str(tmp_path / "missing.keras"))
+
+
+def test_a_pretrained_imagenet_model_exports_with_its_normalisation_and_class_names(tmp_path):
+    model = keras_resnet.ResNet18(input_shape=(32, 32, 3), preprocessing="torchvision")
+    model.save(tmp_path / "r18.keras")
+    reports = export.export_model(str(tmp_path / "r18.keras"), str(tmp_path / "out"), quantizations=["float32"],
+                                  num_samples=4)
+    assert [r.max_abs_diff <= 1e-4 for r in reports] == [True, True]
+    card = json.load(open(tmp_path / "out" / "tflite" / "resnet18" / "resnet18.json"))
+    assert card["normalization"]["std"][0] == pytest.approx(0.229 * 255)
+    assert card["labels"][207] == "golden retriever" and len(card["labels"]) == 1000
+    best = predict.predict_saved_model(os.path.join(str(tmp_path / "out"), "resnet18"),
+                                       [tf.io.encode_png(np.zeros((32, 32, 3), np.uint8)).numpy()])
+    assert best[0][0][0] in card["labels"] and not best[0][0][0].isdigit()

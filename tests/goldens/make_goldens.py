@@ -14,7 +14,6 @@ import json
 import os
 import sys
 
-import numpy as np
 import timm
 import torch
 import torchvision

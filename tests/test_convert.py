@@ -1,0 +1,46 @@
+"""scripts/convert_weights.py: checkpoint in, .weights.h5 out, parity printed; a misfit writes nothing."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+
+import keras_resnet
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "scripts", "convert_weights.py")
+
+
+def _run(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, env=env, timeout=300,
+                          cwd=ROOT)
+
+
+def test_a_keras_applications_file_converts_with_exact_parity_and_loads_with_its_preprocessing(tmp_path):
+    reference = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3))
+    source = str(tmp_path / "resnet50.h5")
+    reference.save(source)
+    out = str(tmp_path / "r50.weights.h5")
+    done = _run(f"--input={source}", "--model=resnet50", f"--output={out}", "--image_size=64", "--num_images=2")
+    assert done.returncode == 0, done.stderr
+    assert "267 tensors assigned" in done.stdout
+    assert "parity against keras.applications.ResNet50 on 2 random images" in done.stdout
+    assert "top-1 agreement 100%" in done.stdout
+    model = keras_resnet.ResNet50(weights=out, stride_in_1x1=True, input_shape=(64, 64, 3))
+    assert model.get_layer("preprocessing").get_config()["reverse_channels"] is True
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    expected = reference.predict(keras.applications.resnet.preprocess_input(pixels.copy()), verbose=0)
+    np.testing.assert_allclose(model.predict(pixels, verbose=0), expected, atol=1e-5)
+
+
+def test_a_checkpoint_of_another_depth_writes_nothing(tmp_path):
+    source = str(tmp_path / "resnet50.h5")
+    keras.applications.ResNet50(weights=None).save(source)
+    out = tmp_path / "r101.weights.h5"
+    done = _run(f"--input={source}", "--model=resnet101", f"--output={out}", "--image_size=64")
+    assert done.returncode == 1
+    assert "error: Cannot import into 'resnet101': layer 'conv4_block7_1_conv'" in done.stderr
+    assert not out.exists() and sorted(os.listdir(tmp_path)) == ["resnet50.h5"]
