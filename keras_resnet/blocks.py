@@ -31,6 +31,7 @@ class BlockOptions:
         zero_init_residual: start the last BN gamma of each branch at zero.
         synchronized_bn: batch statistics over all replicas of a strategy.
         dtype: the Keras dtype policy of every layer (None: Keras's global).
+        data_format: "channels_last" (NHWC) or "channels_first" (NCHW).
     """
 
     residual: bool = True
@@ -39,6 +40,11 @@ class BlockOptions:
     zero_init_residual: bool = False
     synchronized_bn: bool = False
     dtype: Optional[str] = None
+    data_format: str = "channels_last"
+
+    @property
+    def channel_axis(self) -> int:
+        return 1 if self.data_format == "channels_first" else -1
 
 
 def conv_bn(x, filters: int, kernel_size: int, strides: int, name: str, options: BlockOptions,
@@ -49,12 +55,14 @@ def conv_bn(x, filters: int, kernel_size: int, strides: int, name: str, options:
         # Symmetric padding as in the paper's Caffe/torchvision nets; TF's
         # "same" pads only bottom/right for stride 2, which would shift
         # every imported weight by a pixel.
-        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad", dtype=options.dtype)(x)
+        x = layers.ZeroPadding2D(kernel_size // 2, data_format=options.data_format, name=f"{name}_pad",
+                                 dtype=options.dtype)(x)
         padding = "valid"
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
-                      kernel_initializer="he_normal", name=f"{name}_conv", dtype=options.dtype)(x)
+                      data_format=options.data_format, kernel_initializer="he_normal", name=f"{name}_conv",
+                      dtype=options.dtype)(x)
     x = layers.BatchNormalization(
-        axis=-1, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+        axis=options.channel_axis, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
         gamma_initializer="zeros" if zero_gamma else "ones",
         synchronized=options.synchronized_bn, name=f"{name}_bn", dtype=options.dtype)(x)
     if activation:
@@ -69,11 +77,12 @@ def shortcut(x, filters: int, strides: int, name: str, options: BlockOptions):
     Option B: a 1x1 projection where the shape changes, identity elsewhere.
     Option C: a 1x1 projection on every block.
     """
-    changes = strides != 1 or x.shape[-1] != filters
+    changes = strides != 1 or x.shape[options.channel_axis] != filters
     if options.shortcut == "C" or (options.shortcut == "B" and changes):
         return conv_bn(x, filters, 1, strides, f"{name}_0", options, activation=False)
     if changes:
-        return ZeroPadShortcut(filters, strides, name=f"{name}_0_pad", dtype=options.dtype)(x)
+        return ZeroPadShortcut(filters, strides, data_format=options.data_format, name=f"{name}_0_pad",
+                               dtype=options.dtype)(x)
     return x
 
 
@@ -111,7 +120,8 @@ def stem(x, spec: ResNetSpec, filters: int, options: BlockOptions):
     """conv1 (and pool1 for the ImageNet nets)."""
     if spec.family == "imagenet":
         x = conv_bn(x, filters, 7, 2, "conv1", options)
-        x = layers.ZeroPadding2D(1, name="pool1_pad", dtype=options.dtype)(x)
+        x = layers.ZeroPadding2D(1, data_format=options.data_format, name="pool1_pad", dtype=options.dtype)(x)
         # Zero padding equals -inf padding here: the input is post-ReLU.
-        return layers.MaxPooling2D(3, strides=2, name="pool1_pool", dtype=options.dtype)(x)
+        return layers.MaxPooling2D(3, strides=2, data_format=options.data_format, name="pool1_pool",
+                                   dtype=options.dtype)(x)
     return conv_bn(x, filters, 3, 1, "conv1", options)

@@ -30,10 +30,11 @@ def count_macs(model: keras.Model) -> int:
                 raise ValueError(
                     f"count_macs needs a model with a known input size; layer "
                     f"{layer.name!r} has output shape {out_shape}. Build it with "
-                    "input_shape=(height, width, channels)."
+                    "input_shape=(height, width, channels) (channels first for channels_first)."
                 )
             kh, kw, cin_per_group, cout = layer.kernel.shape
-            total += math.prod(out_shape[1:3]) * kh * kw * cin_per_group * cout
+            spatial = out_shape[2:4] if layer.data_format == "channels_first" else out_shape[1:3]
+            total += math.prod(spatial) * kh * kw * cin_per_group * cout
         elif isinstance(layer, keras.layers.Dense):
             total += math.prod(layer.kernel.shape)
     return int(total)

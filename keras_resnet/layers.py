@@ -6,6 +6,13 @@ import keras
 from keras import ops
 
 PACKAGE = "keras_resnet"
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def _check_format(data_format: str) -> str:
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"data_format must be one of {DATA_FORMATS}. Received: data_format={data_format!r}")
+    return data_format
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -20,39 +27,43 @@ class ZeroPadShortcut(keras.layers.Layer):
         filters: output channels (>= input channels).
         strides: spatial subsampling factor; keeps every `strides`-th pixel,
             starting at the first, like a strided 1x1 convolution.
+        data_format: "channels_last" or "channels_first".
     """
 
-    def __init__(self, filters: int, strides: int = 1, **kwargs):
+    def __init__(self, filters: int, strides: int = 1, data_format: str = "channels_last", **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.strides = int(strides)
+        self.data_format = _check_format(data_format)
 
     def compute_output_shape(self, input_shape):
-        batch, height, width, _ = input_shape
-
         def sub(size):
             return None if size is None else -(-size // self.strides)
 
+        if self.data_format == "channels_first":
+            batch, _, height, width = input_shape
+            return (batch, self.filters, sub(height), sub(width))
+        batch, height, width, _ = input_shape
         return (batch, sub(height), sub(width), self.filters)
 
     def call(self, inputs):
+        first = self.data_format == "channels_first"
         x = inputs
         if self.strides > 1:
-            x = x[:, :: self.strides, :: self.strides, :]
-        extra = self.filters - inputs.shape[-1]
+            s = self.strides
+            x = x[:, :, ::s, ::s] if first else x[:, ::s, ::s, :]
+        channels = inputs.shape[1 if first else -1]
+        extra = self.filters - channels
         if extra < 0:
-            raise ValueError(
-                f"ZeroPadShortcut cannot shrink channels: input has {inputs.shape[-1]}, "
-                f"filters={self.filters}"
-            )
+            raise ValueError(f"ZeroPadShortcut cannot shrink channels: input has {channels}, filters={self.filters}")
         if extra:
-            before = extra // 2
-            x = ops.pad(x, [[0, 0], [0, 0], [0, 0], [before, extra - before]])
+            pad = [extra // 2, extra - extra // 2]
+            x = ops.pad(x, [[0, 0], pad, [0, 0], [0, 0]] if first else [[0, 0], [0, 0], [0, 0], pad])
         return x
 
     def get_config(self):
         config = super().get_config()
-        config.update(filters=self.filters, strides=self.strides)
+        config.update(filters=self.filters, strides=self.strides, data_format=self.data_format)
         return config
 
 
@@ -65,16 +76,20 @@ class MeanSubtraction(keras.layers.Layer):
     training, evaluation and serving preprocess identically.
 
     Args:
-        mean_shape: shape of the mean, (H, W, C) or (C,).
+        mean_shape: shape of the mean, (H, W, C) or (C,), in both data formats
+            (so weights files fit either).
         scale: factor applied after the subtraction.
         mean: initial value of the mean; zeros if None.
+        data_format: "channels_last" or "channels_first" (of the inputs).
     """
 
-    def __init__(self, mean_shape, scale: float = 1.0 / 255.0, mean=None, **kwargs):
+    def __init__(self, mean_shape, scale: float = 1.0 / 255.0, mean=None, data_format: str = "channels_last",
+                 **kwargs):
         super().__init__(**kwargs)
         self.mean_shape = tuple(int(d) for d in mean_shape)
         self.scale = float(scale)
         self._initial_mean = mean
+        self.data_format = _check_format(data_format)
 
     def build(self, input_shape):
         initial = self._initial_mean
@@ -90,14 +105,17 @@ class MeanSubtraction(keras.layers.Layer):
 
     def call(self, inputs):
         x = ops.cast(inputs, self.compute_dtype)
-        return (x - ops.cast(self.mean, self.compute_dtype)) * ops.cast(self.scale, self.compute_dtype)
+        mean = ops.cast(self.mean, self.compute_dtype)
+        if self.data_format == "channels_first":
+            mean = ops.transpose(mean, (2, 0, 1)) if len(self.mean_shape) == 3 else ops.reshape(mean, (-1, 1, 1))
+        return (x - mean) * ops.cast(self.scale, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         config = super().get_config()
-        config.update(mean_shape=self.mean_shape, scale=self.scale)
+        config.update(mean_shape=self.mean_shape, scale=self.scale, data_format=self.data_format)
         return config
 
 
@@ -115,22 +133,26 @@ class InputNormalization(keras.layers.Layer):
         mean: per-channel mean, in the order after reordering.
         std: per-channel standard deviation.
         reverse_channels: feed the channels in reverse order (RGB -> BGR).
+        data_format: "channels_last" or "channels_first".
     """
 
-    def __init__(self, mean, std, reverse_channels: bool = False, **kwargs):
+    def __init__(self, mean, std, reverse_channels: bool = False, data_format: str = "channels_last", **kwargs):
         super().__init__(**kwargs)
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
         self.reverse_channels = bool(reverse_channels)
+        self.data_format = _check_format(data_format)
         if len(self.mean) != len(self.std) or not all(s > 0 for s in self.std):
             raise ValueError(f"mean and std need one value per channel, std > 0. Received: mean={mean}, std={std}")
 
     def call(self, inputs):
         x = ops.cast(inputs, self.compute_dtype)
+        first = self.data_format == "channels_first"
         if self.reverse_channels:
-            x = ops.flip(x, axis=-1)
-        mean = ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
-        scale = ops.convert_to_tensor([1.0 / s for s in self.std], dtype=self.compute_dtype)
+            x = ops.flip(x, axis=1 if first else -1)
+        shape = (-1, 1, 1) if first else (-1,)
+        mean = ops.reshape(ops.convert_to_tensor(self.mean, dtype=self.compute_dtype), shape)
+        scale = ops.reshape(ops.convert_to_tensor([1.0 / s for s in self.std], dtype=self.compute_dtype), shape)
         return (x - mean) * scale
 
     def compute_output_shape(self, input_shape):
@@ -138,7 +160,8 @@ class InputNormalization(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(mean=list(self.mean), std=list(self.std), reverse_channels=self.reverse_channels)
+        config.update(mean=list(self.mean), std=list(self.std), reverse_channels=self.reverse_channels,
+                      data_format=self.data_format)
         return config
 
 

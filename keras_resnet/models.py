@@ -22,7 +22,7 @@ from keras import layers
 from keras_resnet import specs as specs_lib
 from keras_resnet import weights as weights_lib
 from keras_resnet.blocks import BLOCKS, BlockOptions, stem
-from keras_resnet.layers import NORMALIZATIONS, PACKAGE, InputNormalization, MeanSubtraction
+from keras_resnet.layers import DATA_FORMATS, NORMALIZATIONS, PACKAGE, InputNormalization, MeanSubtraction
 from keras_resnet.specs import BOTTLENECK, ResNetSpec
 
 POOLINGS = (None, "avg", "max")
@@ -75,10 +75,12 @@ def _assemble(inputs, spec: ResNetSpec, options: BlockOptions, width_multiplier:
         return max(1, int(round(filters * width_multiplier)))
 
     x = inputs
+    fmt = options.data_format
     if mean_shape is not None:
-        x = MeanSubtraction(mean_shape, mean=mean, name="preprocessing", dtype=options.dtype)(x)
+        x = MeanSubtraction(mean_shape, mean=mean, data_format=fmt, name="preprocessing", dtype=options.dtype)(x)
     elif preprocessing is not None:
-        x = InputNormalization(**NORMALIZATIONS[preprocessing], name="preprocessing", dtype=options.dtype)(x)
+        x = InputNormalization(**NORMALIZATIONS[preprocessing], data_format=fmt, name="preprocessing",
+                               dtype=options.dtype)(x)
     x = stem(x, spec, widen(spec.stem_filters), options)
     reduction = 4 if spec.family == "imagenet" else 1
     block_fn = BLOCKS[spec.block]
@@ -89,28 +91,25 @@ def _assemble(inputs, spec: ResNetSpec, options: BlockOptions, width_multiplier:
                          f"conv{i + 2}_block{j + 1}", options)
         reduction *= stage.stride
         features.append(FeatureInfo(f"C{i + 2}", f"conv{i + 2}_block{stage.blocks}_out",
-                                    int(x.shape[-1]), reduction))
+                                    int(x.shape[options.channel_axis]), reduction))
         stage_outputs[f"C{i + 2}"] = x
     if features_only:
         return stage_outputs, tuple(features)
     if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool", dtype=options.dtype)(x)
+        x = layers.GlobalAveragePooling2D(data_format=fmt, name="avg_pool", dtype=options.dtype)(x)
         # Keep the softmax in float32 under mixed precision.
         x = layers.Dense(classes, activation=classifier_activation, name="predictions",
                          dtype="float32" if _mixed(options.dtype) else options.dtype)(x)
     elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool", dtype=options.dtype)(x)
+        x = layers.GlobalAveragePooling2D(data_format=fmt, name="avg_pool", dtype=options.dtype)(x)
     elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool", dtype=options.dtype)(x)
+        x = layers.GlobalMaxPooling2D(data_format=fmt, name="max_pool", dtype=options.dtype)(x)
     return x, tuple(features)
 
 
-def _validate(spec, include_top, input_shape, pooling, classes, shortcut, width_multiplier):
-    if keras.config.image_data_format() != "channels_last":
-        raise ValueError(
-            "keras_resnet models are channels_last (TensorFlow on CPU supports no "
-            "other). Received: keras.config.image_data_format()="
-            f"{keras.config.image_data_format()!r}")
+def _validate(spec, include_top, input_shape, pooling, classes, shortcut, width_multiplier, data_format):
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"data_format must be one of {DATA_FORMATS}. Received: data_format={data_format!r}")
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of None, 'avg', 'max'. Received: pooling={pooling!r}")
     if include_top and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
@@ -120,11 +119,13 @@ def _validate(spec, include_top, input_shape, pooling, classes, shortcut, width_
     if not (isinstance(width_multiplier, (int, float)) and width_multiplier > 0):
         raise ValueError(f"width_multiplier must be a number > 0. Received: width_multiplier={width_multiplier!r}")
     shape = tuple(input_shape)
+    layout = "(channels, height, width)" if data_format == "channels_first" else "(height, width, channels)"
     if len(shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels). Received: input_shape={input_shape}")
-    if not (isinstance(shape[2], int) and shape[2] >= 1):
-        raise ValueError(f"input_shape needs a known channel count >= 1. Received: input_shape={input_shape}")
-    for side in shape[:2]:
+        raise ValueError(f"input_shape must be {layout} ({data_format}). Received: input_shape={input_shape}")
+    channels, sides = (shape[0], shape[1:]) if data_format == "channels_first" else (shape[2], shape[:2])
+    if not (isinstance(channels, int) and channels >= 1):
+        raise ValueError(f"input_shape {layout} needs a known channel count >= 1. Received: input_shape={input_shape}")
+    for side in sides:
         if side is not None and side < spec.min_size:
             raise ValueError(
                 f"{spec.name} needs inputs of at least {spec.min_size}x{spec.min_size} "
@@ -139,8 +140,9 @@ class ResNet(keras.Model):
         spec: a `ResNetSpec`, its dict (from `get_config`) or a name of
             `list_models()`.
         include_top: global average pooling and the dense classifier.
-        input_shape: (height, width, channels); default the spec's with the
-            top, (None, None, channels) without it.
+        input_shape: (height, width, channels), or (channels, height, width)
+            for channels_first; default the spec's with the top, any size
+            without it.
         pooling: without the top, None (the last feature map), "avg" or "max".
         classes: classes of the top; default the spec's.
         classifier_activation: activation of the top, e.g. "softmax" or None.
@@ -160,6 +162,9 @@ class ResNet(keras.Model):
         name: model name; default the spec's.
         dtype: a Keras dtype policy ("float32", "mixed_bfloat16", ...) given
             to every layer; None follows Keras's global policy.
+        data_format: "channels_last" or "channels_first"; default
+            `keras.config.image_data_format()`, as in keras.applications.
+            Layer names and weight shapes are the same in both.
     """
 
     def __init__(self, spec: Union[ResNetSpec, dict, str], *, include_top: bool = True,
@@ -168,11 +173,11 @@ class ResNet(keras.Model):
                  shortcut: Optional[str] = None, stride_in_1x1: bool = False, zero_init_residual: bool = False,
                  width_multiplier: float = 1.0, synchronized_bn: bool = False, mean_shape=None, mean=None,
                  preprocessing: Optional[str] = None, features_only: bool = False, name: Optional[str] = None,
-                 dtype: Optional[str] = None, **kwargs: Any):
+                 dtype: Optional[str] = None, data_format: Optional[str] = None, **kwargs: Any):
         spec = _as_spec(spec)
         settings = _settings(spec, include_top, input_shape, pooling, classes, classifier_activation,
                              shortcut, stride_in_1x1, zero_init_residual, width_multiplier,
-                             synchronized_bn, mean_shape, mean, features_only, dtype, preprocessing)
+                             synchronized_bn, mean_shape, mean, features_only, dtype, preprocessing, data_format)
         with _deep_recursion(spec):
             inputs = layers.Input(shape=settings["input_shape"], name="input")
             outputs, features = _assemble(inputs, spec, settings.pop("options"), settings["width_multiplier"],
@@ -230,16 +235,19 @@ def _as_spec(spec) -> ResNetSpec:
 
 def _settings(spec, include_top, input_shape, pooling, classes, classifier_activation, shortcut,
               stride_in_1x1, zero_init_residual, width_multiplier, synchronized_bn, mean_shape, mean,
-              features_only, dtype, preprocessing=None) -> dict:
+              features_only, dtype, preprocessing=None, data_format=None) -> dict:
     """Validate the options once and resolve their defaults from the spec."""
     classes = spec.classes if classes is None else classes
     shortcut = shortcut or spec.shortcut
     shortcut = shortcut.upper() if isinstance(shortcut, str) else shortcut
+    data_format = data_format or keras.config.image_data_format()
+    first = data_format == "channels_first"
     if input_shape is None:
         top = include_top and not features_only
-        input_shape = spec.input_shape if top else (None, None, spec.input_shape[2])
+        height, width, channels = spec.input_shape if top else (None, None, spec.input_shape[2])
+        input_shape = (channels, height, width) if first else (height, width, channels)
     input_shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else input_shape
-    _validate(spec, include_top, input_shape, pooling, classes, shortcut, width_multiplier)
+    _validate(spec, include_top, input_shape, pooling, classes, shortcut, width_multiplier, data_format)
     if mean is not None:
         mean_shape = np.shape(mean)
     if preprocessing is not None:
@@ -249,21 +257,21 @@ def _settings(spec, include_top, input_shape, pooling, classes, classifier_activ
         if mean_shape is not None:
             raise ValueError("Give either a training mean (mean/mean_shape) or a checkpoint's preprocessing, "
                              f"not both. Received: preprocessing={preprocessing!r}, mean_shape={mean_shape}")
-        if input_shape[-1] != 3:
+        if input_shape[0 if first else -1] != 3:
             raise ValueError(f"preprocessing={preprocessing!r} normalises RGB images: input_shape needs 3 "
                              f"channels. Received: input_shape={input_shape}")
     if dtype is not None:
         dtype = keras.dtype_policies.get(dtype).name
     options = BlockOptions(residual=spec.residual, shortcut=shortcut, stride_in_1x1=bool(stride_in_1x1),
                            zero_init_residual=bool(zero_init_residual), synchronized_bn=bool(synchronized_bn),
-                           dtype=dtype)
+                           dtype=dtype, data_format=data_format)
     return dict(
         options=options, include_top=bool(include_top), input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, shortcut=shortcut,
         stride_in_1x1=options.stride_in_1x1, zero_init_residual=options.zero_init_residual,
         width_multiplier=float(width_multiplier), synchronized_bn=options.synchronized_bn,
         mean_shape=None if mean_shape is None else [int(d) for d in mean_shape],
-        features_only=bool(features_only), dtype=dtype, preprocessing=preprocessing)
+        features_only=bool(features_only), dtype=dtype, preprocessing=preprocessing, data_format=data_format)
 
 
 def stage_output_names(model_or_spec: Union[keras.Model, ResNetSpec]) -> dict:
@@ -290,7 +298,7 @@ def stage_output_names(model_or_spec: Union[keras.Model, ResNetSpec]) -> dict:
 # ---------------------------------------------------------------- public API
 
 _OPTION_NAMES = ("shortcut", "stride_in_1x1", "zero_init_residual", "width_multiplier", "synchronized_bn",
-                 "mean", "mean_shape", "dtype", "preprocessing", "include_preprocessing")
+                 "mean", "mean_shape", "dtype", "preprocessing", "include_preprocessing", "data_format")
 _APPLICATION_NAMES = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
                       "classifier_activation", "name")
 
@@ -437,7 +445,7 @@ def _over_tensor(spec, input_tensor, *, name=None, **kwargs) -> keras.Model:
 _DEFAULTS = dict(include_top=True, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
                  shortcut=None, stride_in_1x1=False, zero_init_residual=False, width_multiplier=1.0,
                  synchronized_bn=False, mean_shape=None, mean=None, features_only=False, dtype=None,
-                 preprocessing=None)
+                 preprocessing=None, data_format=None)
 
 
 def build(name: str, /, depth: Optional[int] = None, **kwargs: Any) -> keras.Model:

@@ -129,7 +129,8 @@ def _build_model(config: TrainConfig, prepared: pipelines.PreparedData, recipe, 
         model = models.build(config.model, input_shape=prepared.input_shape, classes=prepared.source.num_classes,
                              shortcut=config.shortcut, width_multiplier=config.width_multiplier,
                              synchronized_bn=config.sync_bn, weights=config.weights,
-                             dtype=distribute.resolve_dtype(config.dtype), **normalisation)
+                             dtype=distribute.resolve_dtype(config.dtype), **normalisation,
+                             data_format="channels_last")  # the input pipelines are NHWC
         frozen = models.freeze(model, config.freeze)
         if frozen:
             log.info("Frozen (kept as loaded, BN in inference mode): %d layers, %s .. %s", len(frozen), frozen[0],

@@ -87,7 +87,8 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         smoothing = _range(hp, "label_smoothing", self.space.label_smoothing)
         _boolean(hp, "augmentation", self.space.augmentation)
         model = models.build(name, input_shape=self.input_shape, classes=self.classes, shortcut=shortcut,
-                             stride_in_1x1=stride_in_1x1, width_multiplier=width, mean=self.mean)
+                             stride_in_1x1=stride_in_1x1, width_multiplier=width, mean=self.mean,
+                             data_format="channels_last")  # the input pipelines are NHWC
         optimizer = keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(lr, self.total_steps),
                                          momentum=momentum, nesterov=True)
         return recipes.compile_model(model, optimizer, weight_decay, smoothing)

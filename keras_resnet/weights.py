@@ -46,7 +46,7 @@ def identity(spec, settings: dict) -> str:
         "shortcut": settings["shortcut"] if spec.residual else None,
         "stride_in_1x1": settings["stride_in_1x1"] if spec.block == "bottleneck" else None,
         "width_multiplier": settings["width_multiplier"],
-        "channels": settings["input_shape"][-1],
+        "channels": settings["input_shape"][0 if settings.get("data_format") == "channels_first" else -1],
         "mean_shape": settings["mean_shape"],
         "preprocessing": settings.get("preprocessing"),
     }, sort_keys=True)

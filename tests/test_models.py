@@ -174,7 +174,7 @@ def test_input_tensor_is_used():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(input_shape=(32, 32)), r"input_shape must be \(height, width, channels\). Received: input_shape=\(32, 32\)"),
+        (dict(input_shape=(32, 32)), r"input_shape must be \(height, width, channels\) \(channels_last\). Received: input_shape=\(32, 32\)"),
         (dict(input_shape=(16, 16, 3)), r"resnet50 needs inputs of at least 32x32 .* Received: input_shape=\(16, 16, 3\)"),
         (dict(classes=0), "classes must be an integer >= 1 .* Received: classes=0"),
         (dict(pooling="mean", include_top=False), "pooling must be one of None, 'avg', 'max'. Received: pooling='mean'"),

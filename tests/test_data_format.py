@@ -1,0 +1,138 @@
+"""channels_first builds: the same layers and weights as channels_last, the same outputs where the backend runs NCHW."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet
+from conftest import small_model
+
+
+def _channels_first(build):
+    keras.config.set_image_data_format("channels_first")
+    try:
+        return build()
+    finally:
+        keras.config.set_image_data_format("channels_last")
+
+
+def _transposed_output(shape):
+    return shape if len(shape) == 2 else (shape[0], shape[3], shape[1], shape[2])
+
+
+@pytest.mark.parametrize("name", keras_resnet.list_models())
+def test_every_model_builds_channels_first_with_the_same_layers_and_weights(name):
+    last = small_model(name)
+    height, width, channels = last.input_shape[1:]
+    first = _channels_first(lambda: keras_resnet.build(name, input_shape=(channels, height, width)))
+    assert first.get_config()["data_format"] == "channels_first"
+    assert [layer.name for layer in first.layers] == [layer.name for layer in last.layers]
+    assert [tuple(w.shape) for w in first.weights] == [tuple(w.shape) for w in last.weights]
+    assert first.count_params() == last.count_params()
+    assert first.output_shape == last.output_shape
+    assert keras_resnet.count_macs(first) == keras_resnet.count_macs(last)
+    assert first.identity == last.identity  # weights files load into either format
+
+
+def test_backbones_and_option_a_follow_the_format():
+    first = _channels_first(lambda: keras_resnet.build_backbone("resnet20", input_shape=(3, 32, 32)))
+    assert {k: tuple(v.shape) for k, v in first.output.items()} == {
+        "C2": (None, 16, 32, 32), "C3": (None, 32, 16, 16), "C4": (None, 64, 8, 8)}
+    assert [f.channels for f in first.feature_info] == [16, 32, 64]
+    with pytest.raises(ValueError, match=r"input_shape \(channels, height, width\) needs a known channel count"):
+        _channels_first(lambda: keras_resnet.ResNet20(input_shape=(None, 32, 32)))
+
+
+def test_tensorflow_on_cpu_refuses_nchw_convolutions_with_its_own_error():
+    import tensorflow as tf
+
+    model = _channels_first(lambda: keras_resnet.build("resnet8", input_shape=(3, 16, 16)))
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU runs NCHW convolutions")
+    with pytest.raises(tf.errors.UnimplementedError, match="only supports the NHWC tensor format on the CPU"):
+        model(np.zeros((1, 3, 16, 16), "float32"))
+
+
+@pytest.mark.skipif(subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode != 0,
+                    reason="jax is not installed")
+def test_the_same_weights_give_the_same_outputs_in_both_formats_on_jax():
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        import keras
+        import keras_resnet
+        assert keras.backend.backend() == "jax"
+        rng = np.random.default_rng(0)
+        cases = [
+            ("resnet8", dict(input_shape=(16, 16, 3))),                     # option A: subsample + channel pad
+            ("plain20", dict(input_shape=(16, 16, 3), mean=rng.uniform(0, 255, (16, 16, 3)).astype("float32"))),
+            ("resnet18", dict(input_shape=(32, 32, 3), preprocessing="caffe")),   # BGR flip on the channel axis
+            ("resnet50", dict(input_shape=(32, 32, 3), stride_in_1x1=True, preprocessing="torchvision")),
+        ]
+        for name, kwargs in cases:
+            h, w, c = kwargs["input_shape"]
+            for make in (keras_resnet.build, keras_resnet.build_backbone):
+                extra = dict(classifier_activation=None) if make is keras_resnet.build else {}
+                last = make(name, **kwargs, **extra)
+                keras.config.set_image_data_format("channels_first")
+                first = make(name, **dict(kwargs, input_shape=(c, h, w)), **extra)
+                keras.config.set_image_data_format("channels_last")
+                values = [rng.uniform(0.5, 2.0, v.shape) if "variance" in v.path else rng.normal(0, 0.2, v.shape)
+                          for v in last.weights]
+                last.set_weights(values)
+                first.set_weights(values)
+                x = rng.uniform(0, 255, (2, h, w, c)).astype("float32")
+                a, b = last(x), first(np.transpose(x, (0, 3, 1, 2)))
+                pairs = [(a[k], b[k]) for k in a] if isinstance(a, dict) else [(a, b)]
+                for y_last, y_first in pairs:
+                    y_last, y_first = np.asarray(y_last), np.asarray(y_first)
+                    if y_last.ndim == 4:  # feature maps show any spatial or channel mix-up
+                        y_first = np.transpose(y_first, (0, 2, 3, 1))
+                        assert not np.allclose(y_last[0], y_last[1])
+                    assert np.abs(y_last).max() > 0
+                    np.testing.assert_allclose(y_first, y_last, rtol=1e-4, atol=1e-4 * np.abs(y_last).max())
+        print("ok")
+        """
+    )
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_weights_and_checkpoints_load_into_either_format(tmp_path):
+    import json
+    import sys
+
+    from safetensors.numpy import save_file
+
+    last = keras_resnet.build("resnet8", input_shape=(16, 16, 3), mean_shape=(16, 16, 3))
+    path = keras_resnet.save_weights(last, str(tmp_path / "r8.weights.h5"))
+    first = _channels_first(lambda: keras_resnet.build("resnet8", input_shape=(3, 16, 16), mean_shape=(16, 16, 3),
+                                                        weights=path))
+    for a, b in zip(first.weights, last.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
+    import random_weights
+
+    golden = json.load(open(os.path.join(os.path.dirname(__file__), "goldens", "goldens.json")))
+    checkpoint = str(tmp_path / "r18.safetensors")
+    save_file(random_weights.draw(golden["torchvision/resnet18"]["keys"], 0), checkpoint)
+    r18 = _channels_first(lambda: keras_resnet.ResNet18(input_shape=(3, 32, 32), weights=checkpoint))
+    assert r18.get_layer("preprocessing").get_config()["data_format"] == "channels_first"
+
+
+def test_training_builds_channels_last_whatever_the_global_format(tmp_path):
+    from conftest import make_idx_dataset
+    from keras_resnet import training
+
+    idx = make_idx_dataset(str(tmp_path / "data"), num_train=32, num_test=8)
+    config = training.TrainConfig(model="resnet8", dataset="mnist", data_dir=idx, model_dir=str(tmp_path / "run"),
+                                  batch_size=16, train_steps=1, verbose=0, download=False)
+    result = _channels_first(lambda: training.train(config))
+    assert result["model"].get_config()["data_format"] == "channels_last"
