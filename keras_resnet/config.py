@@ -1,8 +1,8 @@
-"""The settings of a training run and of a search, each written once.
+"""The settings of a training run, a search and a reproduction, each written once.
 
 Every setting is one dataclass field carrying its help text, its choices
 (the library's own constants) and its check. `scripts/train.py` and
-`scripts/tune.py` define their flags from these fields (`keras_resnet.cli`),
+`scripts/tune.py` (and `scripts/reproduce.py`) define their flags from these fields (`keras_resnet.cli`),
 and `validate` runs every check before any data is read.
 """
 
@@ -239,3 +239,61 @@ def validate(config) -> None:
         check = field.metadata.get("check")
         if check is not None:
             check(field.name, value)
+
+
+EXPERIMENTS = ("degradation", "responses", "lesion", "table6")
+# The default budget of degradation, responses and lesion, sized so that the
+# 8 default nets (plain and residual 20/32/44/56) train within 45 minutes on
+# 2 CPU cores (docs/REPRODUCTION.md has the measured time). Table 6 defaults
+# to its recipe's length (the paper's 64k iterations) on all the data.
+REPRODUCE_BUDGET = dict(epochs=4, max_train_examples=10_000, max_test_examples=2_000)
+
+
+def _cifar_depths(name, value):
+    for depth in value:
+        if depth < 8 or (depth - 2) % 6:
+            raise ValueError(f"--{name} takes CIFAR depths 6n+2 (8, 14, 20, 26, 32, ...). Received: {name}="
+                             f"{','.join(map(str, value))}")
+
+
+@dataclasses.dataclass
+class ReproduceConfig(RunSettings):
+    """The paper's experiments (`keras_resnet.experiments`); `scripts/reproduce.py` fills it from flags.
+
+    The budget fields left as None take the experiment's default: a short
+    budget for degradation/responses/lesion, the recipe's 64k iterations
+    for table6 (see `keras_resnet.experiments.budget`).
+    """
+
+    experiment: str = setting("degradation", "degradation, responses, lesion or table6.", choices=EXPERIMENTS,
+                              flag=False)
+    model_dir: Optional[str] = setting(None, "Where the nets (a run directory each) and the figures and numbers "
+                                       "go; default runs/reproduce_<dataset>.")
+    depths: tuple = setting((20, 32, 44, 56), "CIFAR depths 6n+2: each is trained as plain<d> and resnet<d> "
+                            "(table6: resnet<d> only).", check=_cifar_depths)
+    recipe: str = setting("cifar", "Training recipe of every net (see scripts/train.py --recipe).",
+                          choices=tuple(RECIPES))
+    train_steps: Optional[int] = setting(None, "Total training steps per net (overrides --epochs).",
+                                         check=at_least(1))
+    dtype: str = setting("float32", "float32, mixed_bfloat16, mixed_float16 or auto (see scripts/train.py).",
+                         choices=DTYPES)
+    validation_split: float = setting(0.0, "Fraction of the training images held out (the paper trains on all "
+                                      "of them and reports test error).", check=_fraction)
+    epochs: Optional[int] = setting(None, f"Epochs per net; default {REPRODUCE_BUDGET['epochs']} (table6: the "
+                                    "recipe's length).", check=at_least(1))
+    max_train_examples: Optional[int] = setting(None, "Training images per net; default "
+                                                f"{REPRODUCE_BUDGET['max_train_examples']} (table6: all).",
+                                                check=at_least(1))
+    max_test_examples: Optional[int] = setting(None, "Test images; default "
+                                               f"{REPRODUCE_BUDGET['max_test_examples']} (table6: all).",
+                                               check=at_least(1))
+    lesion_depth: int = setting(56, "lesion: the depth whose plain and residual nets lose blocks (one of "
+                                "--depths).", check=at_least(8))
+    lesion_max_deleted: int = setting(8, "lesion: delete up to this many blocks at random.", check=at_least(1))
+    lesion_draws: int = setting(3, "lesion: random draws for each number of deleted blocks.", check=at_least(1))
+    eval_examples: Optional[int] = setting(None, "responses and lesion: test images each measurement uses; "
+                                           "default all of the (--max_test_examples) test set.", check=at_least(1))
+
+    def __post_init__(self):
+        if self.model_dir is None:
+            self.model_dir = f"runs/reproduce_{self.dataset}"

@@ -68,15 +68,17 @@ def test_the_same_weights_give_the_same_outputs_in_both_formats_on_jax():
         import keras_resnet
         assert keras.backend.backend() == "jax"
         rng = np.random.default_rng(0)
+        build, backbone = keras_resnet.build, keras_resnet.build_backbone
         cases = [
-            ("resnet8", dict(input_shape=(16, 16, 3))),                     # option A: subsample + channel pad
-            ("plain20", dict(input_shape=(16, 16, 3), mean=rng.uniform(0, 255, (16, 16, 3)).astype("float32"))),
-            ("resnet18", dict(input_shape=(32, 32, 3), preprocessing="caffe")),   # BGR flip on the channel axis
-            ("resnet50", dict(input_shape=(32, 32, 3), stride_in_1x1=True, preprocessing="torchvision")),
+            ("resnet8", dict(input_shape=(16, 16, 3)), (build, backbone)),   # option A: subsample + channel pad
+            ("plain14", dict(input_shape=(16, 16, 3), mean=rng.uniform(0, 255, (16, 16, 3)).astype("float32")),
+             (build,)),
+            ("resnet18", dict(input_shape=(32, 32, 3), preprocessing="caffe"), (backbone,)),  # BGR flip on axis 1
+            ("resnet50", dict(input_shape=(32, 32, 3), stride_in_1x1=True, preprocessing="torchvision"), (build,)),
         ]
-        for name, kwargs in cases:
+        for name, kwargs, makers in cases:
             h, w, c = kwargs["input_shape"]
-            for make in (keras_resnet.build, keras_resnet.build_backbone):
+            for make in makers:
                 extra = dict(classifier_activation=None) if make is keras_resnet.build else {}
                 last = make(name, **kwargs, **extra)
                 keras.config.set_image_data_format("channels_first")
