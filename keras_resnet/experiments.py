@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 import keras
 import numpy as np
 
-from keras_resnet import blocks, data, distribute, figures, pipelines, recipes, reports, specs, training
+from keras_resnet import blocks, distribute, figures, pipelines, recipes, reports, specs, training
 from keras_resnet.config import EXPERIMENTS, REPRODUCE_BUDGET, ReproduceConfig, RunSettings, TrainConfig
 from keras_resnet.run_dir import HISTORY_FILE, RESULT_FILE, RunDir, atomic_path, write_json
 
@@ -136,14 +136,7 @@ def validate(config: ReproduceConfig) -> list:
 
 def _prepared(cfg: TrainConfig) -> pipelines.PreparedData:
     """The data of a net's run, split exactly as `training.train` splits it."""
-    spec = specs.get_spec(cfg.model)
-    recipe = recipes.get_recipe(cfg.recipe)
-    source = data.load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download,
-                               skip_bad_images=cfg.skip_bad_images)
-    return pipelines.prepare_data(
-        source, batch_size=cfg.batch_size or recipe.batch_size, min_size=spec.min_size,
-        default_size=spec.input_shape[:2], image_size=cfg.image_size, validation_split=cfg.validation_split,
-        max_train_examples=cfg.max_train_examples, max_test_examples=cfg.max_test_examples, seed=cfg.seed)
+    return training.prepare_data(cfg, cfg.batch_size or recipes.get_recipe(cfg.recipe).batch_size)
 
 
 def trained(cfg: TrainConfig, prepared: pipelines.PreparedData) -> tuple:
@@ -299,6 +292,17 @@ def _out(config: ReproduceConfig, name: str) -> str:
     return os.path.join(config.model_dir, name)
 
 
+def _written(config: ReproduceConfig, result: dict, header: Sequence[str], rows: Sequence[Sequence],
+             figure=None) -> dict:
+    """`result` with "paths": its JSON, its rows as CSV and (with `figure`) its PNG, named after the experiment."""
+    name = result["experiment"]
+    paths = dict(json=write_json(_out(config, f"{name}.json"), result),
+                 csv=_write_csv(_out(config, f"{name}.csv"), header, rows))
+    if figure is not None:
+        paths["png"] = figure(result, _out(config, f"{name}.png"))
+    return dict(result, paths=paths)
+
+
 def _label(spec: specs.ResNetSpec) -> str:
     return f"{'ResNet' if spec.residual else 'plain'}-{spec.depth}"
 
@@ -329,11 +333,8 @@ def degradation(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict
             findings[f"{kind}{deep}_test_error_minus_{kind}{shallow}"] = b["final_test_error"] - a["final_test_error"]
     result = dict(experiment="degradation", dataset=config.dataset, budget=budget(config), nets=nets_,
                   findings=findings)
-    paths = dict(json=write_json(_out(config, "degradation.json"), result),
-                 csv=_write_csv(_out(config, "degradation.csv"),
-                                ("net", "depth", "residual", "epoch", "train_error", "test_error"), rows),
-                 png=figures.degradation(result, _out(config, "degradation.png")))
-    return dict(result, paths=paths)
+    return _written(config, result, ("net", "depth", "residual", "epoch", "train_error", "test_error"), rows,
+                    figures.degradation)
 
 
 def responses(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict:
@@ -353,11 +354,7 @@ def responses(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict:
                 for d in config.depths}
     result = dict(experiment="responses", dataset=config.dataset, budget=budget(config), images=len(images),
                   nets=nets_, findings=findings)
-    paths = dict(json=write_json(_out(config, "responses.json"), result),
-                 csv=_write_csv(_out(config, "responses.csv"),
-                                ("net", "depth", "residual", "index", "layer", "std"), rows),
-                 png=figures.responses(result, _out(config, "responses.png")))
-    return dict(result, paths=paths)
+    return _written(config, result, ("net", "depth", "residual", "index", "layer", "std"), rows, figures.responses)
 
 
 def lesion(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict:
@@ -370,13 +367,13 @@ def lesion(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict:
         spec = specs.get_spec(cfg.model)
         model, _ = trained(cfg, prepared)
         base = _error(model, images, labels, prepared.batch_size)
-        names = block_names(model)
+        reshaping = {block: changes_shape(model, block) for block in block_names(model)}
         single = []
-        for block in names:
+        for block, reshapes in reshaping.items():
             error = _error(lesioned(model, [block]), images, labels, prepared.batch_size)
-            single.append(dict(block=block, changes_shape=changes_shape(model, block), error=error))
+            single.append(dict(block=block, changes_shape=reshapes, error=error))
             rows.append((spec.name, "single", 1, block, error))
-        candidates = [b for b in names if not changes_shape(model, b)]
+        candidates = [b for b, reshapes in reshaping.items() if not reshapes]
         random_ = []
         for k in range(1, min(config.lesion_max_deleted, len(candidates)) + 1):
             errors = []
@@ -397,10 +394,7 @@ def lesion(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict:
         findings[f"{name}_error"] = net["error"]
     result = dict(experiment="lesion", dataset=config.dataset, budget=budget(config), images=len(images),
                   nets=nets_, findings=findings)
-    paths = dict(json=write_json(_out(config, "lesion.json"), result),
-                 csv=_write_csv(_out(config, "lesion.csv"), ("net", "kind", "deleted", "blocks", "error"), rows),
-                 png=figures.lesion(result, _out(config, "lesion.png")))
-    return dict(result, paths=paths)
+    return _written(config, result, ("net", "kind", "deleted", "blocks", "error"), rows, figures.lesion)
 
 
 def table6(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict:
@@ -426,14 +420,13 @@ def table6(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict:
                   "on other data or a smaller budget, so the columns are not comparable."]
     result = dict(experiment="table6", dataset=config.dataset, budget=budget(config), comparable=comparable,
                   nets=nets_)
-    paths = dict(json=write_json(_out(config, "table6.json"), result),
-                 csv=_write_csv(_out(config, "table6.csv"), ("net", "depth", "test_error", "paper_error"),
-                                [(n, v["depth"], v["test_error"], v["paper_error"]) for n, v in nets_.items()]))
+    written = _written(config, result, ("net", "depth", "test_error", "paper_error"),
+                       [(n, v["depth"], v["test_error"], v["paper_error"]) for n, v in nets_.items()])
     with atomic_path(_out(config, "table6.md")) as tmp:
         with open(tmp, "w") as f:
             f.write("\n".join(lines) + "\n")
-    paths["md"] = _out(config, "table6.md")
-    return dict(result, paths=paths, table="\n".join(lines))
+    written["paths"]["md"] = _out(config, "table6.md")
+    return dict(written, table="\n".join(lines))
 
 
 _RUNNERS = dict(degradation=degradation, responses=responses, lesion=lesion, table6=table6)

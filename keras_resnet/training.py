@@ -23,7 +23,7 @@ from keras_resnet.run_dir import BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_
 
 log = logging.getLogger("keras_resnet")
 
-__all__ = ["TrainConfig", "NonFiniteLossError", "StopOnNonFiniteLoss", "validate", "train"]
+__all__ = ["TrainConfig", "NonFiniteLossError", "StopOnNonFiniteLoss", "validate", "prepare_data", "train"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -117,6 +117,17 @@ def _global_batch_size(config: TrainConfig, recipe: recipes.Recipe, strategy) ->
     return batch_size
 
 
+def prepare_data(config: TrainConfig, batch_size: int) -> pipelines.PreparedData:
+    """The run's data: loaded, split, subsampled and sized for its model, as `train` uses it."""
+    spec = specs.get_spec(config.model)
+    source = data.load_dataset(config.dataset, config.data_dir, download=config.download,
+                               skip_bad_images=config.skip_bad_images)
+    return pipelines.prepare_data(
+        source, batch_size=batch_size, min_size=spec.min_size, default_size=spec.input_shape[:2],
+        image_size=config.image_size, validation_split=config.validation_split,
+        max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples, seed=config.seed)
+
+
 def _build_model(config: TrainConfig, prepared: pipelines.PreparedData, recipe, plan, strategy) -> keras.Model:
     spec = specs.get_spec(config.model)
     # A published checkpoint brings its own input normalisation; else the model subtracts the data's mean.
@@ -179,12 +190,8 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     role = distribute.cluster_role(strategy)
     keras.utils.set_random_seed(config.seed)
 
-    source = data.load_dataset(config.dataset, config.data_dir, download=config.download,
-                               skip_bad_images=config.skip_bad_images)
-    prepared = pipelines.prepare_data(
-        source, batch_size=batch_size, min_size=spec.min_size, default_size=spec.input_shape[:2],
-        image_size=config.image_size, validation_split=config.validation_split,
-        max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples, seed=config.seed)
+    prepared = prepare_data(config, batch_size)
+    source = prepared.source
     train_ds = prepared.train_pipeline(config.augmentation or recipe.augmentation)
     plan = recipes.plan(recipe, batch_size, prepared.num_train, spec.depth, epochs=config.epochs,
                         train_steps=config.train_steps, learning_rate=config.learning_rate,
