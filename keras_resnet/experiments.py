@@ -123,8 +123,6 @@ def validate(config: ReproduceConfig) -> list:
     if config.experiment == "lesion" and config.lesion_depth not in config.depths:
         raise ValueError(f"--lesion_depth={config.lesion_depth} must be one of --depths "
                          f"({','.join(map(str, config.depths))}), so that the lesioned nets are the trained ones.")
-    if config.experiment == "lesion" and (config.lesion_depth - 2) % 6:
-        raise ValueError(f"--lesion_depth must be a CIFAR depth 6n+2. Received: lesion_depth={config.lesion_depth}")
     configs = [train_config(config, name) for name in nets(config)]
     for cfg in configs:
         training.validate(cfg)
@@ -195,29 +193,20 @@ def layer_responses(model: keras.Model, images: np.ndarray, batch_size: int = 25
     """
     names = response_layers(model)
     probe = keras.Model(model.inputs[0], [model.get_layer(n).output for n in names])
-    sums, squares = None, None
+    # Per layer: values seen per channel, their sums and their sums of squares.
+    counts, sums, squares = [0] * len(names), [0.0] * len(names), [0.0] * len(names)
     for start in range(0, len(images), batch_size):
         outputs = probe(images[start:start + batch_size], training=False)
-        outputs = [np.asarray(keras.ops.convert_to_numpy(o), dtype=np.float64) for o in outputs]
-        if sums is None:
-            sums = [np.zeros(o.shape[-1]) for o in outputs]
-            squares = [np.zeros(o.shape[-1]) for o in outputs]
-        for i, o in enumerate(outputs):
-            flat = o.reshape(-1, o.shape[-1])
-            sums[i] += flat.sum(axis=0)
-            squares[i] += np.square(flat).sum(axis=0)
+        for i, output in enumerate(outputs):
+            flat = np.asarray(keras.ops.convert_to_numpy(output), np.float64).reshape(-1, output.shape[-1])
+            counts[i] += len(flat)
+            sums[i] = sums[i] + flat.sum(axis=0)
+            squares[i] = squares[i] + np.square(flat).sum(axis=0)
     stds = []
-    for i, name in enumerate(names):
-        positions = _positions(probe.outputs[i].shape, len(images))
-        mean = sums[i] / positions
-        variance = np.maximum(squares[i] / positions - np.square(mean), 0.0)
+    for name, n, total, total_sq in zip(names, counts, sums, squares):
+        variance = np.maximum(total_sq / n - np.square(total / n), 0.0)
         stds.append((name, float(np.mean(np.sqrt(variance)))))
     return stds
-
-
-def _positions(shape, num_images: int) -> int:
-    """Values per channel of a (N, H, W, C) response over `num_images` images."""
-    return int(num_images * np.prod(shape[1:-1]))
 
 
 def block_names(model: keras.Model) -> list:
