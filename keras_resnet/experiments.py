@@ -78,14 +78,15 @@ def budget(config: ReproduceConfig) -> dict:
     """epochs, train_steps, max_train_examples and max_test_examples of every net of the experiment.
 
     Settings left as None take `config.REPRODUCE_BUDGET`'s; Table 6's take
-    its recipe's length (the paper's 64k iterations) on all the data.
+    its recipe's length and warm-up (the paper's) on all the data.
     """
     if config.experiment == "table6":
-        return dict(epochs=config.epochs, train_steps=config.train_steps,
+        return dict(epochs=config.epochs, train_steps=config.train_steps, warmup_steps=config.warmup_steps,
                     max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples)
     default = REPRODUCE_BUDGET
     epochs = config.epochs if config.epochs is not None or config.train_steps is not None else default["epochs"]
-    return dict(epochs=epochs, train_steps=config.train_steps,
+    warmup = config.warmup_steps if config.warmup_steps is not None else default["warmup_steps"]
+    return dict(epochs=epochs, train_steps=config.train_steps, warmup_steps=warmup,
                 max_train_examples=config.max_train_examples or default["max_train_examples"],
                 max_test_examples=config.max_test_examples or default["max_test_examples"])
 

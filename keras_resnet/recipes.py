@@ -201,6 +201,7 @@ class Plan:
     weight_decay: float
     boundaries: tuple
     warmup_steps: int
+    warmup: str = "constant"
 
 
 def plan(
@@ -212,12 +213,15 @@ def plan(
     train_steps: Optional[int] = None,
     learning_rate: Optional[float] = None,
     weight_decay: Optional[float] = None,
+    warmup_steps: Optional[int] = None,
 ) -> Plan:
     """Resolve a recipe for a batch size, data set size and requested length.
 
     The length is `train_steps` if given, else `epochs`, else the recipe's.
     The learning rate is scaled by batch_size / recipe.batch_size unless
     `learning_rate` overrides it; warm-up keeps its length in images.
+    `warmup_steps`, if given, replaces the recipe's warm-up with a linear
+    ramp of that many steps on any depth (0: none).
 
     Raises:
         ValueError: a non-positive batch size, length or data set size.
@@ -241,8 +245,12 @@ def plan(
         total = max(1, round(recipe.total_steps * recipe.batch_size / batch_size))
     run_epochs = max(1, -(-total // steps_per_epoch))
     lr = learning_rate if learning_rate is not None else recipe.learning_rate * batch_size / recipe.batch_size
+    if warmup_steps is not None and warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0. Received: warmup_steps={warmup_steps}")
     warmup = 0
-    if depth >= recipe.warmup_min_depth:
+    if warmup_steps is not None:
+        warmup = warmup_steps
+    elif depth >= recipe.warmup_min_depth:
         if recipe.warmup == "constant" and recipe.warmup_steps:
             warmup = max(1, round(recipe.warmup_steps * recipe.batch_size / batch_size))
         elif recipe.warmup == "linear" and recipe.schedule == "cosine":
@@ -258,6 +266,7 @@ def plan(
         weight_decay=recipe.weight_decay if weight_decay is None else weight_decay,
         boundaries=tuple(int(round(b * total)) for b in recipe.boundaries),
         warmup_steps=warmup,
+        warmup="linear" if warmup_steps is not None else recipe.warmup,
     )
 
 
@@ -273,7 +282,7 @@ def make_schedule(recipe: Recipe, run: Plan) -> keras.optimizers.schedules.Learn
     values = [run.learning_rate * recipe.decay_factor ** i for i in range(len(run.boundaries) + 1)]
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(list(run.boundaries), values)
     if run.warmup_steps:
-        return Warmup(schedule, run.warmup_steps, recipe.warmup, recipe.warmup_learning_rate)
+        return Warmup(schedule, run.warmup_steps, run.warmup, recipe.warmup_learning_rate)
     return schedule
 
 

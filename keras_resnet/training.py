@@ -195,7 +195,7 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     train_ds = prepared.train_pipeline(config.augmentation or recipe.augmentation)
     plan = recipes.plan(recipe, batch_size, prepared.num_train, spec.depth, epochs=config.epochs,
                         train_steps=config.train_steps, learning_rate=config.learning_rate,
-                        weight_decay=config.weight_decay)
+                        weight_decay=config.weight_decay, warmup_steps=config.warmup_steps)
     steps_per_epoch = min(plan.steps_per_epoch, plan.total_steps)
     epochs = -(-plan.total_steps // steps_per_epoch)
 
@@ -207,10 +207,11 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
                   source.class_names)
     model = _build_model(config, prepared, recipe, plan, strategy)
     distribute.prepare_for_strategy(model, strategy, train_ds)
-    log.info("%s on %s: %d train images %s, batch %d over %d replica(s), %d epochs x %d steps, lr %.4g, wd %.1e, %s",
+    log.info("%s on %s: %d train images %s, batch %d over %d replica(s), %d epochs x %d steps, lr %.4g "
+             "(%d steps of %s warm-up), wd %.1e, %s",
              spec.name, config.dataset, prepared.num_train, prepared.image_size, batch_size,
-             strategy.num_replicas_in_sync, epochs, steps_per_epoch, plan.learning_rate, plan.weight_decay,
-             model.dtype_policy.name)
+             strategy.num_replicas_in_sync, epochs, steps_per_epoch, plan.learning_rate, plan.warmup_steps,
+             plan.warmup, plan.weight_decay, model.dtype_policy.name)
     monitor = "val_accuracy" if prepared.val_ds is not None else "accuracy"
     # The pipeline shuffles; fit's own shuffle does not apply to datasets.
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=prepared.val_ds,

@@ -37,6 +37,20 @@ def test_schedule_rescales_with_batch_size_and_epochs():
     assert (run.total_steps, run.learning_rate) == (7, 0.05)
 
 
+def test_warmup_steps_override_is_linear_on_any_depth():
+    recipe = recipes.get_recipe("cifar")
+    run = recipes.plan(recipe, batch_size=128, num_train=10_000, depth=56, epochs=4, warmup_steps=78)
+    assert (run.total_steps, run.boundaries, run.warmup_steps, run.warmup) == (312, (156, 234), 78, "linear")
+    schedule = recipes.make_schedule(recipe, run)
+    assert [lr_at(schedule, s) for s in (0, 38, 77, 78, 156, 157, 235)] == pytest.approx(
+        [0.1 / 78, 0.1 * 39 / 78, 0.1, 0.1, 0.1, 0.01, 0.001])
+    # 0 turns the recipe's own warm-up off; the override is capped at half the run.
+    assert recipes.plan(recipe, batch_size=128, num_train=45_000, depth=110, warmup_steps=0).warmup_steps == 0
+    assert recipes.plan(recipe, batch_size=128, num_train=1_280, depth=20, epochs=2, warmup_steps=50).warmup_steps == 10
+    with pytest.raises(ValueError, match="warmup_steps must be >= 0. Received: warmup_steps=-1"):
+        recipes.plan(recipe, batch_size=128, num_train=1_280, depth=20, warmup_steps=-1)
+
+
 def test_imagenet_recipe_linear_warmup_for_large_batches():
     recipe = recipes.get_recipe("imagenet")
     run = recipes.plan(recipe, batch_size=1024, num_train=1_281_167, depth=50)
