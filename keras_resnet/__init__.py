@@ -38,7 +38,8 @@ _EXPORTS = {
     "preprocess_input": "imagenet",
 }
 _APPLICATION_NAMES = [f"{kind}{depth}" for kind in ("ResNet", "PlainNet")
-                      for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202)]
+                      for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202)] + [
+    "ResNeXt50_32x4d", "ResNeXt101_32x8d", "ResNeXt101_64x4d", "WideResNet50_2", "WideResNet101_2"]
 _EXPORTS.update({name: "applications" for name in _APPLICATION_NAMES})
 
 __all__ = sorted(_EXPORTS)

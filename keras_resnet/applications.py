@@ -12,6 +12,15 @@ from keras_resnet.models import build
 __all__ = ["APPLICATIONS"]
 
 
+def _function_name(spec: specs_lib.ResNetSpec) -> str:
+    """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2."""
+    if spec.groups > 1:
+        return f"ResNeXt{spec.depth}_{spec.groups}x{spec.width_per_group}d"
+    if spec.width_per_group != 64:
+        return f"WideResNet{spec.depth}_{spec.width_per_group // 64}"
+    return f"{'ResNet' if spec.residual else 'PlainNet'}{spec.depth}"
+
+
 def _application(model_name: str) -> Callable[..., keras.Model]:
     spec = specs_lib.MODEL_SPECS[model_name]
 
@@ -24,6 +33,9 @@ def _application(model_name: str) -> Callable[..., keras.Model]:
                      classifier_activation=classifier_activation, name=name, **options)
 
     kind = "ResNet" if spec.residual else "plain (no-shortcut) net"
+    if spec.groups > 1 or spec.width_per_group != 64:
+        kind = f"{'ResNeXt' if spec.groups > 1 else 'Wide ResNet'} (3x3 convs of {spec.groups} group(s), " \
+               f"{spec.width_per_group} channels each at the first stage)"
     default_input = "x".join(str(s) for s in spec.input_shape[:2])
     application.__doc__ = (
         f"{kind} of depth {spec.depth} ({spec.family}, {spec.block} blocks, "
@@ -32,8 +44,7 @@ def _application(model_name: str) -> Callable[..., keras.Model]:
         + (f", shortcut option {spec.shortcut}" if spec.residual else "")
         + ".\nArguments as `keras.applications`; options (shortcut, stride_in_1x1, "
         "zero_init_residual, width_multiplier, dtype) as `keras_resnet.ResNet`.")
-    application.__name__ = application.__qualname__ = (
-        f"{'ResNet' if spec.residual else 'PlainNet'}{spec.depth}")
+    application.__name__ = application.__qualname__ = _function_name(spec)
     return application
 
 
@@ -61,3 +72,8 @@ PlainNet44 = APPLICATIONS["PlainNet44"]
 PlainNet56 = APPLICATIONS["PlainNet56"]
 PlainNet110 = APPLICATIONS["PlainNet110"]
 PlainNet1202 = APPLICATIONS["PlainNet1202"]
+ResNeXt50_32x4d = APPLICATIONS["ResNeXt50_32x4d"]
+ResNeXt101_32x8d = APPLICATIONS["ResNeXt101_32x8d"]
+ResNeXt101_64x4d = APPLICATIONS["ResNeXt101_64x4d"]
+WideResNet50_2 = APPLICATIONS["WideResNet50_2"]
+WideResNet101_2 = APPLICATIONS["WideResNet101_2"]

@@ -32,6 +32,8 @@ class BlockOptions:
         synchronized_bn: batch statistics over all replicas of a strategy.
         dtype: the Keras dtype policy of every layer (None: Keras's global).
         data_format: "channels_last" (NHWC) or "channels_first" (NCHW).
+        groups: the spec's cardinality of each bottleneck's 3x3 conv.
+        width_per_group: the spec's bottleneck width per group (64: ResNet).
     """
 
     residual: bool = True
@@ -41,6 +43,8 @@ class BlockOptions:
     synchronized_bn: bool = False
     dtype: Optional[str] = None
     data_format: str = "channels_last"
+    groups: int = 1
+    width_per_group: int = 64
 
     @property
     def channel_axis(self) -> int:
@@ -48,8 +52,8 @@ class BlockOptions:
 
 
 def conv_bn(x, filters: int, kernel_size: int, strides: int, name: str, options: BlockOptions,
-            activation: bool = True, zero_gamma: bool = False):
-    """Conv (no bias) -> BN [-> ReLU], named `{name}_conv/_bn/_relu`."""
+            activation: bool = True, zero_gamma: bool = False, groups: int = 1):
+    """Conv (no bias, `groups` groups) -> BN [-> ReLU], named `{name}_conv/_bn/_relu`."""
     padding = "same"
     if strides > 1 and kernel_size > 1:
         # Symmetric padding as in the paper's Caffe/torchvision nets; TF's
@@ -58,7 +62,7 @@ def conv_bn(x, filters: int, kernel_size: int, strides: int, name: str, options:
         x = layers.ZeroPadding2D(kernel_size // 2, data_format=options.data_format, name=f"{name}_pad",
                                  dtype=options.dtype)(x)
         padding = "valid"
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, groups=groups, use_bias=False,
                       data_format=options.data_format, kernel_initializer="he_normal", name=f"{name}_conv",
                       dtype=options.dtype)(x)
     x = layers.BatchNormalization(
@@ -102,12 +106,13 @@ def basic_block(x, filters: int, strides: int, name: str, options: BlockOptions)
 
 
 def bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOptions):
-    """1x1 reduce, 3x3, 1x1 expand; output channels = 4 * filters."""
+    """1x1 reduce, 3x3 (grouped for ResNeXt), 1x1 expand; output channels = 4 * filters."""
     # Both the 1x1 (Caffe, keras.applications) and the 3x3 (torchvision,
     # "v1.5") placements of the stride are in use by published weights.
     stride_1x1, stride_3x3 = (strides, 1) if options.stride_in_1x1 else (1, strides)
-    y = conv_bn(x, filters, 1, stride_1x1, f"{name}_1", options)
-    y = conv_bn(y, filters, 3, stride_3x3, f"{name}_2", options)
+    width = int(filters * options.width_per_group / 64) * options.groups
+    y = conv_bn(x, width, 1, stride_1x1, f"{name}_1", options)
+    y = conv_bn(y, width, 3, stride_3x3, f"{name}_2", options, groups=options.groups)
     y = conv_bn(y, 4 * filters, 1, 1, f"{name}_3", options, activation=False,
                 zero_gamma=options.zero_init_residual)
     return _merge(x, y, 4 * filters, strides, name, options)

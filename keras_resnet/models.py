@@ -118,6 +118,11 @@ def _validate(spec, include_top, input_shape, pooling, classes, shortcut, width_
         raise ValueError(f"Unknown shortcut option; valid: 'A', 'B', 'C'. Received: shortcut={shortcut!r}")
     if not (isinstance(width_multiplier, (int, float)) and width_multiplier > 0):
         raise ValueError(f"width_multiplier must be a number > 0. Received: width_multiplier={width_multiplier!r}")
+    narrowest = max(1, int(round(spec.stages[0].filters * width_multiplier)))
+    if spec.block == specs_lib.BOTTLENECK and int(narrowest * spec.width_per_group / 64) < 1:
+        raise ValueError(f"width_multiplier={width_multiplier} leaves {spec.name}'s first 3x3 conv less than one "
+                         f"channel per group ({spec.width_per_group} per group at width 1.0); use at least "
+                         f"{64 / spec.width_per_group / spec.stages[0].filters:.4g}.")
     shape = tuple(input_shape)
     layout = "(channels, height, width)" if data_format == "channels_first" else "(height, width, channels)"
     if len(shape) != 3:
@@ -264,7 +269,8 @@ def _settings(spec, include_top, input_shape, pooling, classes, classifier_activ
         dtype = keras.dtype_policies.get(dtype).name
     options = BlockOptions(residual=spec.residual, shortcut=shortcut, stride_in_1x1=bool(stride_in_1x1),
                            zero_init_residual=bool(zero_init_residual), synchronized_bn=bool(synchronized_bn),
-                           dtype=dtype, data_format=data_format)
+                           dtype=dtype, data_format=data_format, groups=spec.groups,
+                           width_per_group=spec.width_per_group)
     return dict(
         options=options, include_top=bool(include_top), input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, shortcut=shortcut,

@@ -92,6 +92,25 @@ REGISTRY = (
     _torchvision("resnet101", "torchvision_v2", "tv2_in1k", "resnet101-cd907fc2.pth", 81.886, 95.780, 232),
     _torchvision("resnet152", "torchvision_v1", "tv_in1k", "resnet152-394f9c45.pth", 78.312, 94.046, 256),
     _torchvision("resnet152", "torchvision_v2", "tv2_in1k", "resnet152-f82ba261.pth", 82.284, 96.002, 232),
+    _torchvision("resnext50_32x4d", "torchvision_v1", "tv_in1k", "resnext50_32x4d-7cdf4587.pth", 77.618, 93.698,
+                 256),
+    _torchvision("resnext50_32x4d", "torchvision_v2", "tv2_in1k", "resnext50_32x4d-1a0047aa.pth", 81.198, 95.340,
+                 232),
+    _torchvision("resnext101_32x8d", "torchvision_v1", "tv_in1k", "resnext101_32x8d-8ba56ff5.pth", 79.312,
+                 94.526, 256),
+    _torchvision("resnext101_32x8d", "torchvision_v2", "tv2_in1k", "resnext101_32x8d-110c445d.pth", 82.834,
+                 96.228, 232),
+    # torchvision's only resnext101_64x4d checkpoint, trained with its newer recipe.
+    _torchvision("resnext101_64x4d", "torchvision_v1", "tv_in1k", "resnext101_64x4d-173b62eb.pth", 83.246,
+                 96.454, 232),
+    _torchvision("wide_resnet50_2", "torchvision_v1", "tv_in1k", "wide_resnet50_2-95faca4d.pth", 78.468, 94.086,
+                 256),
+    _torchvision("wide_resnet50_2", "torchvision_v2", "tv2_in1k", "wide_resnet50_2-9ba9bcbe.pth", 81.602, 95.758,
+                 232),
+    _torchvision("wide_resnet101_2", "torchvision_v1", "tv_in1k", "wide_resnet101_2-32ee1156.pth", 78.848,
+                 94.284, 256),
+    _torchvision("wide_resnet101_2", "torchvision_v2", "tv2_in1k", "wide_resnet101_2-d733dc28.pth", 82.510,
+                 96.020, 232),
     WeightsInfo("resnet50", "timm_a1", _TIMM_HUB.format("resnet50.a1_in1k"), None, "sha256",
                 checkpoints.SAFETENSORS, False, "torchvision", 224, 236, 0.95, "bicubic", 80.4, None,
                 "Apache-2.0", "https://github.com/huggingface/pytorch-image-models/releases/download/"
@@ -135,9 +154,9 @@ def get_weights_info(model: str, name: str, stride_in_1x1: Optional[bool] = None
     """
     entries = [w for w in REGISTRY if w.model == model]
     if not entries:
-        raise ValueError(f"weights={name!r}: no published weights for {model!r} (the CIFAR and plain nets have "
-                         f"none); models with some: {sorted({w.model for w in REGISTRY})}. Use weights=None or a "
-                         "file path.")
+        raise ValueError(f"weights={name!r}: no published weights for {model!r} are registered here; models "
+                         f"with some: {sorted({w.model for w in REGISTRY})}. Use weights=None or a checkpoint "
+                         "file path (.weights.h5, .pth, .safetensors).")
     if name == "imagenet":
         fitting = [w for w in entries if stride_in_1x1 is None or w.stride_in_1x1 == bool(stride_in_1x1)]
         return max(fitting, key=lambda w: w.top1)

@@ -56,9 +56,17 @@ class ResNetSpec:
         shortcut: default shortcut option, "A", "B" or "C".
         input_shape: default input (height, width, channels).
         classes: default number of classes.
-        macs_paper: multiply-adds at 224x224 from Table 1 (ImageNet nets).
+        macs_paper: published multiply-adds at 224x224: Table 1 for the
+            paper's ImageNet nets, torchvision's for ResNeXt and Wide ResNet.
         params: trainable parameters with the default head and shortcut;
             an oracle for tests (None where the paper gives no number).
+        groups: cardinality of every bottleneck's 3x3 conv (ResNeXt, Xie et
+            al. 2017); 1 for ResNet.
+        width_per_group: bottleneck width per group at the first stage; the
+            3x3 width of a stage of `filters` is
+            filters * width_per_group / 64 * groups (torchvision's rule:
+            64 for ResNet, 4 for ResNeXt-32x4d, 128 for Wide ResNet-50-2).
+        params_source: who counted `params`.
     """
 
     name: str
@@ -73,6 +81,9 @@ class ResNetSpec:
     classes: int
     macs_paper: Optional[float] = None
     params: Optional[int] = None
+    groups: int = 1
+    width_per_group: int = 64
+    params_source: Optional[str] = None
 
     @property
     def expansion(self) -> int:
@@ -139,6 +150,7 @@ def imagenet_spec(depth: int, residual: bool = True) -> ResNetSpec:
         # Only the residual count is published: a plain twin equals its
         # option-A ResNet, which tests derive rather than hard-code.
         params=_IMAGENET_PARAMS[depth] if residual else None,
+        params_source="torchvision" if residual else None,
     )
 
 
@@ -166,7 +178,30 @@ def cifar_spec(depth: int, residual: bool = True) -> ResNetSpec:
         classes=10,
         # Option A adds no parameters, so a plain twin has the same count.
         params=_CIFAR_PARAMS.get(depth),
+        params_source="Table 6 (rounded there)" if depth in _CIFAR_PARAMS else None,
     )
+
+
+# The follow-ups that change only the bottleneck's 3x3 conv: ResNeXt (Xie et al.
+# 2017) groups it, Wide ResNet (Zagoruyko & Komodakis 2016, torchvision's
+# ImageNet variant) widens it. name: (depth, groups, width_per_group, params
+# with 1000 classes, multiply-adds at 224x224), both as torchvision counts them.
+GROUPED_BOTTLENECKS = {
+    "resnext50_32x4d": (50, 32, 4, 25_028_904, 4.23e9),
+    "resnext101_32x8d": (101, 32, 8, 88_791_336, 16.414e9),
+    "resnext101_64x4d": (101, 64, 4, 83_455_272, 15.46e9),
+    "wide_resnet50_2": (50, 1, 128, 68_883_240, 11.398e9),
+    "wide_resnet101_2": (101, 1, 128, 126_886_696, 22.753e9),
+}
+
+
+def grouped_spec(name: str) -> ResNetSpec:
+    """The spec of a ResNeXt or Wide ResNet of `GROUPED_BOTTLENECKS`."""
+    if name not in GROUPED_BOTTLENECKS:
+        raise ValueError(f"No ResNeXt or Wide ResNet named {name!r}; known: {sorted(GROUPED_BOTTLENECKS)}.")
+    depth, groups, width_per_group, params, macs = GROUPED_BOTTLENECKS[name]
+    return dataclasses.replace(imagenet_spec(depth), name=name, macs_paper=macs, params=params,
+                               groups=groups, width_per_group=width_per_group, params_source="torchvision")
 
 
 def _named_specs() -> dict:
@@ -178,6 +213,8 @@ def _named_specs() -> dict:
         for depth in CIFAR_NAMED_DEPTHS:
             spec = cifar_spec(depth, residual)
             specs[spec.name] = spec
+    for name in GROUPED_BOTTLENECKS:
+        specs[name] = grouped_spec(name)
     return specs
 
 

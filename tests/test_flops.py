@@ -20,6 +20,23 @@ def test_macs_at_224_match_table1_within_10_percent(name, expected):
     assert abs(macs - keras_resnet.get_spec(name).macs_paper) / keras_resnet.get_spec(name).macs_paper < 0.10
 
 
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("resnext50_32x4d", 4_230_479_872),
+        ("resnext101_32x8d", 16_414_015_488),
+        ("resnext101_64x4d", 15_460_270_080),
+        ("wide_resnet50_2", 11_398_021_120),
+        ("wide_resnet101_2", 22_753_050_624),
+    ],
+)
+def test_grouped_and_wide_macs_match_torchvision_to_its_rounding(name, expected):
+    macs = keras_resnet.count_macs(keras_resnet.build(name, input_shape=(224, 224, 3)))
+    assert macs == expected
+    # torchvision publishes GFLOPS (its multiply-adds) to three decimals.
+    assert abs(macs - keras_resnet.get_spec(name).macs_paper) <= 0.0005e9
+
+
 def test_stride_in_1x1_is_the_cheaper_caffe_placement():
     model = keras_resnet.ResNet50(input_shape=(224, 224, 3), stride_in_1x1=True)
     assert keras_resnet.count_macs(model) == 3_857_973_248

@@ -62,9 +62,10 @@ def test_output_shapes_with_and_without_top(name):
     side = 64 if spec.family == "imagenet" else 32
     final = side // spec.min_size
     last = keras_resnet.stage_output_names(spec)[f"C{len(spec.stages) + 1}"]
-    if spec.depth > 200:
-        # Another build of a 4,200-layer net costs 20 s; its last stage's
-        # shape on the cached model says the same.
+    if spec.depth > 200 or spec.groups > 1 or spec.width_per_group != 64:
+        # Another build of a 4,200-layer net costs 20 s, and ResNeXt/Wide
+        # share their ResNet's stages (test_specs); the last stage's shape
+        # on the cached model says the same.
         final = 32 // spec.min_size
         assert tuple(model.get_layer(last).output.shape) == (None, final, final, spec.num_features)
         return
@@ -78,7 +79,10 @@ def test_output_shapes_with_and_without_top(name):
 
 @pytest.mark.parametrize("name", ALL)
 def test_keras_round_trip_gives_equal_outputs_and_config(name, tmp_path):
-    model = small_model(name)
+    # Serialisation does not depend on width: above 30M parameters a quarter
+    # width keeps the files (up to 500 MB at full width) small.
+    big = (keras_resnet.get_spec(name).params or 0) > 30_000_000
+    model = small_model(name, width_multiplier=0.25) if big else small_model(name)
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
     path = str(tmp_path / f"{name}.keras")
     model.save(path)
@@ -95,6 +99,21 @@ def test_keras_round_trip_gives_equal_outputs_and_config(name, tmp_path):
     assert json.loads(json.dumps(loaded.get_config())) == json.loads(json.dumps(model.get_config()))
     clone = type(model).from_config(model.get_config()) if len(model.layers) < 1000 else loaded
     assert trainable(clone) == trainable(model)
+
+
+def test_resnext_groups_its_3x3_convs_and_wide_widens_them():
+    resnext = small_model("resnext50_32x4d")
+    conv = resnext.get_layer("conv2_block1_2_conv")
+    assert (conv.groups, conv.filters, tuple(conv.kernel.shape)) == (32, 128, (3, 3, 4, 128))
+    assert [resnext.get_layer(f"conv{s}_block1_2_conv").filters for s in (2, 3, 4, 5)] == [128, 256, 512, 1024]
+    assert resnext.get_layer("conv2_block1_3_conv").filters == 256
+    wide = small_model("wide_resnet50_2")
+    conv = wide.get_layer("conv2_block1_2_conv")
+    assert (conv.groups, conv.filters, wide.get_layer("conv2_block1_1_conv").filters) == (1, 128, 128)
+    assert wide.get_layer("conv5_block3_3_conv").filters == 2048
+    with pytest.raises(ValueError, match="width_multiplier=0.2 leaves resnext50_32x4d's first 3x3 conv less than "
+                                         "one channel per group .* use at least 0.25"):
+        keras_resnet.build("resnext50_32x4d", width_multiplier=0.2)
 
 
 def test_resnet50_feature_map_as_in_the_issue():
@@ -215,11 +234,13 @@ def test_weights_file_round_trip_and_mismatches(tmp_path):
 
 
 def test_applications_exist_for_every_model():
-    for name in ALL:
-        spec = keras_resnet.get_spec(name)
-        camel = f"{'ResNet' if spec.residual else 'PlainNet'}{spec.depth}"
-        assert getattr(keras_resnet, camel) is applications.APPLICATIONS[camel]
+    assert len(applications.APPLICATIONS) == len(ALL)
+    for camel, function in applications.APPLICATIONS.items():
+        assert getattr(keras_resnet, camel) is function
+    assert sorted(applications.APPLICATIONS)[:3] == ["PlainNet101", "PlainNet110", "PlainNet1202"]
+    assert {"ResNeXt50_32x4d", "ResNeXt101_64x4d", "WideResNet101_2"} <= set(applications.APPLICATIONS)
     assert keras_resnet.ResNet20().name == "resnet20"
+    assert keras_resnet.ResNeXt50_32x4d(weights=None, input_shape=(32, 32, 3)).name == "resnext50_32x4d"
 
 
 @pytest.mark.skipif(subprocess.run([sys.executable, "-c", "import jax"],

@@ -34,6 +34,13 @@ def test_the_registry_is_complete_and_imagenet_picks_the_best_for_the_stride_pla
     assert pretrained.get_weights_info("resnet50", "imagenet", False).name == "torchvision_v2"
     assert pretrained.get_weights_info("resnet152", "imagenet", True).name == "msra_caffe"
     assert pretrained.get_weights_info("resnet34", "imagenet", None).name == "torchvision_v1"
+    for model in ("resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2"):
+        assert pretrained.list_weights(model) == ["torchvision_v1", "torchvision_v2"]
+        assert pretrained.get_weights_info(model, "imagenet", None).name == "torchvision_v2"
+    assert pretrained.list_weights("resnext101_64x4d") == ["torchvision_v1"]
+    assert {info.model for info in pretrained.REGISTRY} <= set(keras_resnet.list_models())
+    assert pretrained.get_weights_info("wide_resnet50_2", "imagenet").url == (
+        "https://huggingface.co/timm/wide_resnet50_2.tv2_in1k/resolve/main/model.safetensors")
 
 
 @pytest.mark.parametrize("call, message", [

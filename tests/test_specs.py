@@ -6,7 +6,26 @@ from keras_resnet import specs
 def test_list_models_has_every_network_of_the_paper_and_its_plain_twin():
     names = specs.list_models()
     depths = [18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202]
-    assert names == [f"resnet{d}" for d in depths] + [f"plain{d}" for d in depths]
+    assert names == [f"resnet{d}" for d in depths] + [f"plain{d}" for d in depths] + [
+        "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"]
+
+
+@pytest.mark.parametrize("name, depth, groups, width_per_group", [
+    ("resnext50_32x4d", 50, 32, 4),
+    ("resnext101_32x8d", 101, 32, 8),
+    ("resnext101_64x4d", 101, 64, 4),
+    ("wide_resnet50_2", 50, 1, 128),
+    ("wide_resnet101_2", 101, 1, 128),
+])
+def test_resnext_and_wide_are_the_resnet_table_with_another_3x3(name, depth, groups, width_per_group):
+    spec = specs.get_spec(name)
+    resnet = specs.get_spec(f"resnet{depth}")
+    assert (spec.groups, spec.width_per_group, spec.params_source) == (groups, width_per_group, "torchvision")
+    assert (spec.stages, spec.block, spec.stem_filters, spec.num_features) == (
+        resnet.stages, resnet.block, resnet.stem_filters, resnet.num_features)
+    assert specs.get_spec(name.upper()) is spec
+    with pytest.raises(ValueError, match="No ResNeXt or Wide ResNet named 'resnext50'"):
+        specs.grouped_spec("resnext50")
 
 
 @pytest.mark.parametrize("name", specs.list_models())

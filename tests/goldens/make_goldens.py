@@ -25,6 +25,9 @@ MODELS = {
     "torchvision/resnet18": lambda: torchvision.models.resnet18(),
     "torchvision/resnet50": lambda: torchvision.models.resnet50(),
     "timm/resnet50": lambda: timm.create_model("resnet50", pretrained=False),
+    "torchvision/resnext50_32x4d": lambda: torchvision.models.resnext50_32x4d(),
+    "torchvision/wide_resnet50_2": lambda: torchvision.models.wide_resnet50_2(),
+    "timm/resnext50_32x4d": lambda: timm.create_model("resnext50_32x4d", pretrained=False),
 }
 SEED, IMAGE_SEED, BATCH, SIZE = 7, 11, 2, 64
 
