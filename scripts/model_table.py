@@ -10,7 +10,7 @@ flags.DEFINE_list("models", None, "Models to list; default: all of list_models()
 
 def main(argv):
     del argv
-    print("| model | family | blocks | trainable params | multiply-adds | Table 1 |")
+    print("| model | family | blocks | trainable params | multiply-adds | published multiply-adds |")
     print("|---|---|---|---|---|---|")
     for name in FLAGS.models or keras_resnet.list_models():
         spec = keras_resnet.get_spec(name)
@@ -18,8 +18,13 @@ def main(argv):
         params = sum(int(w.numpy().size) for w in model.trainable_weights)
         macs = keras_resnet.count_macs(model)
         side = spec.input_shape[0]
-        paper = f"{spec.macs_paper / 1e9:.1f} G" if spec.macs_paper else ""
+        source = "torchvision" if spec.groups > 1 or spec.width_per_group != 64 else "Table 1"
+        paper = f"{spec.macs_paper / 1e9:.{1 if source == 'Table 1' else 3}f} G ({source})" if spec.macs_paper else ""
         blocks = ",".join(str(s.blocks) for s in spec.stages)
+        if spec.groups > 1:
+            blocks += f"; 3x3 in {spec.groups} groups of {spec.width_per_group}"
+        elif spec.width_per_group != 64:
+            blocks += f"; 3x3 {spec.width_per_group // 64}x wide"
         print(f"| {name} | {spec.family} {side}x{side} | {spec.block} {blocks} | "
               f"{params:,} | {macs / 1e9:.3f} G | {paper} |")
 

@@ -316,3 +316,16 @@ def test_a_pretrained_imagenet_model_exports_with_its_normalisation_and_class_na
     best = predict.predict_saved_model(os.path.join(str(tmp_path / "out"), "resnet18"),
                                        [tf.io.encode_png(np.zeros((32, 32, 3), np.uint8)).numpy()])
     assert best[0][0][0] in card["labels"] and not best[0][0][0].isdigit()
+
+
+def test_a_resnext_exports_with_grouped_convolutions(tmp_path):
+    model = keras_resnet.build("resnext50_32x4d", width_multiplier=0.25, input_shape=(32, 32, 3), classes=10)
+    model.save(tmp_path / "rx.keras")
+    reports = export.export_model(str(tmp_path / "rx.keras"), str(tmp_path / "out"), quantizations=["float32"],
+                                  num_samples=4)
+    assert [(r.artifact, r.max_abs_diff <= 1e-4) for r in reports] == [("saved_model", True),
+                                                                        ("tflite_float32", True)]
+    # Keras's TensorFlow backend compiles grouped convolutions with XLA (the
+    # README's serving note); LiteRT has them natively.
+    graph = open(tmp_path / "out" / "resnext50_32x4d" / "1" / "saved_model.pb", "rb").read()
+    assert b"_XlaMustCompile" in graph

@@ -111,6 +111,12 @@ def test_resnext_groups_its_3x3_convs_and_wide_widens_them():
     conv = wide.get_layer("conv2_block1_2_conv")
     assert (conv.groups, conv.filters, wide.get_layer("conv2_block1_1_conv").filters) == (1, 128, 128)
     assert wide.get_layer("conv5_block3_3_conv").filters == 2048
+    options = keras_resnet.build("resnext50_32x4d", input_shape=(32, 32, 3), shortcut="C", stride_in_1x1=True,
+                                 zero_init_residual=True, width_multiplier=0.5)
+    conv = options.get_layer("conv3_block1_2_conv")
+    assert (conv.groups, conv.filters, conv.strides) == (32, 128, (1, 1))
+    assert options.get_layer("conv3_block1_1_conv").strides == (2, 2)
+    assert "conv2_block2_0_conv" in [layer.name for layer in options.layers]  # option C: every block projects
     with pytest.raises(ValueError, match="width_multiplier=0.2 leaves resnext50_32x4d's first 3x3 conv less than "
                                          "one channel per group .* use at least 0.25"):
         keras_resnet.build("resnext50_32x4d", width_multiplier=0.2)
