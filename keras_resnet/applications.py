@@ -13,12 +13,12 @@ __all__ = ["APPLICATIONS"]
 
 
 def _function_name(spec: specs_lib.ResNetSpec) -> str:
-    """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2."""
+    """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2, ResNet50D."""
     if spec.groups > 1:
         return f"ResNeXt{spec.depth}_{spec.groups}x{spec.width_per_group}d"
     if spec.width_per_group != 64:
         return f"WideResNet{spec.depth}_{spec.width_per_group // 64}"
-    return f"{'ResNet' if spec.residual else 'PlainNet'}{spec.depth}"
+    return f"{'ResNet' if spec.residual else 'PlainNet'}{spec.depth}{'D' if spec.avg_down else ''}"
 
 
 def _application(model_name: str) -> Callable[..., keras.Model]:
@@ -36,6 +36,8 @@ def _application(model_name: str) -> Callable[..., keras.Model]:
     if spec.groups > 1 or spec.width_per_group != 64:
         kind = f"{'ResNeXt' if spec.groups > 1 else 'Wide ResNet'} (3x3 convs of {spec.groups} group(s), " \
                f"{spec.width_per_group} channels each at the first stage)"
+    if spec.avg_down:
+        kind = "ResNet-D (deep 3x3 stem, average-pooled projections; He et al. 2019)"
     default_input = "x".join(str(s) for s in spec.input_shape[:2])
     application.__doc__ = (
         f"{kind} of depth {spec.depth} ({spec.family}, {spec.block} blocks, "
@@ -77,3 +79,8 @@ ResNeXt101_32x8d = APPLICATIONS["ResNeXt101_32x8d"]
 ResNeXt101_64x4d = APPLICATIONS["ResNeXt101_64x4d"]
 WideResNet50_2 = APPLICATIONS["WideResNet50_2"]
 WideResNet101_2 = APPLICATIONS["WideResNet101_2"]
+ResNet18D = APPLICATIONS["ResNet18D"]
+ResNet34D = APPLICATIONS["ResNet34D"]
+ResNet50D = APPLICATIONS["ResNet50D"]
+ResNet101D = APPLICATIONS["ResNet101D"]
+ResNet152D = APPLICATIONS["ResNet152D"]

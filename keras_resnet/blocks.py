@@ -34,6 +34,8 @@ class BlockOptions:
         data_format: "channels_last" (NHWC) or "channels_first" (NCHW).
         groups: the spec's cardinality of each bottleneck's 3x3 conv.
         width_per_group: the spec's bottleneck width per group (64: ResNet).
+        avg_down: the spec's ResNet-D projection (average pool, then a
+            stride-1 1x1 conv).
     """
 
     residual: bool = True
@@ -45,6 +47,7 @@ class BlockOptions:
     data_format: str = "channels_last"
     groups: int = 1
     width_per_group: int = 64
+    avg_down: bool = False
 
     @property
     def channel_axis(self) -> int:
@@ -80,9 +83,15 @@ def shortcut(x, filters: int, strides: int, name: str, options: BlockOptions):
     Option A: identity, or subsample + zero-pad where the shape changes.
     Option B: a 1x1 projection where the shape changes, identity elsewhere.
     Option C: a 1x1 projection on every block.
+    ResNet-D projections average-pool 2x2 where they stride (timm's
+    ceil_mode, count_include_pad=False: Keras's "same") and project at stride 1.
     """
     changes = strides != 1 or x.shape[options.channel_axis] != filters
     if options.shortcut == "C" or (options.shortcut == "B" and changes):
+        if options.avg_down and strides > 1:
+            x = layers.AveragePooling2D(strides, strides, padding="same", data_format=options.data_format,
+                                        name=f"{name}_0_pool", dtype=options.dtype)(x)
+            strides = 1
         return conv_bn(x, filters, 1, strides, f"{name}_0", options, activation=False)
     if changes:
         return ZeroPadShortcut(filters, strides, data_format=options.data_format, name=f"{name}_0_pad",
@@ -122,9 +131,14 @@ BLOCKS: dict = {BASIC: basic_block, BOTTLENECK: bottleneck_block}
 
 
 def stem(x, spec: ResNetSpec, filters: int, options: BlockOptions):
-    """conv1 (and pool1 for the ImageNet nets)."""
+    """conv1 (and pool1 for the ImageNet nets); ResNet-C's is three 3x3 convs, conv1_1 .. conv1_3."""
     if spec.family == "imagenet":
-        x = conv_bn(x, filters, 7, 2, "conv1", options)
+        if spec.deep_stem:
+            x = conv_bn(x, filters // 2, 3, 2, "conv1_1", options)
+            x = conv_bn(x, filters // 2, 3, 1, "conv1_2", options)
+            x = conv_bn(x, filters, 3, 1, "conv1_3", options)
+        else:
+            x = conv_bn(x, filters, 7, 2, "conv1", options)
         x = layers.ZeroPadding2D(1, data_format=options.data_format, name="pool1_pad", dtype=options.dtype)(x)
         # Zero padding equals -inf padding here: the input is post-ReLU.
         return layers.MaxPooling2D(3, strides=2, data_format=options.data_format, name="pool1_pool",

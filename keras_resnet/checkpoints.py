@@ -63,12 +63,14 @@ def sniff(path: Union[str, os.PathLike]) -> str:
         head = f.read(16)
     if head.startswith(_HDF5_MAGIC):
         return _sniff_hdf5(path)
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch.save: zip, or the legacy pickle
-        return TORCH
+    # safetensors first: its header length is little-endian, so its first
+    # byte can be a pickle's 0x80 (one header length in 256).
     if len(head) >= 9:
         (header_size,) = struct.unpack("<Q", head[:8])
         if head[8:9] == b"{" and 0 < header_size < os.path.getsize(path):
             return SAFETENSORS
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch.save: zip, or the legacy pickle
+        return TORCH
     raise ValueError(f"{path!r} is not a weights file this package reads: valid are keras_resnet's .weights.h5, "
                      "torch's .pth/.pt, .safetensors and keras.applications' .h5/.weights.h5 (formats are "
                      "recognised by content).")
@@ -193,18 +195,30 @@ _TORCH_VAR = {"kernel": "weight", "gamma": "weight", "beta": "bias", "moving_mea
 _TORCH_IGNORED = ("num_batches_tracked",)
 
 
-def _torch_prefix(layer: str) -> Optional[str]:
-    """The torchvision/timm module of one of our layers (the weights contract, in one place)."""
-    fixed = {"conv1_conv": "conv1", "conv1_bn": "bn1", "predictions": "fc"}
-    if layer in fixed:
-        return fixed[layer]
+_TORCH_FIXED = {
+    "conv1_conv": "conv1", "conv1_bn": "bn1", "predictions": "fc",
+    # ResNet-C's deep stem: timm's conv1 = Sequential(conv, bn, relu, conv, bn, relu, conv), then bn1.
+    "conv1_1_conv": "conv1.0", "conv1_1_bn": "conv1.1", "conv1_2_conv": "conv1.3", "conv1_2_bn": "conv1.4",
+    "conv1_3_conv": "conv1.6", "conv1_3_bn": "bn1",
+}
+
+
+def _torch_prefix(layer: str, avg_down: bool = False) -> Optional[str]:
+    """The torchvision/timm module of one of our layers (the weights contract, in one place).
+
+    `avg_down`: the model has ResNet-D projections, whose timm downsample is
+    Sequential(pool, conv, bn) on every projecting block.
+    """
+    if layer in _TORCH_FIXED:
+        return _TORCH_FIXED[layer]
     match = _LAYER.fullmatch(layer)
     if not match:
         return None
     stage, block, index, kind = match.groups()
     base = f"layer{int(stage) - 1}.{int(block) - 1}."
     if index == "0":
-        return base + ("downsample.0" if kind == "conv" else "downsample.1")
+        first = 1 if avg_down else 0
+        return base + f"downsample.{first if kind == 'conv' else first + 1}"
     return base + f"{kind}{index}"
 
 
@@ -221,8 +235,9 @@ def _fail(model, message: str):
 
 def _torch_assignments(model: keras.Model, ckpt: Checkpoint) -> tuple:
     values, used = [], set()
+    avg_down = any(layer.name.endswith("_0_pool") for layer in model.layers)
     for layer, var_name, variable in _variables(model):
-        prefix = _torch_prefix(layer.name)
+        prefix = _torch_prefix(layer.name, avg_down)
         if prefix is None:
             _fail(model, f"its layer {layer.name!r} ({var_name}) holds weights no torchvision/timm checkpoint has "
                          "(a preprocessing mean? build without mean/mean_shape).")

@@ -67,6 +67,11 @@ class ResNetSpec:
             filters * width_per_group / 64 * groups (torchvision's rule:
             64 for ResNet, 4 for ResNeXt-32x4d, 128 for Wide ResNet-50-2).
         params_source: who counted `params`.
+        deep_stem: ResNet-C's stem (He et al. 2019, "Bag of Tricks"): three
+            3x3 convs of stem_filters/2, stem_filters/2 and stem_filters
+            channels, the first strided, instead of the 7x7.
+        avg_down: ResNet-D's projection shortcut: a 2x2 average pool does the
+            striding and the 1x1 conv keeps stride 1.
     """
 
     name: str
@@ -84,6 +89,8 @@ class ResNetSpec:
     groups: int = 1
     width_per_group: int = 64
     params_source: Optional[str] = None
+    deep_stem: bool = False
+    avg_down: bool = False
 
     @property
     def expansion(self) -> int:
@@ -204,6 +211,27 @@ def grouped_spec(name: str) -> ResNetSpec:
                                groups=groups, width_per_group=width_per_group, params_source="torchvision")
 
 
+# ResNet-D (He et al. 2019: the deep stem of ResNet-C and the average-pooled
+# projection), as timm builds it; trainable parameters counted by timm.
+RESNET_D_PARAMS = {
+    18: 11_708_744,
+    34: 21_816_904,
+    50: 25_576_264,
+    101: 44_568_392,
+    152: 60_212_040,
+}
+
+
+def resnet_d_spec(depth: int) -> ResNetSpec:
+    """The spec of timm's resnet<depth>d (depth 18, 34, 50, 101, 152)."""
+    if depth not in RESNET_D_PARAMS:
+        raise ValueError(f"No ResNet-D of depth {depth}; known depths: {sorted(RESNET_D_PARAMS)}. "
+                         f"Received: depth={depth}")
+    return dataclasses.replace(imagenet_spec(depth), name=f"resnet{depth}d", macs_paper=None,
+                               params=RESNET_D_PARAMS[depth], params_source="timm", deep_stem=True,
+                               avg_down=True)
+
+
 def _named_specs() -> dict:
     specs = {}
     for residual in (True, False):
@@ -215,6 +243,8 @@ def _named_specs() -> dict:
             specs[spec.name] = spec
     for name in GROUPED_BOTTLENECKS:
         specs[name] = grouped_spec(name)
+    for depth in RESNET_D_PARAMS:
+        specs[f"resnet{depth}d"] = resnet_d_spec(depth)
     return specs
 
 

@@ -161,6 +161,20 @@ def test_unreadable_files_are_named(tmp_path):
     _refused(keras_resnet.ResNet50(stride_in_1x1=True), str(cut_h5), "not a readable weights file")
 
 
+def test_a_safetensors_header_length_ending_in_0x80_is_not_taken_for_a_pickle(tmp_path):
+    # timm's resnet50d state dict has such a header: 1 length in 256 does.
+    path = tmp_path / "w.safetensors"
+    for length in range(1, 300):
+        save_file({"k" * length: np.zeros(1, np.float32)}, str(path))
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    assert checkpoints.sniff(str(path)) == checkpoints.SAFETENSORS
+    legacy_pickle = tmp_path / "w.pth"
+    legacy_pickle.write_bytes(b"\x80\x02" + b"\0" * 64)
+    assert checkpoints.sniff(str(legacy_pickle)) == checkpoints.TORCH
+
+
 def test_a_pth_without_torch_says_what_to_do(tmp_path):
     try:
         import torch  # noqa: F401

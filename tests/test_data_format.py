@@ -26,11 +26,12 @@ def _transposed_output(shape):
 
 
 # Every layout of the table; the 1202s repeat the 110s' blocks 200 times (a
-# channels_first build costs 30 s) and the 101-layer ResNeXt/Wide nets repeat
-# their 50-layer twins' blocks.
+# channels_first build costs 30 s), and the deeper ResNeXt, Wide and ResNet-D
+# nets repeat the blocks of their 50-layer (and resnet18d's) twins.
 LAYOUTS = [name for name in keras_resnet.list_models()
-           if keras_resnet.get_spec(name).depth != 1202 and not name.endswith("101_32x8d")
-           and not name.endswith("101_64x4d") and name != "wide_resnet101_2"]
+           if keras_resnet.get_spec(name).depth != 1202
+           and name not in ("resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "resnet34d", "resnet101d",
+                            "resnet152d")]
 
 
 @pytest.mark.parametrize("name", LAYOUTS)

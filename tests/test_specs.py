@@ -7,7 +7,8 @@ def test_list_models_has_every_network_of_the_paper_and_its_plain_twin():
     names = specs.list_models()
     depths = [18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202]
     assert names == [f"resnet{d}" for d in depths] + [f"plain{d}" for d in depths] + [
-        "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"]
+        "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"] + [
+        f"resnet{d}d" for d in (18, 34, 50, 101, 152)]
 
 
 @pytest.mark.parametrize("name, depth, groups, width_per_group", [
@@ -70,3 +71,17 @@ def test_bad_names(args, message):
 def test_cifar_spec_rejects_bad_depth():
     with pytest.raises(ValueError, match=r"6n\+2 .* Received: depth=21"):
         specs.cifar_spec(21)
+
+
+@pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
+def test_resnet_d_is_the_resnet_table_with_a_deep_stem_and_pooled_projections(depth):
+    spec = specs.get_spec(f"resnet{depth}d")
+    resnet = specs.get_spec(f"resnet{depth}")
+    assert (spec.deep_stem, spec.avg_down, spec.params_source) == (True, True, "timm")
+    assert (spec.stages, spec.block, spec.stem_filters) == (resnet.stages, resnet.block, resnet.stem_filters)
+    assert not (resnet.deep_stem or resnet.avg_down)
+
+
+def test_resnet_d_rejects_other_depths():
+    with pytest.raises(ValueError, match=r"No ResNet-D of depth 26; known depths: \[18, 34, 50, 101, 152\]"):
+        specs.resnet_d_spec(26)

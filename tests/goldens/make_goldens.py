@@ -28,8 +28,12 @@ MODELS = {
     "torchvision/resnext50_32x4d": lambda: torchvision.models.resnext50_32x4d(),
     "torchvision/wide_resnet50_2": lambda: torchvision.models.wide_resnet50_2(),
     "timm/resnext50_32x4d": lambda: timm.create_model("resnext50_32x4d", pretrained=False),
+    "timm/resnet18d": lambda: timm.create_model("resnet18d", pretrained=False),
+    "timm/resnet50d": lambda: timm.create_model("resnet50d", pretrained=False),
 }
 SEED, IMAGE_SEED, BATCH, SIZE = 7, 11, 2, 64
+# 80 px leaves odd maps (5x5) before the last stride: ResNet-D's ceil-mode pooling.
+SIZES = {"timm/resnet50d": 80}
 
 
 def golden(name: str) -> dict:
@@ -38,11 +42,12 @@ def golden(name: str) -> dict:
     state = random_weights.draw(keys, SEED)
     missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
-    pixels = random_weights.images(IMAGE_SEED, BATCH, SIZE)
+    size = SIZES.get(name, SIZE)
+    pixels = random_weights.images(IMAGE_SEED, BATCH, size)
     x = (pixels / 255.0 - random_weights.IMAGE_MEAN) / random_weights.IMAGE_STD
     with torch.no_grad():
         logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
-    return {"keys": keys, "seed": SEED, "image_seed": IMAGE_SEED, "batch": BATCH, "size": SIZE,
+    return {"keys": keys, "seed": SEED, "image_seed": IMAGE_SEED, "batch": BATCH, "size": size,
             "logits": logits.tolist(),
             "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                          "timm": timm.__version__}}
