@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Optional, Sequence, Union
 
 import keras
@@ -13,7 +14,9 @@ __all__ = ["APPLICATIONS"]
 
 
 def _function_name(spec: specs_lib.ResNetSpec) -> str:
-    """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2, ResNet50D."""
+    """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2, ResNet50D, SEResNet50, SEResNeXt50_32x4d."""
+    if spec.se_ratio:
+        return "SE" + _function_name(dataclasses.replace(spec, se_ratio=0.0))
     if spec.groups > 1:
         return f"ResNeXt{spec.depth}_{spec.groups}x{spec.width_per_group}d"
     if spec.width_per_group != 64:
@@ -38,6 +41,8 @@ def _application(model_name: str) -> Callable[..., keras.Model]:
                f"{spec.width_per_group} channels each at the first stage)"
     if spec.avg_down:
         kind = "ResNet-D (deep 3x3 stem, average-pooled projections; He et al. 2019)"
+    if spec.se_ratio:
+        kind = f"Squeeze-and-excitation {kind} (Hu et al. 2018)"
     default_input = "x".join(str(s) for s in spec.input_shape[:2])
     application.__doc__ = (
         f"{kind} of depth {spec.depth} ({spec.family}, {spec.block} blocks, "
@@ -84,3 +89,5 @@ ResNet34D = APPLICATIONS["ResNet34D"]
 ResNet50D = APPLICATIONS["ResNet50D"]
 ResNet101D = APPLICATIONS["ResNet101D"]
 ResNet152D = APPLICATIONS["ResNet152D"]
+SEResNet50 = APPLICATIONS["SEResNet50"]
+SEResNeXt50_32x4d = APPLICATIONS["SEResNeXt50_32x4d"]

@@ -36,6 +36,7 @@ class BlockOptions:
         width_per_group: the spec's bottleneck width per group (64: ResNet).
         avg_down: the spec's ResNet-D projection (average pool, then a
             stride-1 1x1 conv).
+        se_ratio: the spec's squeeze-and-excitation ratio (0: none).
     """
 
     residual: bool = True
@@ -48,6 +49,7 @@ class BlockOptions:
     groups: int = 1
     width_per_group: int = 64
     avg_down: bool = False
+    se_ratio: float = 0.0
 
     @property
     def channel_axis(self) -> int:
@@ -99,7 +101,24 @@ def shortcut(x, filters: int, strides: int, name: str, options: BlockOptions):
     return x
 
 
+def squeeze_excite(x, name: str, options: BlockOptions):
+    """Scale each channel by a gate computed from all channels' means (Hu et al. 2018; timm's SEModule)."""
+    channels = x.shape[options.channel_axis]
+    v = channels * options.se_ratio
+    reduced = max(8, int(v + 4) // 8 * 8)  # timm's make_divisible(v, 8, round_limit=0)
+    s = layers.GlobalAveragePooling2D(data_format=options.data_format, keepdims=True, name=f"{name}_se_squeeze",
+                                      dtype=options.dtype)(x)
+    s = layers.Conv2D(reduced, 1, data_format=options.data_format, name=f"{name}_se_reduce",
+                      dtype=options.dtype)(s)
+    s = layers.ReLU(name=f"{name}_se_relu", dtype=options.dtype)(s)
+    s = layers.Conv2D(channels, 1, activation="sigmoid", data_format=options.data_format, name=f"{name}_se_expand",
+                      dtype=options.dtype)(s)
+    return layers.Multiply(name=f"{name}_se_excite", dtype=options.dtype)([x, s])
+
+
 def _merge(x, y, filters: int, strides: int, name: str, options: BlockOptions):
+    if options.se_ratio:
+        y = squeeze_excite(y, name, options)
     if options.residual:
         y = layers.Add(name=f"{name}_add", dtype=options.dtype)(
             [shortcut(x, filters, strides, name, options), y])

@@ -190,6 +190,7 @@ def _from_keras_model(model: keras.Model, source: str) -> Checkpoint:
 # ------------------------------------------------------------------ mapping
 
 _LAYER = re.compile(r"conv(\d+)_block(\d+)_(\d)_(conv|bn)")
+_SE_LAYER = re.compile(r"conv(\d+)_block(\d+)_se_(reduce|expand)")
 _TORCH_VAR = {"kernel": "weight", "gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
               "moving_variance": "running_var", "bias": "bias"}
 _TORCH_IGNORED = ("num_batches_tracked",)
@@ -211,6 +212,10 @@ def _torch_prefix(layer: str, avg_down: bool = False) -> Optional[str]:
     """
     if layer in _TORCH_FIXED:
         return _TORCH_FIXED[layer]
+    match = _SE_LAYER.fullmatch(layer)
+    if match:
+        stage, block, which = match.groups()
+        return f"layer{int(stage) - 1}.{int(block) - 1}.se.{'fc1' if which == 'reduce' else 'fc2'}"
     match = _LAYER.fullmatch(layer)
     if not match:
         return None

@@ -270,7 +270,8 @@ def _settings(spec, include_top, input_shape, pooling, classes, classifier_activ
     options = BlockOptions(residual=spec.residual, shortcut=shortcut, stride_in_1x1=bool(stride_in_1x1),
                            zero_init_residual=bool(zero_init_residual), synchronized_bn=bool(synchronized_bn),
                            dtype=dtype, data_format=data_format, groups=spec.groups,
-                           width_per_group=spec.width_per_group, avg_down=spec.avg_down)
+                           width_per_group=spec.width_per_group, avg_down=spec.avg_down,
+                           se_ratio=spec.se_ratio)
     return dict(
         options=options, include_top=bool(include_top), input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, shortcut=shortcut,

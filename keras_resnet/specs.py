@@ -72,6 +72,9 @@ class ResNetSpec:
             channels, the first strided, instead of the 7x7.
         avg_down: ResNet-D's projection shortcut: a 2x2 average pool does the
             striding and the 1x1 conv keeps stride 1.
+        se_ratio: squeeze-and-excitation (Hu et al. 2018) on each block's
+            residual branch, reducing its channels by this ratio (1/16, to a
+            multiple of 8 as timm rounds); 0 for none.
     """
 
     name: str
@@ -91,6 +94,7 @@ class ResNetSpec:
     params_source: Optional[str] = None
     deep_stem: bool = False
     avg_down: bool = False
+    se_ratio: float = 0.0
 
     @property
     def expansion(self) -> int:
@@ -232,6 +236,22 @@ def resnet_d_spec(depth: int) -> ResNetSpec:
                                avg_down=True)
 
 
+# Squeeze-and-excitation nets as timm builds them; parameters counted by timm.
+SE_NETS = {
+    "seresnet50": ("resnet50", 28_088_024),
+    "seresnext50_32x4d": ("resnext50_32x4d", 27_559_896),
+}
+
+
+def se_spec(name: str) -> ResNetSpec:
+    """The spec of a squeeze-and-excitation net of `SE_NETS`."""
+    if name not in SE_NETS:
+        raise ValueError(f"No squeeze-and-excitation net named {name!r}; known: {sorted(SE_NETS)}.")
+    base, params = SE_NETS[name]
+    return dataclasses.replace(MODEL_SPECS[base], name=name, macs_paper=None, params=params, params_source="timm",
+                               se_ratio=1 / 16)
+
+
 def _named_specs() -> dict:
     specs = {}
     for residual in (True, False):
@@ -249,6 +269,7 @@ def _named_specs() -> dict:
 
 
 MODEL_SPECS = _named_specs()
+MODEL_SPECS.update({name: se_spec(name) for name in SE_NETS})
 
 _NAME_RE = re.compile(r"^(resnet|plain)[_-]?(\d+)$")
 

@@ -62,7 +62,7 @@ def test_output_shapes_with_and_without_top(name):
     side = 64 if spec.family == "imagenet" else 32
     final = side // spec.min_size
     last = keras_resnet.stage_output_names(spec)[f"C{len(spec.stages) + 1}"]
-    if spec.depth > 200 or spec.groups > 1 or spec.width_per_group != 64 or spec.avg_down:
+    if spec.depth > 200 or spec.groups > 1 or spec.width_per_group != 64 or spec.avg_down or spec.se_ratio:
         # Another build of a 4,200-layer net costs 20 s, and ResNeXt, Wide
         # and ResNet-D share their ResNet's stages (test_specs); the last
         # stage's shape on the cached model says the same.
@@ -139,6 +139,17 @@ def test_resnet_d_has_a_deep_stem_and_average_pooled_projections():
     assert keras_resnet.freeze(keras_resnet.build("resnet18d", input_shape=(32, 32, 3)), "conv1") == [
         "conv1_1_pad", "conv1_1_conv", "conv1_1_bn", "conv1_1_relu", "conv1_2_conv", "conv1_2_bn", "conv1_2_relu",
         "conv1_3_conv", "conv1_3_bn", "conv1_3_relu", "pool1_pad", "pool1_pool"]
+
+
+def test_squeeze_excitation_gates_each_residual_branch():
+    model = small_model("seresnet50")
+    # timm's rounding: 256 / 16 = 16 and 2048 / 16 = 128 channels in the squeeze.
+    assert model.get_layer("conv2_block1_se_reduce").filters == 16
+    assert model.get_layer("conv5_block3_se_reduce").filters == 128
+    assert model.get_layer("conv5_block3_se_expand").filters == 2048
+    add = model.get_layer("conv3_block2_add")
+    assert "conv3_block2_se_excite" in [node.operation.name for node in add._inbound_nodes[0].parent_nodes]
+    assert model.get_layer("conv3_block2_se_squeeze").get_config()["keepdims"] is True
 
 
 def test_resnet50_feature_map_as_in_the_issue():

@@ -8,7 +8,7 @@ def test_list_models_has_every_network_of_the_paper_and_its_plain_twin():
     depths = [18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202]
     assert names == [f"resnet{d}" for d in depths] + [f"plain{d}" for d in depths] + [
         "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"] + [
-        f"resnet{d}d" for d in (18, 34, 50, 101, 152)]
+        f"resnet{d}d" for d in (18, 34, 50, 101, 152)] + ["seresnet50", "seresnext50_32x4d"]
 
 
 @pytest.mark.parametrize("name, depth, groups, width_per_group", [
@@ -85,3 +85,12 @@ def test_resnet_d_is_the_resnet_table_with_a_deep_stem_and_pooled_projections(de
 def test_resnet_d_rejects_other_depths():
     with pytest.raises(ValueError, match=r"No ResNet-D of depth 26; known depths: \[18, 34, 50, 101, 152\]"):
         specs.resnet_d_spec(26)
+
+
+def test_squeeze_excitation_nets_are_their_base_with_se():
+    for name, base in (("seresnet50", "resnet50"), ("seresnext50_32x4d", "resnext50_32x4d")):
+        spec, plain = specs.get_spec(name), specs.get_spec(base)
+        assert (spec.se_ratio, spec.params_source) == (1 / 16, "timm")
+        assert (spec.stages, spec.groups, spec.width_per_group) == (plain.stages, plain.groups, plain.width_per_group)
+    with pytest.raises(ValueError, match="No squeeze-and-excitation net named 'seresnet20'"):
+        specs.se_spec("seresnet20")

@@ -30,6 +30,8 @@ MODELS = {
     "timm/resnext50_32x4d": lambda: timm.create_model("resnext50_32x4d", pretrained=False),
     "timm/resnet18d": lambda: timm.create_model("resnet18d", pretrained=False),
     "timm/resnet50d": lambda: timm.create_model("resnet50d", pretrained=False),
+    "timm/seresnet50": lambda: timm.create_model("seresnet50", pretrained=False),
+    "timm/seresnext50_32x4d": lambda: timm.create_model("seresnext50_32x4d", pretrained=False),
 }
 SEED, IMAGE_SEED, BATCH, SIZE = 7, 11, 2, 64
 # 80 px leaves odd maps (5x5) before the last stride: ResNet-D's ceil-mode pooling.
