@@ -28,6 +28,8 @@ _EXPORTS = {
     "load_model": "models",
     "stage_output_names": "models",
     "with_dtype": "models",
+    "inference_copy": "models",
+    "DropPath": "layers",
     "freeze": "models",
     "InputNormalization": "layers",
     "import_checkpoint": "checkpoints",

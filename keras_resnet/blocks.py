@@ -12,7 +12,7 @@ from typing import Optional
 
 from keras import layers
 
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.layers import DropPath, ZeroPadShortcut
 from keras_resnet.specs import BASIC, BOTTLENECK, ResNetSpec
 
 BN_MOMENTUM = 0.9  # torchvision's 0.1 in Keras's convention
@@ -37,6 +37,9 @@ class BlockOptions:
         avg_down: the spec's ResNet-D projection (average pool, then a
             stride-1 1x1 conv).
         se_ratio: the spec's squeeze-and-excitation ratio (0: none).
+        drop_path_rate: stochastic depth's drop probability of the last
+            block, falling linearly to 0 at the input (Huang et al.: this is
+            1 - p_L); 0 for none.
     """
 
     residual: bool = True
@@ -50,6 +53,7 @@ class BlockOptions:
     width_per_group: int = 64
     avg_down: bool = False
     se_ratio: float = 0.0
+    drop_path_rate: float = 0.0
 
     @property
     def channel_axis(self) -> int:
@@ -116,24 +120,26 @@ def squeeze_excite(x, name: str, options: BlockOptions):
     return layers.Multiply(name=f"{name}_se_excite", dtype=options.dtype)([x, s])
 
 
-def _merge(x, y, filters: int, strides: int, name: str, options: BlockOptions):
+def _merge(x, y, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float):
     if options.se_ratio:
         y = squeeze_excite(y, name, options)
+    if drop_rate:
+        y = DropPath(drop_rate, name=f"{name}_drop", dtype=options.dtype)(y)
     if options.residual:
         y = layers.Add(name=f"{name}_add", dtype=options.dtype)(
             [shortcut(x, filters, strides, name, options), y])
     return layers.ReLU(name=f"{name}_out", dtype=options.dtype)(y)
 
 
-def basic_block(x, filters: int, strides: int, name: str, options: BlockOptions):
-    """Two 3x3 convs; output channels = filters."""
+def basic_block(x, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float = 0.0):
+    """Two 3x3 convs; output channels = filters. `drop_rate`: stochastic depth of the branch."""
     y = conv_bn(x, filters, 3, strides, f"{name}_1", options)
     y = conv_bn(y, filters, 3, 1, f"{name}_2", options, activation=False,
                 zero_gamma=options.zero_init_residual)
-    return _merge(x, y, filters, strides, name, options)
+    return _merge(x, y, filters, strides, name, options, drop_rate)
 
 
-def bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOptions):
+def bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float = 0.0):
     """1x1 reduce, 3x3 (grouped for ResNeXt), 1x1 expand; output channels = 4 * filters."""
     # Both the 1x1 (Caffe, keras.applications) and the 3x3 (torchvision,
     # "v1.5") placements of the stride are in use by published weights.
@@ -143,7 +149,7 @@ def bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOpt
     y = conv_bn(y, width, 3, stride_3x3, f"{name}_2", options, groups=options.groups)
     y = conv_bn(y, 4 * filters, 1, 1, f"{name}_3", options, activation=False,
                 zero_gamma=options.zero_init_residual)
-    return _merge(x, y, 4 * filters, strides, name, options)
+    return _merge(x, y, 4 * filters, strides, name, options, drop_rate)
 
 
 BLOCKS: dict = {BASIC: basic_block, BOTTLENECK: bottleneck_block}

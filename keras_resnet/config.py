@@ -124,6 +124,9 @@ class TrainConfig(RunSettings):
     sync_bn: bool = setting(False, "Synchronise batch statistics across replicas.")
     shortcut: Optional[str] = setting(None, "Shortcut option A, B or C; default the model's.", check=_shortcut)
     width_multiplier: float = setting(1.0, "Scale every conv's filters.", check=_positive)
+    stochastic_depth: float = setting(0.0, "Stochastic depth (Huang et al. 2016): drop the last block's residual "
+                                      "branch with this probability while training, block l of L with l/L of it "
+                                      "(their p_L = 0.5 is 0.5); ResNets only.", check=_fraction)
     image_size: Optional[int] = setting(None, "Train at this size; default the data's (at least the model's "
                                         "minimum).", check=at_least(1))
     tpu: Optional[str] = setting(None, "TPU name or address for --strategy=tpu.")
@@ -144,7 +147,7 @@ class TrainConfig(RunSettings):
             train_steps=self.train_steps, learning_rate=self.learning_rate, weight_decay=self.weight_decay,
             warmup_steps=self.warmup_steps, augmentation=self.augmentation, dtype=self.dtype, sync_bn=self.sync_bn, seed=self.seed,
             validation_split=self.validation_split, max_train_examples=self.max_train_examples,
-            weights=self.weights, freeze=self.freeze)
+            weights=self.weights, freeze=self.freeze, stochastic_depth=self.stochastic_depth or None)
 
 
 TUNERS = ("random", "bayesian", "hyperband")

@@ -32,7 +32,8 @@ def load_source(source: str) -> tuple:
     """(float32 model, run.json or {}) from a scripts/train.py --model_dir or a .keras file.
 
     A net trained under mixed precision keeps float32 weights; serving on
-    CPUs and TFLite want float32 graphs, so exports start from a float32 copy.
+    CPUs and TFLite want float32 graphs, so exports start from a float32 copy
+    (`models.inference_copy`, which also leaves out stochastic depth).
 
     Raises:
         ValueError: `source` is neither a finished run nor a .keras file.
@@ -44,7 +45,7 @@ def load_source(source: str) -> tuple:
     else:
         raise ValueError(f"Export needs a train.py --model_dir or a .keras file. Received: {source!r}")
     if isinstance(model, models.ResNet):
-        model = models.with_dtype(model, "float32")
+        model = models.inference_copy(model)
     return model, run
 
 

@@ -165,6 +165,44 @@ class InputNormalization(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class DropPath(keras.layers.Layer):
+    """Stochastic depth (Huang et al. 2016): drop a residual branch per sample while training.
+
+    A dropped sample's branch is zero; a kept one is scaled by 1 / (1 - rate)
+    (timm's DropPath), so at inference the layer returns its input as it is
+    and leaves no op in an exported graph.
+
+    Args:
+        rate: probability of dropping the branch, in [0, 1).
+        seed: seed of its random draws.
+    """
+
+    def __init__(self, rate: float, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"DropPath rate must be in [0, 1). Received: rate={rate}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        keep = 1.0 - self.rate
+        shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
+        draw = keras.random.uniform(shape, seed=self.seed_generator, dtype=self.compute_dtype)
+        return inputs * ops.floor(keep + draw) / keep
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, seed=self.seed)
+        return config
+
+
 # The input normalisations of published checkpoints, in pixel units (0-255 RGB in).
 NORMALIZATIONS = {
     "torchvision": dict(mean=(0.485 * 255, 0.456 * 255, 0.406 * 255), std=(0.229 * 255, 0.224 * 255, 0.225 * 255)),

@@ -85,10 +85,13 @@ def _assemble(inputs, spec: ResNetSpec, options: BlockOptions, width_multiplier:
     reduction = 4 if spec.family == "imagenet" else 1
     block_fn = BLOCKS[spec.block]
     features, stage_outputs = [], {}
+    total, index = sum(stage.blocks for stage in spec.stages), 0
     for i, stage in enumerate(spec.stages):
         for j in range(stage.blocks):
+            index += 1
+            # Huang et al.'s linear rule: block l of L survives with p_l = 1 - l / L * (1 - p_L).
             x = block_fn(x, widen(stage.filters), stage.stride if j == 0 else 1,
-                         f"conv{i + 2}_block{j + 1}", options)
+                         f"conv{i + 2}_block{j + 1}", options, options.drop_path_rate * index / total)
         reduction *= stage.stride
         features.append(FeatureInfo(f"C{i + 2}", f"conv{i + 2}_block{stage.blocks}_out",
                                     int(x.shape[options.channel_axis]), reduction))
@@ -170,6 +173,11 @@ class ResNet(keras.Model):
         data_format: "channels_last" or "channels_first"; default
             `keras.config.image_data_format()`, as in keras.applications.
             Layer names and weight shapes are the same in both.
+        drop_path_rate: stochastic depth (Huang et al. 2016): the last
+            block's residual branch is dropped with this probability while
+            training, block l of L with l / L of it (their p_L = 0.5 is 0.5);
+            a `DropPath` layer per block, the identity at inference. ResNets
+            only.
     """
 
     def __init__(self, spec: Union[ResNetSpec, dict, str], *, include_top: bool = True,
@@ -178,11 +186,13 @@ class ResNet(keras.Model):
                  shortcut: Optional[str] = None, stride_in_1x1: bool = False, zero_init_residual: bool = False,
                  width_multiplier: float = 1.0, synchronized_bn: bool = False, mean_shape=None, mean=None,
                  preprocessing: Optional[str] = None, features_only: bool = False, name: Optional[str] = None,
-                 dtype: Optional[str] = None, data_format: Optional[str] = None, **kwargs: Any):
+                 dtype: Optional[str] = None, data_format: Optional[str] = None, drop_path_rate: float = 0.0,
+                 **kwargs: Any):
         spec = _as_spec(spec)
         settings = _settings(spec, include_top, input_shape, pooling, classes, classifier_activation,
                              shortcut, stride_in_1x1, zero_init_residual, width_multiplier,
-                             synchronized_bn, mean_shape, mean, features_only, dtype, preprocessing, data_format)
+                             synchronized_bn, mean_shape, mean, features_only, dtype, preprocessing, data_format,
+                             drop_path_rate)
         with _deep_recursion(spec):
             inputs = layers.Input(shape=settings["input_shape"], name="input")
             outputs, features = _assemble(inputs, spec, settings.pop("options"), settings["width_multiplier"],
@@ -240,7 +250,7 @@ def _as_spec(spec) -> ResNetSpec:
 
 def _settings(spec, include_top, input_shape, pooling, classes, classifier_activation, shortcut,
               stride_in_1x1, zero_init_residual, width_multiplier, synchronized_bn, mean_shape, mean,
-              features_only, dtype, preprocessing=None, data_format=None) -> dict:
+              features_only, dtype, preprocessing=None, data_format=None, drop_path_rate=0.0) -> dict:
     """Validate the options once and resolve their defaults from the spec."""
     classes = spec.classes if classes is None else classes
     shortcut = shortcut or spec.shortcut
@@ -265,20 +275,26 @@ def _settings(spec, include_top, input_shape, pooling, classes, classifier_activ
         if input_shape[0 if first else -1] != 3:
             raise ValueError(f"preprocessing={preprocessing!r} normalises RGB images: input_shape needs 3 "
                              f"channels. Received: input_shape={input_shape}")
+    if not (isinstance(drop_path_rate, (int, float)) and 0 <= drop_path_rate < 1):
+        raise ValueError(f"drop_path_rate must be a number in [0, 1). Received: drop_path_rate={drop_path_rate!r}")
+    if drop_path_rate and not spec.residual:
+        raise ValueError(f"drop_path_rate drops residual branches; {spec.name} is a plain net, which has none. "
+                         f"Received: drop_path_rate={drop_path_rate}")
     if dtype is not None:
         dtype = keras.dtype_policies.get(dtype).name
     options = BlockOptions(residual=spec.residual, shortcut=shortcut, stride_in_1x1=bool(stride_in_1x1),
                            zero_init_residual=bool(zero_init_residual), synchronized_bn=bool(synchronized_bn),
                            dtype=dtype, data_format=data_format, groups=spec.groups,
                            width_per_group=spec.width_per_group, avg_down=spec.avg_down,
-                           se_ratio=spec.se_ratio)
+                           se_ratio=spec.se_ratio, drop_path_rate=float(drop_path_rate))
     return dict(
         options=options, include_top=bool(include_top), input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, shortcut=shortcut,
         stride_in_1x1=options.stride_in_1x1, zero_init_residual=options.zero_init_residual,
         width_multiplier=float(width_multiplier), synchronized_bn=options.synchronized_bn,
         mean_shape=None if mean_shape is None else [int(d) for d in mean_shape],
-        features_only=bool(features_only), dtype=dtype, preprocessing=preprocessing, data_format=data_format)
+        features_only=bool(features_only), dtype=dtype, preprocessing=preprocessing, data_format=data_format,
+        drop_path_rate=float(drop_path_rate))
 
 
 def stage_output_names(model_or_spec: Union[keras.Model, ResNetSpec]) -> dict:
@@ -305,7 +321,8 @@ def stage_output_names(model_or_spec: Union[keras.Model, ResNetSpec]) -> dict:
 # ---------------------------------------------------------------- public API
 
 _OPTION_NAMES = ("shortcut", "stride_in_1x1", "zero_init_residual", "width_multiplier", "synchronized_bn",
-                 "mean", "mean_shape", "dtype", "preprocessing", "include_preprocessing", "data_format")
+                 "mean", "mean_shape", "dtype", "preprocessing", "include_preprocessing", "data_format",
+                 "drop_path_rate")
 _APPLICATION_NAMES = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
                       "classifier_activation", "name")
 
@@ -336,7 +353,7 @@ def build_resnet(spec: ResNetSpec, *, weights: Optional[str] = None, input_tenso
             pooling, classes, classifier_activation, name, shortcut,
             stride_in_1x1, zero_init_residual, width_multiplier,
             synchronized_bn, mean, mean_shape, preprocessing, features_only,
-            dtype).
+            dtype, data_format, drop_path_rate).
 
     Returns:
         A `ResNet` (a `keras.Model`), or a functional `keras.Model` over
@@ -452,7 +469,7 @@ def _over_tensor(spec, input_tensor, *, name=None, **kwargs) -> keras.Model:
 _DEFAULTS = dict(include_top=True, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
                  shortcut=None, stride_in_1x1=False, zero_init_residual=False, width_multiplier=1.0,
                  synchronized_bn=False, mean_shape=None, mean=None, features_only=False, dtype=None,
-                 preprocessing=None, data_format=None)
+                 preprocessing=None, data_format=None, drop_path_rate=0.0)
 
 
 def build(name: str, /, depth: Optional[int] = None, **kwargs: Any) -> keras.Model:
@@ -509,11 +526,29 @@ def with_dtype(model: keras.Model, dtype: str) -> keras.Model:
     Raises:
         ValueError: `model` is not a `ResNet`.
     """
+    return _rebuilt(model, "with_dtype", dtype=keras.dtype_policies.get(dtype).name)
+
+
+def inference_copy(model: keras.Model) -> keras.Model:
+    """The same network and weights as a float32 graph without training-only layers.
+
+    Exports start from it: serving on CPUs and TFLite want float32, and a
+    net trained with stochastic depth loses its `DropPath` layers (the
+    identity at inference; they hold no weights).
+
+    Raises:
+        ValueError: `model` is not a `ResNet`.
+    """
+    return _rebuilt(model, "inference_copy", dtype="float32", drop_path_rate=0.0)
+
+
+def _rebuilt(model: keras.Model, caller: str, **changes: Any) -> keras.Model:
     if not isinstance(model, ResNet):
-        raise ValueError(f"with_dtype needs a keras_resnet ResNet model. Received: {type(model).__name__}")
-    if model.get_config()["dtype"] == keras.dtype_policies.get(dtype).name:
+        raise ValueError(f"{caller} needs a keras_resnet ResNet model. Received: {type(model).__name__}")
+    config = model.get_config()
+    if all(config.get(key) == value for key, value in changes.items()):
         return model
-    copy = ResNet.from_config({**model.get_config(), "dtype": dtype})
+    copy = ResNet.from_config({**config, **changes})
     copy.set_weights(model.get_weights())
     return copy
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet.layers import NORMALIZATIONS, InputNormalization, ZeroPadShortcut
+from keras_resnet.layers import NORMALIZATIONS, DropPath, InputNormalization, ZeroPadShortcut
 
 
 def test_zero_pad_shortcut_subsamples_and_pads_evenly():
@@ -43,3 +43,19 @@ def test_input_normalization_matches_the_checkpoints_own_preprocessing(kind, tmp
 def test_input_normalization_needs_one_positive_std_per_channel():
     with pytest.raises(ValueError, match="std > 0"):
         InputNormalization(mean=(1, 2, 3), std=(1, 0, 1))
+
+
+def test_drop_path_is_the_identity_at_inference_and_drops_whole_samples_in_training(tmp_path):
+    layer = DropPath(0.25, seed=3)
+    x = np.random.default_rng(0).uniform(0.5, 1.5, (4000, 2, 2, 3)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    y = keras.ops.convert_to_numpy(layer(x, training=True))
+    dropped = np.all(y == 0, axis=(1, 2, 3))
+    np.testing.assert_allclose(y[~dropped], x[~dropped] / 0.75, rtol=1e-6)  # kept samples scaled, whole
+    assert abs(dropped.mean() - 0.25) < 0.03
+    model = keras.Sequential([keras.Input((2, 2, 3)), layer])
+    model.save(tmp_path / "d.keras")
+    loaded = keras.models.load_model(tmp_path / "d.keras")
+    assert (loaded.layers[-1].rate, loaded.layers[-1].seed, loaded.weights) == (0.25, 3, [])
+    with pytest.raises(ValueError, match=r"DropPath rate must be in \[0, 1\). Received: rate=1.0"):
+        DropPath(1.0)

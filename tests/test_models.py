@@ -152,6 +152,28 @@ def test_squeeze_excitation_gates_each_residual_branch():
     assert model.get_layer("conv3_block2_se_squeeze").get_config()["keepdims"] is True
 
 
+def test_stochastic_depth_decays_linearly_and_leaves_inference_and_exports_alone(tmp_path):
+    model = keras_resnet.build("resnet20", drop_path_rate=0.5)
+    rates = [layer.rate for layer in model.layers if isinstance(layer, keras_resnet.DropPath)]
+    np.testing.assert_allclose(rates, [0.5 * l / 9 for l in range(1, 10)])  # Huang et al.: 1 - p_l = l/L (1 - p_L)
+    assert [layer.name for layer in model.layers if isinstance(layer, keras_resnet.DropPath)][-1] == (
+        "conv4_block3_drop")
+    model.save(tmp_path / "sd.keras")
+    assert keras_resnet.load_model(str(tmp_path / "sd.keras")).get_config()["drop_path_rate"] == 0.5
+    copy = keras_resnet.inference_copy(model)
+    assert not any(isinstance(layer, keras_resnet.DropPath) for layer in copy.layers)
+    assert [w.shape for w in copy.weights] == [w.shape for w in model.weights]
+    x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(copy(x)), keras.ops.convert_to_numpy(model(x)))
+    bottleneck = keras_resnet.build("resnext50_32x4d", drop_path_rate=0.2, width_multiplier=0.25,
+                                    input_shape=(32, 32, 3))
+    assert bottleneck.get_layer("conv5_block3_drop").rate == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="plain20 is a plain net, which has none"):
+        keras_resnet.build("plain20", drop_path_rate=0.5)
+    with pytest.raises(ValueError, match=r"drop_path_rate must be a number in \[0, 1\)"):
+        keras_resnet.build("resnet20", drop_path_rate=1.5)
+
+
 def test_resnet50_feature_map_as_in_the_issue():
     model = keras_resnet.ResNet50(include_top=False, input_shape=(224, 224, 3))
     assert model.output_shape == (None, 7, 7, 2048)

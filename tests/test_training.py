@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_resnet
 from keras_resnet import training
 from conftest import make_idx_dataset
 
@@ -38,7 +39,7 @@ def run_script(args, env=None, timeout=300):
 
 
 def test_one_epoch_writes_every_artifact(idx_dir, tmp_path):
-    result = training.train(config(idx_dir, tmp_path))
+    result = training.train(config(idx_dir, tmp_path, stochastic_depth=0.5))
     assert np.isfinite(result["test_loss"]) and 0 <= result["test_accuracy"] <= 1
     assert (result["epochs"], result["steps_per_epoch"], result["num_train"]) == (1, 4, 128)
     for name in ("best.weights.h5", "final.weights.h5", "final.keras", "history.csv",
@@ -49,6 +50,10 @@ def test_one_epoch_writes_every_artifact(idx_dir, tmp_path):
     assert run["model"] == "resnet8" and run["classes"] == 10 and run["input_size"] == [28, 28]
     model = result["model"]
     assert model.layers[1].name == "preprocessing" and model.input_shape == (None, 28, 28, 1)
+    # Stochastic depth: resnet8's 3 blocks drop their branch with 1/6, 2/6, 3/6.
+    assert [round(layer.rate, 4) for layer in model.layers if isinstance(layer, keras_resnet.DropPath)] == [
+        0.1667, 0.3333, 0.5]
+    assert run["stochastic_depth"] == 0.5
 
 
 def test_training_learns_the_easy_data(idx_dir, tmp_path):
@@ -109,6 +114,8 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_backup(idx_di
         (dict(image_size=16, model="resnet18"), "resnet18 needs images of at least 32 px"),
         (dict(shortcut="Z"), "Unknown shortcut option"),
         (dict(augmentation="mixup"), "Unknown augmentation 'mixup'"),
+        (dict(stochastic_depth=1.0), r"--stochastic_depth must be in \[0, 1\)"),
+        (dict(model="plain8", stochastic_depth=0.5), "plain8 is a plain net, which has none"),
     ],
 )
 def test_bad_config_fails_before_any_work(idx_dir, tmp_path, changes, message):
