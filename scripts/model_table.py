@@ -10,8 +10,9 @@ flags.DEFINE_list("models", None, "Models to list; default: all of list_models()
 
 def main(argv):
     del argv
-    print("| model | family | blocks | trainable params | multiply-adds | published multiply-adds |")
-    print("|---|---|---|---|---|---|")
+    print("| model | family | blocks | trainable params | params as counted by | multiply-adds | "
+          "published multiply-adds |")
+    print("|---|---|---|---|---|---|---|")
     for name in FLAGS.models or keras_resnet.list_models():
         spec = keras_resnet.get_spec(name)
         model = keras_resnet.build(name)
@@ -25,8 +26,15 @@ def main(argv):
             blocks += f"; 3x3 in {spec.groups} groups of {spec.width_per_group}"
         elif spec.width_per_group != 64:
             blocks += f"; 3x3 {spec.width_per_group // 64}x wide"
+        if spec.deep_stem:
+            blocks += "; deep stem"
+        if spec.avg_down:
+            blocks += "; pooled projections"
+        if spec.se_ratio:
+            blocks += f"; SE 1/{round(1 / spec.se_ratio)}"
+        counted = spec.params_source or ("its option-A ResNet's" if not spec.residual else "")
         print(f"| {name} | {spec.family} {side}x{side} | {spec.block} {blocks} | "
-              f"{params:,} | {macs / 1e9:.3f} G | {paper} |")
+              f"{params:,} | {counted} | {macs / 1e9:.3f} G | {paper} |")
 
 
 if __name__ == "__main__":
