@@ -26,11 +26,13 @@ def test_trainable_params_match_the_paper(name):
     if spec.residual:
         assert count == spec.params
     else:
-        # A plain twin has exactly the parameters of its option-A ResNet.
+        # A plain twin has exactly the parameters of its option-A ResNet
+        # (the CIFAR nets' default, whose count its own case asserts).
         twin = name.replace("plain", "resnet")
-        assert count == trainable(small_model(twin, shortcut="A"))
         if spec.family == "cifar":
             assert count == keras_resnet.get_spec(twin).params
+        else:
+            assert count == trainable(small_model(twin, shortcut="A"))
 
 
 def test_shortcut_options_add_exactly_the_projections():
@@ -78,8 +80,15 @@ def test_output_shapes_with_and_without_top(name):
 
 
 # plain1202 is resnet1202's graph less the additions (50 s a round trip);
-# resnet1202 covers the 4,200-layer path.
-@pytest.mark.parametrize("name", [name for name in ALL if name != "plain1202"])
+# resnet1202 covers the 4,200-layer path. Of the follow-ups, one net per
+# spec field (groups, width, deep stem and pooled projections, SE): their
+# deeper variants serialise the same fields.
+ROUND_TRIPS = [name for name in ALL if name not in (
+    "plain1202", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "resnet34d", "resnet50d",
+    "resnet101d", "resnet152d", "seresnext50_32x4d")]
+
+
+@pytest.mark.parametrize("name", ROUND_TRIPS)
 def test_keras_round_trip_gives_equal_outputs_and_config(name, tmp_path):
     # Serialisation does not depend on width: above 30M parameters a quarter
     # width keeps the files (up to 500 MB at full width) small.
