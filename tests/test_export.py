@@ -177,9 +177,12 @@ def test_predict_gives_the_same_top1_on_every_artifact(run):
     for q in litert.QUANTIZATIONS:
         results[q] = predict.predict_tflite(os.path.join(folder, f"resnet8_{q}.tflite"), images)
     top1 = {k: [labels[0] for labels, _ in v] for k, v in results.items()}
-    for q in ("float32", "float16", "dynamic_int8"):
+    for q in ("float32", "float16"):
         assert top1[q] == top1["saved_model"], q
-    assert np.mean(np.array(top1["int8"]) == np.array(top1["saved_model"])) >= 0.9
+    # Quantized weights move the logits by ~1e-2: a near tie of this barely
+    # trained net can flip (dynamic_int8 flipped 1 of 16 in one CI run).
+    for q in ("dynamic_int8", "int8"):
+        assert np.mean(np.array(top1[q]) == np.array(top1["saved_model"])) >= 0.9, q
 
 
 def test_predict_script(run, tmp_path):
