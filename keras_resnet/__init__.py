@@ -42,7 +42,9 @@ _EXPORTS = {
 _APPLICATION_NAMES = [f"{kind}{depth}" for kind in ("ResNet", "PlainNet")
                       for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202)] + [
     "ResNeXt50_32x4d", "ResNeXt101_32x8d", "ResNeXt101_64x4d", "WideResNet50_2", "WideResNet101_2",
-    "ResNet18D", "ResNet34D", "ResNet50D", "ResNet101D", "ResNet152D", "SEResNet50", "SEResNeXt50_32x4d"]
+    "ResNet18D", "ResNet34D", "ResNet50D", "ResNet101D", "ResNet152D", "SEResNet50", "SEResNeXt50_32x4d",
+    "ResNet50V2", "ResNet101V2", "ResNet152V2", "PreActResNet110", "PreActResNet164", "PreActResNet1001",
+    "WideResNet16_8", "WideResNet28_10"]
 _EXPORTS.update({name: "applications" for name in _APPLICATION_NAMES})
 
 __all__ = sorted(_EXPORTS)

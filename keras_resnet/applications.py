@@ -14,7 +14,12 @@ __all__ = ["APPLICATIONS"]
 
 
 def _function_name(spec: specs_lib.ResNetSpec) -> str:
-    """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2, ResNet50D, SEResNet50, SEResNeXt50_32x4d."""
+    """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2, ResNet50D, SEResNet50, SEResNeXt50_32x4d,
+    ResNet50V2, PreActResNet164, WideResNet28_10."""
+    if spec.widen_factor:
+        return f"WideResNet{spec.depth}_{spec.widen_factor}"
+    if spec.preact:
+        return f"ResNet{spec.depth}V2" if spec.family == "imagenet" else f"PreActResNet{spec.depth}"
     if spec.se_ratio:
         return "SE" + _function_name(dataclasses.replace(spec, se_ratio=0.0))
     if spec.groups > 1:
@@ -43,6 +48,11 @@ def _application(model_name: str) -> Callable[..., keras.Model]:
         kind = "ResNet-D (deep 3x3 stem, average-pooled projections; He et al. 2019)"
     if spec.se_ratio:
         kind = f"Squeeze-and-excitation {kind} (Hu et al. 2018)"
+    if spec.preact:
+        kind = "Pre-activation ResNet (He et al. 2016, \"Identity Mappings\")" + (
+            ", keras.applications' v2 layout" if spec.stride_last else "")
+    if spec.widen_factor:
+        kind = f"Wide ResNet WRN-{spec.depth}-{spec.widen_factor} (Zagoruyko & Komodakis 2016; pre-activation)"
     default_input = "x".join(str(s) for s in spec.input_shape[:2])
     application.__doc__ = (
         f"{kind} of depth {spec.depth} ({spec.family}, {spec.block} blocks, "
@@ -50,7 +60,7 @@ def _application(model_name: str) -> Callable[..., keras.Model]:
         f"Defaults: input {default_input}, {spec.classes} classes"
         + (f", shortcut option {spec.shortcut}" if spec.residual else "")
         + ".\nArguments as `keras.applications`; options (shortcut, stride_in_1x1, "
-        "zero_init_residual, width_multiplier, dtype) as `keras_resnet.ResNet`.")
+        "zero_init_residual, width_multiplier, dtype, drop_path_rate, dropout_rate) as `keras_resnet.ResNet`.")
     application.__name__ = application.__qualname__ = _function_name(spec)
     return application
 
@@ -89,5 +99,13 @@ ResNet34D = APPLICATIONS["ResNet34D"]
 ResNet50D = APPLICATIONS["ResNet50D"]
 ResNet101D = APPLICATIONS["ResNet101D"]
 ResNet152D = APPLICATIONS["ResNet152D"]
+ResNet50V2 = APPLICATIONS["ResNet50V2"]
+ResNet101V2 = APPLICATIONS["ResNet101V2"]
+ResNet152V2 = APPLICATIONS["ResNet152V2"]
+PreActResNet110 = APPLICATIONS["PreActResNet110"]
+PreActResNet164 = APPLICATIONS["PreActResNet164"]
+PreActResNet1001 = APPLICATIONS["PreActResNet1001"]
+WideResNet16_8 = APPLICATIONS["WideResNet16_8"]
+WideResNet28_10 = APPLICATIONS["WideResNet28_10"]
 SEResNet50 = APPLICATIONS["SEResNet50"]
 SEResNeXt50_32x4d = APPLICATIONS["SEResNeXt50_32x4d"]

@@ -40,6 +40,10 @@ class BlockOptions:
         drop_path_rate: stochastic depth's drop probability of the last
             block, falling linearly to 0 at the input (Huang et al.: this is
             1 - p_L); 0 for none.
+        preact: the spec's pre-activation ordering (v2).
+        conv_bias: the spec's bias on convs that no BN follows.
+        dropout_rate: dropout between a basic block's convs (Wide ResNet's
+            0.3); 0 for none.
     """
 
     residual: bool = True
@@ -54,15 +58,18 @@ class BlockOptions:
     avg_down: bool = False
     se_ratio: float = 0.0
     drop_path_rate: float = 0.0
+    preact: bool = False
+    conv_bias: bool = False
+    dropout_rate: float = 0.0
 
     @property
     def channel_axis(self) -> int:
         return 1 if self.data_format == "channels_first" else -1
 
 
-def conv_bn(x, filters: int, kernel_size: int, strides: int, name: str, options: BlockOptions,
-            activation: bool = True, zero_gamma: bool = False, groups: int = 1):
-    """Conv (no bias, `groups` groups) -> BN [-> ReLU], named `{name}_conv/_bn/_relu`."""
+def conv(x, filters: int, kernel_size: int, strides: int, name: str, options: BlockOptions, groups: int = 1,
+         use_bias: bool = False, zero_kernel: bool = False):
+    """A conv named `{name}_conv`, padded symmetrically where it strides (`{name}_pad`)."""
     padding = "same"
     if strides > 1 and kernel_size > 1:
         # Symmetric padding as in the paper's Caffe/torchvision nets; TF's
@@ -71,9 +78,14 @@ def conv_bn(x, filters: int, kernel_size: int, strides: int, name: str, options:
         x = layers.ZeroPadding2D(kernel_size // 2, data_format=options.data_format, name=f"{name}_pad",
                                  dtype=options.dtype)(x)
         padding = "valid"
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, groups=groups, use_bias=False,
-                      data_format=options.data_format, kernel_initializer="he_normal", name=f"{name}_conv",
-                      dtype=options.dtype)(x)
+    return layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, groups=groups, use_bias=use_bias,
+                         data_format=options.data_format,
+                         kernel_initializer="zeros" if zero_kernel else "he_normal", name=f"{name}_conv",
+                         dtype=options.dtype)(x)
+
+
+def bn_relu(x, name: str, options: BlockOptions, activation: bool = True, zero_gamma: bool = False):
+    """BN [-> ReLU], named `{name}_bn/_relu`."""
     x = layers.BatchNormalization(
         axis=options.channel_axis, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
         gamma_initializer="zeros" if zero_gamma else "ones",
@@ -81,6 +93,13 @@ def conv_bn(x, filters: int, kernel_size: int, strides: int, name: str, options:
     if activation:
         x = layers.ReLU(name=f"{name}_relu", dtype=options.dtype)(x)
     return x
+
+
+def conv_bn(x, filters: int, kernel_size: int, strides: int, name: str, options: BlockOptions,
+            activation: bool = True, zero_gamma: bool = False, groups: int = 1):
+    """Conv (no bias, `groups` groups) -> BN [-> ReLU], named `{name}_conv/_bn/_relu`."""
+    x = conv(x, filters, kernel_size, strides, name, options, groups=groups)
+    return bn_relu(x, name, options, activation=activation, zero_gamma=zero_gamma)
 
 
 def shortcut(x, filters: int, strides: int, name: str, options: BlockOptions):
@@ -134,6 +153,8 @@ def _merge(x, y, filters: int, strides: int, name: str, options: BlockOptions, d
 def basic_block(x, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float = 0.0):
     """Two 3x3 convs; output channels = filters. `drop_rate`: stochastic depth of the branch."""
     y = conv_bn(x, filters, 3, strides, f"{name}_1", options)
+    if options.dropout_rate:
+        y = layers.Dropout(options.dropout_rate, name=f"{name}_dropout", dtype=options.dtype)(y)
     y = conv_bn(y, filters, 3, 1, f"{name}_2", options, activation=False,
                 zero_gamma=options.zero_init_residual)
     return _merge(x, y, filters, strides, name, options, drop_rate)
@@ -152,11 +173,92 @@ def bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOpt
     return _merge(x, y, 4 * filters, strides, name, options, drop_rate)
 
 
+def preact_shortcut(x, pre, filters: int, strides: int, name: str, options: BlockOptions):
+    """The shortcut of a pre-activation block: `x` the block's input, `pre` its BN-ReLU.
+
+    Projections (where the channels change under option B, on every block
+    under C) start from the shared pre-activation, as in He et al.'s code and
+    keras.applications; where only the resolution changes (keras.applications'
+    v2), B subsamples `x` with a 1x1 max pool, as keras does; option A
+    subsamples and zero-pads `x`.
+    """
+    changes_channels = x.shape[options.channel_axis] != filters
+    if options.shortcut == "C" or (options.shortcut == "B" and changes_channels):
+        if options.avg_down and strides > 1:
+            pre = layers.AveragePooling2D(strides, strides, padding="same", data_format=options.data_format,
+                                          name=f"{name}_0_pool", dtype=options.dtype)(pre)
+            strides = 1
+        return conv(pre, filters, 1, strides, f"{name}_0", options, use_bias=options.conv_bias)
+    if options.shortcut == "A" and (changes_channels or strides > 1):
+        return ZeroPadShortcut(filters, strides, data_format=options.data_format, name=f"{name}_0_pad",
+                               dtype=options.dtype)(x)
+    if strides > 1:
+        return layers.MaxPooling2D(1, strides, data_format=options.data_format, name=f"{name}_0_subsample",
+                                   dtype=options.dtype)(x)
+    return x
+
+
+def _preact_merge(x, pre, y, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float):
+    if options.se_ratio:
+        y = squeeze_excite(y, name, options)
+    if drop_rate:
+        y = DropPath(drop_rate, name=f"{name}_drop", dtype=options.dtype)(y)
+    # keras.applications' v2 names the addition, a block's output, `_out`.
+    return layers.Add(name=f"{name}_out", dtype=options.dtype)(
+        [preact_shortcut(x, pre, filters, strides, name, options), y])
+
+
+def preact_basic_block(x, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float = 0.0):
+    """BN-ReLU-3x3 twice (He et al. 2016's v2; Wide ResNet's with dropout between); output channels = filters."""
+    pre = bn_relu(x, f"{name}_preact", options)
+    y = conv(pre, filters, 3, strides, f"{name}_1", options)
+    y = bn_relu(y, f"{name}_1", options)
+    if options.dropout_rate:
+        y = layers.Dropout(options.dropout_rate, name=f"{name}_dropout", dtype=options.dtype)(y)
+    y = conv(y, filters, 3, 1, f"{name}_2", options, use_bias=options.conv_bias,
+             zero_kernel=options.zero_init_residual)
+    return _preact_merge(x, pre, y, filters, strides, name, options, drop_rate)
+
+
+def preact_bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOptions,
+                            drop_rate: float = 0.0):
+    """BN-ReLU before each of 1x1, 3x3 and 1x1 x4 (keras.applications' ResNet50V2 block); output 4 * filters."""
+    stride_1x1, stride_3x3 = (strides, 1) if options.stride_in_1x1 else (1, strides)
+    width = int(filters * options.width_per_group / 64) * options.groups
+    pre = bn_relu(x, f"{name}_preact", options)
+    y = conv(pre, width, 1, stride_1x1, f"{name}_1", options)
+    y = bn_relu(y, f"{name}_1", options)
+    y = conv(y, width, 3, stride_3x3, f"{name}_2", options, groups=options.groups)
+    y = bn_relu(y, f"{name}_2", options)
+    y = conv(y, 4 * filters, 1, 1, f"{name}_3", options, use_bias=options.conv_bias,
+             zero_kernel=options.zero_init_residual)
+    return _preact_merge(x, pre, y, 4 * filters, strides, name, options, drop_rate)
+
+
 BLOCKS: dict = {BASIC: basic_block, BOTTLENECK: bottleneck_block}
+PREACT_BLOCKS: dict = {BASIC: preact_basic_block, BOTTLENECK: preact_bottleneck_block}
+
+
+def head_norm(x, options: BlockOptions):
+    """A pre-activation net's final BN-ReLU, `post_bn`/`post_relu` as in keras.applications."""
+    return bn_relu(x, "post", options)
 
 
 def stem(x, spec: ResNetSpec, filters: int, options: BlockOptions):
-    """conv1 (and pool1 for the ImageNet nets); ResNet-C's is three 3x3 convs, conv1_1 .. conv1_3."""
+    """conv1 (and pool1 for the ImageNet nets); ResNet-C's is three 3x3 convs, conv1_1 .. conv1_3.
+
+    A pre-activation net's conv1 is a bare conv (biased where the spec says):
+    the first block's BN-ReLU follows it.
+    """
+    if spec.preact:
+        x = conv(x, filters, 7 if spec.family == "imagenet" else 3, 2 if spec.family == "imagenet" else 1,
+                 "conv1", options, use_bias=options.conv_bias)
+        if spec.family == "imagenet":
+            # keras.applications' v2 max-pools the conv's output, zero-padded.
+            x = layers.ZeroPadding2D(1, data_format=options.data_format, name="pool1_pad", dtype=options.dtype)(x)
+            x = layers.MaxPooling2D(3, strides=2, data_format=options.data_format, name="pool1_pool",
+                                    dtype=options.dtype)(x)
+        return x
     if spec.family == "imagenet":
         if spec.deep_stem:
             x = conv_bn(x, filters // 2, 3, 2, "conv1_1", options)

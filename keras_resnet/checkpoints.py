@@ -24,7 +24,7 @@ import numpy as np
 KERAS_RESNET = "keras_resnet"  # a .weights.h5 written by this package
 TORCH = "torch"  # torch.save of a state dict: .pth / .pt
 SAFETENSORS = "safetensors"
-KERAS_APPLICATIONS = "keras.applications"  # its .h5 / .weights.h5 (ResNet50/101/152, v1)
+KERAS_APPLICATIONS = "keras.applications"  # its .h5 / .weights.h5 (ResNet50/101/152 and their V2)
 FORMATS = (KERAS_RESNET, TORCH, SAFETENSORS, KERAS_APPLICATIONS)
 
 KERAS_APPLICATIONS_BN_EPSILON = 1.001e-5
@@ -86,7 +86,7 @@ def _sniff_hdf5(path: str) -> str:
             if "layer_names" in f.attrs or "model_weights" in f:
                 return KERAS_APPLICATIONS  # Keras 2's (legacy) weights or model file
             if "layers" in f:
-                # keras.applications' v1 ResNets have a bias on every conv; ours none.
+                # keras.applications' ResNets have a bias on their first conv; ours only with META_KEY.
                 return KERAS_APPLICATIONS if ("layers/conv2d/vars/1" in f and META_KEY not in f.attrs) \
                     else KERAS_RESNET
     except OSError as error:
@@ -162,7 +162,7 @@ def _read_keras_applications(path: str) -> Checkpoint:
 def _keras_applications_model_for(path: str) -> keras.Model:
     """Keras 3's .weights.h5 is keyed by layer order, not name: find the model it loads into."""
     tried = []
-    for name in ("ResNet50", "ResNet101", "ResNet152"):
+    for name in ("ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2"):
         for include_top in (True, False):
             model = getattr(keras.applications, name)(weights=None, include_top=include_top,
                                                       input_shape=(64, 64, 3) if not include_top else None)
@@ -281,8 +281,8 @@ def _keras_applications_assignments(model: keras.Model, ckpt: Checkpoint) -> tup
             value = folded[var_name]
         elif var_name == "kernel":
             value = tensors[0]
-        elif var_name == "bias" and isinstance(layer, keras.layers.Dense):
-            value = tensors[1]
+        elif var_name == "bias" and isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D)):
+            value = tensors[1]  # the classifier's, and v2's convs that no BN follows
         else:
             _fail(model, f"its layer {name!r} ({var_name}) has no counterpart in a keras.applications ResNet.")
         _check_shape(model, f"{name}[{var_name}]", value, name, var_name, variable)
@@ -325,9 +325,17 @@ def import_checkpoint(model: keras.Model, source, *, skip_head: Union[bool, str]
     if ckpt.format in (TORCH, SAFETENSORS) and stride_in_1x1:
         _fail(model, f"{ckpt.source} is a torchvision/timm checkpoint, whose bottlenecks stride on the 3x3 "
                      "(v1.5); the model strides on the 1x1. Build it with stride_in_1x1=False.")
-    if ckpt.format == KERAS_APPLICATIONS and stride_in_1x1 is False:
+    preact = ckpt.format == KERAS_APPLICATIONS and "post_bn" in ckpt.tensors
+    if ckpt.format == KERAS_APPLICATIONS and preact != any(layer.name == "post_bn" for layer in model.layers):
+        _fail(model, f"{ckpt.source} is a keras.applications {'v2 (pre-activation)' if preact else 'v1'} "
+                     f"checkpoint and the model is not: build a {'resnet<depth>v2' if preact else 'resnet<depth>'} "
+                     "model (ResNet50V2 .. or ResNet50 ..).")
+    if ckpt.format == KERAS_APPLICATIONS and not preact and stride_in_1x1 is False:
         _fail(model, f"{ckpt.source} is a keras.applications (MSRA Caffe, v1) checkpoint, whose bottlenecks "
                      "stride on the 1x1; the model strides on the 3x3. Build it with stride_in_1x1=True.")
+    if preact and stride_in_1x1:
+        _fail(model, f"{ckpt.source} is a keras.applications v2 checkpoint, whose bottlenecks stride on the 3x3; "
+                     "the model strides on the 1x1. Build it with stride_in_1x1=False.")
     has_head = any(layer.name == "predictions" for layer in model.layers)
     if skip_head == "if_other_classes":
         skip_head = has_head and _classes(ckpt) != model.get_layer("predictions").kernel.shape[-1]

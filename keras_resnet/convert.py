@@ -24,14 +24,16 @@ from keras_resnet.layers import NORMALIZATIONS
 def _reference_keras_applications(path: str, spec, pixels: np.ndarray):
     ckpt = checkpoints.read(path)
     name = {50: "ResNet50", 101: "ResNet101", 152: "ResNet152"}.get(spec.depth)
-    if name is None or spec.block != specs.BOTTLENECK:
+    if name is None or spec.block != specs.BOTTLENECK or spec.family != "imagenet":
         return None, f"keras.applications has no {spec.name}"
+    name += "V2" if spec.preact else ""
     reference = getattr(keras.applications, name)(weights=None, input_shape=pixels.shape[1:],
                                                   include_top="predictions" in ckpt.tensors)
     for layer in reference.layers:
         if layer.weights:
             layer.set_weights(ckpt.tensors[layer.name])
-    inputs = keras.applications.resnet.preprocess_input(pixels.copy())
+    module = keras.applications.resnet_v2 if spec.preact else keras.applications.resnet
+    inputs = module.preprocess_input(pixels.copy())
     return np.asarray(reference.predict(inputs, verbose=0)), f"keras.applications.{name}"
 
 
@@ -64,7 +66,7 @@ def convert(source: str, model: str, output: str, *, stride_in_1x1: Optional[boo
         output: the `.weights.h5` to write (atomically); load it with
             `weights=output`, which also restores the checkpoint's
             preprocessing.
-        stride_in_1x1: default: True for keras.applications files, else False.
+        stride_in_1x1: default: True for keras.applications' v1 files, else False.
         image_size: side of the random test images.
         num_images: how many.
         seed: their seed.
@@ -83,14 +85,15 @@ def convert(source: str, model: str, output: str, *, stride_in_1x1: Optional[boo
     kind = checkpoints.sniff(source)
     if kind == checkpoints.KERAS_RESNET:
         raise ValueError(f"{source!r} is already a keras_resnet .weights.h5 file.")
-    caffe = kind == checkpoints.KERAS_APPLICATIONS
-    stride_in_1x1 = caffe if stride_in_1x1 is None else stride_in_1x1
+    keras_file = kind == checkpoints.KERAS_APPLICATIONS
+    if stride_in_1x1 is None:  # keras.applications' v1 strides on the 1x1, its v2 and torchvision on the 3x3
+        stride_in_1x1 = keras_file and not spec.preact
     net = models.build(spec.name, input_shape=(image_size, image_size, 3), stride_in_1x1=stride_in_1x1,
-                       preprocessing="caffe" if caffe else "torchvision")
+                       preprocessing=models.weights_preprocessing(spec, source, stride_in_1x1))
     report = checkpoints.import_checkpoint(net, source)
     pixels = np.random.default_rng(seed).uniform(0, 255, (num_images, image_size, image_size, 3)).astype(np.float32)
     ours = np.asarray(net.predict(pixels, verbose=0))
-    reference, reason = (_reference_keras_applications if caffe else _reference_torch)(source, spec, pixels)
+    reference, reason = (_reference_keras_applications if keras_file else _reference_torch)(source, spec, pixels)
     weights_lib.save_weights(net, output)
     result = {"output": output, "format": report["format"], "assigned": report["assigned"],
               "reference": None, "reason": reason, "max_abs_diff": None, "top1_agreement": None}

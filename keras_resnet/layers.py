@@ -207,4 +207,6 @@ class DropPath(keras.layers.Layer):
 NORMALIZATIONS = {
     "torchvision": dict(mean=(0.485 * 255, 0.456 * 255, 0.406 * 255), std=(0.229 * 255, 0.224 * 255, 0.225 * 255)),
     "caffe": dict(mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0), reverse_channels=True),
+    # keras.applications' "tf" mode, its v2 ResNets': x / 127.5 - 1.
+    "tf": dict(mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5)),
 }

@@ -21,7 +21,7 @@ from keras import layers
 
 from keras_resnet import specs as specs_lib
 from keras_resnet import weights as weights_lib
-from keras_resnet.blocks import BLOCKS, BlockOptions, stem
+from keras_resnet.blocks import BLOCKS, PREACT_BLOCKS, BlockOptions, head_norm, stem
 from keras_resnet.layers import DATA_FORMATS, NORMALIZATIONS, PACKAGE, InputNormalization, MeanSubtraction
 from keras_resnet.specs import BOTTLENECK, ResNetSpec
 
@@ -83,17 +83,20 @@ def _assemble(inputs, spec: ResNetSpec, options: BlockOptions, width_multiplier:
                                dtype=options.dtype)(x)
     x = stem(x, spec, widen(spec.stem_filters), options)
     reduction = 4 if spec.family == "imagenet" else 1
-    block_fn = BLOCKS[spec.block]
+    block_fn = (PREACT_BLOCKS if spec.preact else BLOCKS)[spec.block]
     features, stage_outputs = [], {}
     total, index = sum(stage.blocks for stage in spec.stages), 0
     for i, stage in enumerate(spec.stages):
+        strided = stage.blocks - 1 if spec.stride_last else 0
         for j in range(stage.blocks):
             index += 1
             # Huang et al.'s linear rule: block l of L survives with p_l = 1 - l / L * (1 - p_L).
-            x = block_fn(x, widen(stage.filters), stage.stride if j == 0 else 1,
+            x = block_fn(x, widen(stage.filters), stage.stride if j == strided else 1,
                          f"conv{i + 2}_block{j + 1}", options, options.drop_path_rate * index / total)
         reduction *= stage.stride
-        features.append(FeatureInfo(f"C{i + 2}", f"conv{i + 2}_block{stage.blocks}_out",
+        if spec.preact and i == len(spec.stages) - 1:
+            x = head_norm(x, options)  # the last stage's output is normalised, as timm's and keras's
+        features.append(FeatureInfo(f"C{i + 2}", stage_output_names(spec)[f"C{i + 2}"],
                                     int(x.shape[options.channel_axis]), reduction))
         stage_outputs[f"C{i + 2}"] = x
     if features_only:
@@ -164,8 +167,9 @@ class ResNet(keras.Model):
         mean: initial value of that mean, (H, W, C) or (C,); sets mean_shape.
         preprocessing: a pretrained checkpoint's input normalisation applied
             inside the model to raw 0-255 RGB pixels: "torchvision" (mean/std,
-            also timm's) or "caffe" (BGR, mean subtraction:
-            keras.applications' v1 weights); None for none.
+            also timm's), "caffe" (BGR, mean subtraction:
+            keras.applications' v1 weights) or "tf" (x / 127.5 - 1: its v2
+            weights); None for none.
         features_only: output {"C2": ..., "C5": ...}, each stage's last map.
         name: model name; default the spec's.
         dtype: a Keras dtype policy ("float32", "mixed_bfloat16", ...) given
@@ -178,6 +182,9 @@ class ResNet(keras.Model):
             training, block l of L with l / L of it (their p_L = 0.5 is 0.5);
             a `DropPath` layer per block, the identity at inference. ResNets
             only.
+        dropout_rate: dropout between the two convs of every basic block
+            while training (Wide ResNet's 0.3, Zagoruyko & Komodakis 2016);
+            basic-block nets only.
     """
 
     def __init__(self, spec: Union[ResNetSpec, dict, str], *, include_top: bool = True,
@@ -187,12 +194,12 @@ class ResNet(keras.Model):
                  width_multiplier: float = 1.0, synchronized_bn: bool = False, mean_shape=None, mean=None,
                  preprocessing: Optional[str] = None, features_only: bool = False, name: Optional[str] = None,
                  dtype: Optional[str] = None, data_format: Optional[str] = None, drop_path_rate: float = 0.0,
-                 **kwargs: Any):
+                 dropout_rate: float = 0.0, **kwargs: Any):
         spec = _as_spec(spec)
         settings = _settings(spec, include_top, input_shape, pooling, classes, classifier_activation,
                              shortcut, stride_in_1x1, zero_init_residual, width_multiplier,
                              synchronized_bn, mean_shape, mean, features_only, dtype, preprocessing, data_format,
-                             drop_path_rate)
+                             drop_path_rate, dropout_rate)
         with _deep_recursion(spec):
             inputs = layers.Input(shape=settings["input_shape"], name="input")
             outputs, features = _assemble(inputs, spec, settings.pop("options"), settings["width_multiplier"],
@@ -250,7 +257,8 @@ def _as_spec(spec) -> ResNetSpec:
 
 def _settings(spec, include_top, input_shape, pooling, classes, classifier_activation, shortcut,
               stride_in_1x1, zero_init_residual, width_multiplier, synchronized_bn, mean_shape, mean,
-              features_only, dtype, preprocessing=None, data_format=None, drop_path_rate=0.0) -> dict:
+              features_only, dtype, preprocessing=None, data_format=None, drop_path_rate=0.0,
+              dropout_rate=0.0) -> dict:
     """Validate the options once and resolve their defaults from the spec."""
     classes = spec.classes if classes is None else classes
     shortcut = shortcut or spec.shortcut
@@ -280,13 +288,19 @@ def _settings(spec, include_top, input_shape, pooling, classes, classifier_activ
     if drop_path_rate and not spec.residual:
         raise ValueError(f"drop_path_rate drops residual branches; {spec.name} is a plain net, which has none. "
                          f"Received: drop_path_rate={drop_path_rate}")
+    if not (isinstance(dropout_rate, (int, float)) and 0 <= dropout_rate < 1):
+        raise ValueError(f"dropout_rate must be a number in [0, 1). Received: dropout_rate={dropout_rate!r}")
+    if dropout_rate and spec.block != specs_lib.BASIC:
+        raise ValueError(f"dropout_rate drops units between a basic block's two convs (Wide ResNets); {spec.name} "
+                         f"has {spec.block} blocks. Received: dropout_rate={dropout_rate}")
     if dtype is not None:
         dtype = keras.dtype_policies.get(dtype).name
     options = BlockOptions(residual=spec.residual, shortcut=shortcut, stride_in_1x1=bool(stride_in_1x1),
                            zero_init_residual=bool(zero_init_residual), synchronized_bn=bool(synchronized_bn),
                            dtype=dtype, data_format=data_format, groups=spec.groups,
                            width_per_group=spec.width_per_group, avg_down=spec.avg_down,
-                           se_ratio=spec.se_ratio, drop_path_rate=float(drop_path_rate))
+                           se_ratio=spec.se_ratio, drop_path_rate=float(drop_path_rate), preact=spec.preact,
+                           conv_bias=spec.conv_bias, dropout_rate=float(dropout_rate))
     return dict(
         options=options, include_top=bool(include_top), input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, shortcut=shortcut,
@@ -294,7 +308,7 @@ def _settings(spec, include_top, input_shape, pooling, classes, classifier_activ
         width_multiplier=float(width_multiplier), synchronized_bn=options.synchronized_bn,
         mean_shape=None if mean_shape is None else [int(d) for d in mean_shape],
         features_only=bool(features_only), dtype=dtype, preprocessing=preprocessing, data_format=data_format,
-        drop_path_rate=float(drop_path_rate))
+        drop_path_rate=float(drop_path_rate), dropout_rate=float(dropout_rate))
 
 
 def stage_output_names(model_or_spec: Union[keras.Model, ResNetSpec]) -> dict:
@@ -310,8 +324,10 @@ def stage_output_names(model_or_spec: Union[keras.Model, ResNetSpec]) -> dict:
         ValueError: the model was not built by keras_resnet.
     """
     if isinstance(model_or_spec, ResNetSpec):
-        return {f"C{i + 2}": f"conv{i + 2}_block{stage.blocks}_out"
-                for i, stage in enumerate(model_or_spec.stages)}
+        names = {f"C{i + 2}": f"conv{i + 2}_block{stage.blocks}_out" for i, stage in enumerate(model_or_spec.stages)}
+        if model_or_spec.preact:  # the final BN-ReLU belongs to the last stage
+            names[f"C{len(model_or_spec.stages) + 1}"] = "post_relu"
+        return names
     features = getattr(model_or_spec, "feature_info", None)
     if not features:
         raise ValueError(f"Model {model_or_spec.name!r} was not built by keras_resnet (it has no feature_info).")
@@ -322,7 +338,7 @@ def stage_output_names(model_or_spec: Union[keras.Model, ResNetSpec]) -> dict:
 
 _OPTION_NAMES = ("shortcut", "stride_in_1x1", "zero_init_residual", "width_multiplier", "synchronized_bn",
                  "mean", "mean_shape", "dtype", "preprocessing", "include_preprocessing", "data_format",
-                 "drop_path_rate")
+                 "drop_path_rate", "dropout_rate")
 _APPLICATION_NAMES = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
                       "classifier_activation", "name")
 
@@ -336,7 +352,7 @@ def build_resnet(spec: ResNetSpec, *, weights: Optional[str] = None, input_tenso
         weights: None (random initialisation); "imagenet" (the best published
             checkpoint for the network and its stride placement); a name of
             `keras_resnet.list_weights(model)` ("torchvision_v1",
-            "torchvision_v2", "timm_a1", "msra_caffe"); or a file: this
+            "torchvision_v2", "timm_a1", "msra_caffe", "keras"); or a file: this
             package's `.weights.h5`, a torchvision/timm `.pth`/`.pt` or
             `.safetensors` state dict, or keras.applications' `.h5` /
             `.weights.h5` (its format is found from its content). Published
@@ -353,7 +369,7 @@ def build_resnet(spec: ResNetSpec, *, weights: Optional[str] = None, input_tenso
             pooling, classes, classifier_activation, name, shortcut,
             stride_in_1x1, zero_init_residual, width_multiplier,
             synchronized_bn, mean, mean_shape, preprocessing, features_only,
-            dtype, data_format, drop_path_rate).
+            dtype, data_format, drop_path_rate, dropout_rate).
 
     Returns:
         A `ResNet` (a `keras.Model`), or a functional `keras.Model` over
@@ -370,7 +386,7 @@ def build_resnet(spec: ResNetSpec, *, weights: Optional[str] = None, input_tenso
     if include_preprocessing:
         if source.preprocessing is None and kwargs.get("preprocessing") is None:
             raise ValueError("include_preprocessing=True applies a published checkpoint's normalisation, but "
-                             f"weights={weights!r} is not one: pass preprocessing='torchvision' or 'caffe', or "
+                             f"weights={weights!r} is not one: pass preprocessing='torchvision', 'caffe' or 'tf', or "
                              "weights from a checkpoint.")
         kwargs["preprocessing"] = kwargs.get("preprocessing") or source.preprocessing
     if input_tensor is None:
@@ -393,7 +409,7 @@ def weights_preprocessing(spec: ResNetSpec, weights, stride_in_1x1: bool = False
     """The input normalisation that `weights` expects, checked without downloading or reading it whole.
 
     Returns:
-        "torchvision" or "caffe" for a published checkpoint (name or file,
+        "torchvision", "caffe" or "tf" for a published checkpoint (name or file,
         or a `.weights.h5` converted from one); None otherwise.
 
     Raises:
@@ -421,7 +437,9 @@ def _resolve_weights(spec: ResNetSpec, weights, stride_in_1x1) -> tuple:
         weights_lib.check_file(weights)
         # A file converted from a checkpoint brings that checkpoint's normalisation back with it.
         return kind, weights, weights_lib.stored_preprocessing(weights)
-    return kind, weights, "caffe" if kind == checkpoints.KERAS_APPLICATIONS else "torchvision"
+    if kind == checkpoints.KERAS_APPLICATIONS:
+        return kind, weights, "tf" if spec.preact else "caffe"  # keras.applications' v2 and v1 modes
+    return kind, weights, "torchvision"
 
 
 def _weights_source(spec: ResNetSpec, weights, kwargs: dict, any_preprocessing: bool) -> _WeightsSource:
@@ -469,7 +487,7 @@ def _over_tensor(spec, input_tensor, *, name=None, **kwargs) -> keras.Model:
 _DEFAULTS = dict(include_top=True, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
                  shortcut=None, stride_in_1x1=False, zero_init_residual=False, width_multiplier=1.0,
                  synchronized_bn=False, mean_shape=None, mean=None, features_only=False, dtype=None,
-                 preprocessing=None, data_format=None, drop_path_rate=0.0)
+                 preprocessing=None, data_format=None, drop_path_rate=0.0, dropout_rate=0.0)
 
 
 def build(name: str, /, depth: Optional[int] = None, **kwargs: Any) -> keras.Model:
@@ -533,13 +551,13 @@ def inference_copy(model: keras.Model) -> keras.Model:
     """The same network and weights as a float32 graph without training-only layers.
 
     Exports start from it: serving on CPUs and TFLite want float32, and a
-    net trained with stochastic depth loses its `DropPath` layers (the
-    identity at inference; they hold no weights).
+    net trained with stochastic depth or dropout loses its `DropPath` and
+    `Dropout` layers (the identity at inference; they hold no weights).
 
     Raises:
         ValueError: `model` is not a `ResNet`.
     """
-    return _rebuilt(model, "inference_copy", dtype="float32", drop_path_rate=0.0)
+    return _rebuilt(model, "inference_copy", dtype="float32", drop_path_rate=0.0, dropout_rate=0.0)
 
 
 def _rebuilt(model: keras.Model, caller: str, **changes: Any) -> keras.Model:
@@ -549,7 +567,10 @@ def _rebuilt(model: keras.Model, caller: str, **changes: Any) -> keras.Model:
     if all(config.get(key) == value for key, value in changes.items()):
         return model
     copy = ResNet.from_config({**config, **changes})
-    copy.set_weights(model.get_weights())
+    # By name: dropping weightless layers can change the graph's layer order.
+    for layer in copy.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
     return copy
 
 
@@ -608,6 +629,8 @@ def freeze(model: keras.Model, upto: str) -> list:
     else:
         last = int(upto[len("conv"):])
         prefixes = ("preprocessing", "pool1_") + tuple(f"conv{k}_" for k in range(1, last + 1))
+        if last == len(spec.stages) + 1:
+            prefixes += ("post_",)  # a pre-activation net's final BN-ReLU closes its last stage
         chosen = [layer for layer in model.layers if layer.name.startswith(prefixes)]
     for layer in chosen:
         layer.trainable = False

@@ -73,16 +73,28 @@ def _torchvision(model, name, timm_tag, origin_file, top1, top5, resize):
         _TORCHVISION.format(origin_file))
 
 
-def _msra(model, file_name, md5, top1, top5):
+def _keras_applications(model, name, file_name, md5, top1, top5, v2=False):
+    if v2:  # trained by the Keras team, pre-activation, stride on the 3x3, inputs x / 127.5 - 1
+        license, origin = "MIT (keras-team/keras-applications)", "https://keras.io/api/applications/resnet/"
+    else:
+        license = "MIT (KaimingHe/deep-residual-networks), converted by keras.applications"
+        origin = "https://github.com/KaimingHe/deep-residual-networks"
     return WeightsInfo(
-        model, "msra_caffe", _KERAS_APPLICATIONS.format(file_name), md5, "md5", checkpoints.KERAS_APPLICATIONS,
-        True, "caffe", 224, 256, 0.875, "bilinear", top1, top5,
-        "MIT (KaimingHe/deep-residual-networks), converted by keras.applications",
-        "https://github.com/KaimingHe/deep-residual-networks")
+        model, name, _KERAS_APPLICATIONS.format(file_name), md5, "md5", checkpoints.KERAS_APPLICATIONS, not v2,
+        "tf" if v2 else "caffe", 224, 256, 0.875, "bilinear", top1, top5, license, origin)
+
+
+def _msra(model, file_name, md5, top1, top5):
+    return _keras_applications(model, "msra_caffe", file_name, md5, top1, top5)
+
+
+def _keras_v2(model, md5, top1, top5):
+    return _keras_applications(model, "keras", f"{model}_weights_tf_dim_ordering_tf_kernels.h5", md5, top1, top5,
+                               v2=True)
 
 
 # Accuracies: torchvision's model docs (single 224 crop), keras.applications'
-# table, and timm's "ResNet strikes back" paper (A1, 224).
+# table (keras.io), and timm's "ResNet strikes back" paper (A1, 224).
 REGISTRY = (
     _torchvision("resnet18", "torchvision_v1", "tv_in1k", "resnet18-f37072fd.pth", 69.758, 89.078, 256),
     _torchvision("resnet34", "torchvision_v1", "tv_in1k", "resnet34-b627a593.pth", 73.314, 91.420, 256),
@@ -121,6 +133,10 @@ REGISTRY = (
           76.4, 92.8),
     _msra("resnet152", "resnet152_weights_tf_dim_ordering_tf_kernels.h5", "100835be76be38e30d865e96f2aaae62",
           76.6, 93.1),
+    # keras.applications' own v2 weights (md5s from keras's resnet.py, accuracies from keras.io's table).
+    _keras_v2("resnet50v2", "3ef43a0b657b3be2300d5770ece849e0", 76.0, 93.0),
+    _keras_v2("resnet101v2", "6343647c601c52e1368623803854d971", 77.2, 93.8),
+    _keras_v2("resnet152v2", "a49b44d1979771252814e80f8ec446f9", 78.0, 94.2),
 )
 
 

@@ -75,6 +75,19 @@ class ResNetSpec:
         se_ratio: squeeze-and-excitation (Hu et al. 2018) on each block's
             residual branch, reducing its channels by this ratio (1/16, to a
             multiple of 8 as timm rounds); 0 for none.
+        preact: pre-activation ordering (He et al. 2016, "Identity
+            Mappings", v2): BN-ReLU before every conv, no BN or ReLU on the
+            identity path; a block's pre-activation feeds its projection;
+            the stem is a bare conv and a final BN-ReLU (`post_bn`) precedes
+            the pooling.
+        stride_last: the stride of a stage sits in its last block, not its
+            first (keras.applications' v2); a stage that only strides
+            subsamples its shortcut (1x1 max pool, keras's).
+        conv_bias: the convs that no BN follows carry a bias (keras.
+            applications' v2: conv1, each projection and each last 1x1).
+        widen_factor: Wide ResNet's k on CIFAR (Zagoruyko & Komodakis 2016):
+            every stage is k times wider (already in `stages`) and depth
+            counts as in their paper, 6n+4; None for other nets.
     """
 
     name: str
@@ -95,6 +108,10 @@ class ResNetSpec:
     deep_stem: bool = False
     avg_down: bool = False
     se_ratio: float = 0.0
+    preact: bool = False
+    stride_last: bool = False
+    conv_bias: bool = False
+    widen_factor: Optional[int] = None
 
     @property
     def expansion(self) -> int:
@@ -252,6 +269,92 @@ def se_spec(name: str) -> ResNetSpec:
                                se_ratio=1 / 16)
 
 
+# Pre-activation ResNets as keras.applications lays them out (ResNet50V2 ..):
+# bottleneck stages of Table 1 striding in their last block (conv5 not at
+# all), biased convs where no BN follows. Trainable parameters as
+# keras.applications counts them; all weights with BN statistics in
+# `PREACT_IMAGENET_TOTALS`.
+PREACT_IMAGENET_PARAMS = {50: 25_568_360, 101: 44_577_896, 152: 60_236_904}
+PREACT_IMAGENET_TOTALS = {50: 25_613_800, 101: 44_675_560, 152: 60_380_648}
+
+
+def preact_imagenet_spec(depth: int) -> ResNetSpec:
+    """The spec of keras.applications' ResNet<depth>V2 (depth 50, 101, 152)."""
+    if depth not in PREACT_IMAGENET_TOTALS:
+        raise ValueError(f"No pre-activation ImageNet ResNet of depth {depth}; known depths: "
+                         f"{sorted(PREACT_IMAGENET_TOTALS)}. Received: depth={depth}")
+    base = imagenet_spec(depth)
+    stages = tuple(dataclasses.replace(stage, stride=1 if i == len(base.stages) - 1 else 2)
+                   for i, stage in enumerate(base.stages))
+    return dataclasses.replace(base, name=f"resnet{depth}v2", stages=stages, params=PREACT_IMAGENET_PARAMS[depth],
+                               macs_paper=None,  # Table 1's are v1's: v2 strides elsewhere
+                               params_source="keras.applications", preact=True, stride_last=True, conv_bias=True)
+
+
+# The CIFAR nets of "Identity Mappings" (He et al. 2016): projection
+# shortcuts, basic blocks for ResNet-110 (6n+2), bottlenecks of 16/32/64
+# (x4) for ResNet-164 and ResNet-1001 (9n+2). Exact counts of this build,
+# 10 classes; the paper rounds them (1.7M, 1.7M, 10.2M).
+PREACT_CIFAR_PARAMS = {110: 1_730_522, 164: 1_703_258, 1001: 10_327_706}
+PREACT_CIFAR_PAPER = {110: 1.7e6, 164: 1.7e6, 1001: 10.2e6}
+PREACT_BOTTLENECK_FROM = 164
+
+
+def preact_cifar_spec(depth: int, block: Optional[str] = None) -> ResNetSpec:
+    """The spec of a pre-activation CIFAR ResNet.
+
+    Args:
+        depth: 6n+2 for basic blocks, 9n+2 for bottlenecks.
+        block: "basic" or "bottleneck"; default bottleneck from depth 164 on
+            (the paper's ResNet-164 and ResNet-1001), basic below (ResNet-110).
+
+    Raises:
+        ValueError: the depth does not fit the block.
+    """
+    default = BOTTLENECK if depth >= PREACT_BOTTLENECK_FROM else BASIC
+    block = block or default
+    if block not in BLOCK_EXPANSION:
+        raise ValueError(f"block must be 'basic' or 'bottleneck'. Received: block={block!r}")
+    per_block = 2 if block == BASIC else 3
+    if depth < 3 * per_block + 2 or (depth - 2) % (3 * per_block):
+        named = ("preact_resnet<depth> uses basic blocks below depth 164 and bottlenecks from it; add _basic or "
+                 "_bottleneck to the name for the other; ")
+        raise ValueError(f"Pre-activation CIFAR ResNets of {block} blocks have depth {3 * per_block}n+2 "
+                         f"({3 * per_block + 2}, {6 * per_block + 2}, ...); {named}Received: depth={depth}")
+    n = (depth - 2) // (3 * per_block)
+    stages = tuple(Stage(filters, n, 1 if i == 0 else 2) for i, filters in enumerate(CIFAR_FILTERS))
+    # The paper's counts are for its own block choice at each depth.
+    params = PREACT_CIFAR_PARAMS.get(depth) if block == default else None
+    name = f"preact_resnet{depth}" + ("" if block == default else f"_{block}")
+    return ResNetSpec(name=name, depth=depth, family="cifar", block=block, stages=stages,
+                      stem_filters=16, residual=True, shortcut="B", input_shape=(32, 32, 3), classes=10,
+                      params=params, params_source=f"this build (the paper: {PREACT_CIFAR_PAPER[depth] / 1e6:.1f}M)"
+                      if params else None, preact=True)
+
+
+# Wide ResNets on CIFAR (Zagoruyko & Komodakis 2016): pre-activation basic
+# blocks k times wider, depth 6n+4. Exact counts of this build, 10 classes;
+# the paper's: WRN-28-10 36.5M, WRN-16-8 11.0M.
+WRN_PARAMS = {(16, 8): 10_961_370, (28, 10): 36_479_194}
+WRN_PAPER = {(16, 8): 11.0e6, (28, 10): 36.5e6}
+
+
+def wrn_spec(depth: int, widen_factor: int) -> ResNetSpec:
+    """The spec of a CIFAR Wide ResNet WRN-<depth>-<widen_factor> (depth 6n+4, n >= 1; k >= 1)."""
+    if depth < 10 or (depth - 4) % 6:
+        raise ValueError(f"Wide ResNets have depth 6n+4 with n >= 1 (10, 16, 22, 28, 40, ...). "
+                         f"Received: depth={depth}")
+    if not isinstance(widen_factor, int) or widen_factor < 1:
+        raise ValueError(f"A Wide ResNet's widen factor k is an integer >= 1. Received: widen_factor={widen_factor!r}")
+    n = (depth - 4) // 6
+    stages = tuple(Stage(filters * widen_factor, n, 1 if i == 0 else 2) for i, filters in enumerate(CIFAR_FILTERS))
+    params = WRN_PARAMS.get((depth, widen_factor))
+    return ResNetSpec(name=f"wrn{depth}_{widen_factor}", depth=depth, family="cifar", block=BASIC, stages=stages,
+                      stem_filters=16, residual=True, shortcut="B", input_shape=(32, 32, 3), classes=10,
+                      params=params, params_source=f"this build (the paper: {WRN_PAPER[depth, widen_factor] / 1e6:.1f}M)"
+                      if params else None, preact=True, widen_factor=widen_factor)
+
+
 def _named_specs() -> dict:
     specs = {}
     for residual in (True, False):
@@ -265,6 +368,12 @@ def _named_specs() -> dict:
         specs[name] = grouped_spec(name)
     for depth in RESNET_D_PARAMS:
         specs[f"resnet{depth}d"] = resnet_d_spec(depth)
+    for depth in PREACT_IMAGENET_TOTALS:
+        specs[f"resnet{depth}v2"] = preact_imagenet_spec(depth)
+    for depth in PREACT_CIFAR_PARAMS:
+        specs[f"preact_resnet{depth}"] = preact_cifar_spec(depth)
+    for depth, k in WRN_PARAMS:
+        specs[f"wrn{depth}_{k}"] = wrn_spec(depth, k)
     return specs
 
 
@@ -272,6 +381,8 @@ MODEL_SPECS = _named_specs()
 MODEL_SPECS.update({name: se_spec(name) for name in SE_NETS})
 
 _NAME_RE = re.compile(r"^(resnet|plain)[_-]?(\d+)$")
+_PREACT_RE = re.compile(r"^preact[_-]?resnet[_-]?(\d+)(?:[_-](basic|bottleneck))?$")
+_WRN_RE = re.compile(r"^wrn[_-]?(\d+)[_-](\d+)$")
 
 
 def list_models() -> list:
@@ -284,8 +395,12 @@ def get_spec(name: str, depth: Optional[int] = None) -> ResNetSpec:
 
     Args:
         name: a name of `list_models()` ("resnet50", "plain20"), any
-            "resnet<6n+2>"/"plain<6n+2>" (e.g. "resnet8"), or the family
-            "resnet"/"plain" together with `depth`.
+            "resnet<6n+2>"/"plain<6n+2>" (e.g. "resnet8"), any
+            pre-activation CIFAR depth "preact_resnet<d>" (basic blocks,
+            6n+2, below 164; bottlenecks, 9n+2, from 164; a "_basic" or
+            "_bottleneck" suffix chooses the other), any Wide ResNet
+            "wrn<6n+4>_<k>" (e.g. "wrn40_4"), or the family "resnet"/"plain"
+            together with `depth`.
         depth: with a family name, the depth: an ImageNet depth of Table 1 or
             any CIFAR depth 6n+2.
 
@@ -320,8 +435,15 @@ def get_spec(name: str, depth: Optional[int] = None) -> ResNetSpec:
             return imagenet_spec(d, residual)
         if d >= 8 and (d - 2) % 6 == 0:
             return cifar_spec(d, residual)
+    match = _PREACT_RE.match(key)
+    if match:
+        return preact_cifar_spec(int(match.group(1)), match.group(2))
+    match = _WRN_RE.match(key)
+    if match:
+        return wrn_spec(int(match.group(1)), int(match.group(2)))
     raise ValueError(
         f"Unknown model {name!r}" + (f" with depth={depth}" if depth is not None else "")
         + f"; known: {', '.join(list_models())}; "
-        "or any CIFAR depth 6n+2 as 'resnet<depth>' / 'plain<depth>'."
+        "or any CIFAR depth 6n+2 as 'resnet<depth>' / 'plain<depth>', 'preact_resnet<depth>' (6n+2 below 164, "
+        "9n+2 from 164) or 'wrn<6n+4>_<k>'."
     )

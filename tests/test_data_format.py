@@ -25,13 +25,14 @@ def _transposed_output(shape):
     return shape if len(shape) == 2 else (shape[0], shape[3], shape[1], shape[2])
 
 
-# Every layout of the table; the 1202s repeat the 110s' blocks 200 times (a
-# channels_first build costs 30 s), and the deeper ResNeXt, Wide and ResNet-D
-# nets repeat the blocks of their 50-layer (and resnet18d's) twins.
+# Every layout of the table; the 1202s and preact_resnet1001 repeat the blocks
+# of the 110s and preact_resnet164 (a channels_first build costs 30 s), and
+# the deeper ResNeXt, Wide, ResNet-D and v2 nets repeat the blocks of their
+# 50-layer (and resnet18d's, wrn16_8's) twins.
 LAYOUTS = [name for name in keras_resnet.list_models()
-           if keras_resnet.get_spec(name).depth != 1202
+           if keras_resnet.get_spec(name).depth < 1000
            and name not in ("resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "resnet34d", "resnet101d",
-                            "resnet152d", "seresnext50_32x4d")]
+                            "resnet152d", "seresnext50_32x4d", "resnet101v2", "resnet152v2", "wrn28_10")]
 
 
 @pytest.mark.parametrize("name", LAYOUTS)
@@ -84,6 +85,8 @@ def test_the_same_weights_give_the_same_outputs_in_both_formats_on_jax():
              (build,)),
             ("resnet18", dict(input_shape=(32, 32, 3), preprocessing="caffe"), (backbone,)),  # BGR flip on axis 1
             ("resnet50", dict(input_shape=(32, 32, 3), stride_in_1x1=True, preprocessing="torchvision"), (build,)),
+            # v2: pre-activation, biased convs, a 1x1 max-pool subsample where a stage strides in its last block.
+            ("resnet50v2", dict(input_shape=(32, 32, 3), preprocessing="tf"), (backbone,)),
         ]
         for name, kwargs, makers in cases:
             h, w, c = kwargs["input_shape"]

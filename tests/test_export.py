@@ -337,3 +337,20 @@ def test_a_resnext_exports_with_grouped_convolutions(tmp_path):
     # README's serving note); LiteRT has them natively.
     graph = open(tmp_path / "out" / "resnext50_32x4d" / "1" / "saved_model.pb", "rb").read()
     assert b"_XlaMustCompile" in graph
+
+
+def test_a_preactivation_v2_net_exports_without_its_training_only_layers(tmp_path):
+    import dataclasses
+
+    # ResNet50V2's layout with two blocks per stage: projections, 1x1 max-pool subsamples, biased convs, post_bn.
+    spec = keras_resnet.get_spec("resnet50v2")
+    spec = dataclasses.replace(spec, stages=tuple(dataclasses.replace(s, blocks=2) for s in spec.stages))
+    model = keras_resnet.ResNet(spec, width_multiplier=0.25, input_shape=(32, 32, 3), classes=10,
+                                drop_path_rate=0.2, preprocessing="tf")
+    model.save(tmp_path / "v2.keras")
+    reports = export.export_model(str(tmp_path / "v2.keras"), str(tmp_path / "out"), quantizations=["float32"],
+                                  num_samples=4)
+    assert [(r.artifact, r.max_abs_diff <= 1e-4) for r in reports] == [("saved_model", True),
+                                                                        ("tflite_float32", True)]
+    graph = open(tmp_path / "out" / "resnet50v2" / "1" / "saved_model.pb", "rb").read()
+    assert b"conv2_block2_0_subsample" in graph and b"DropPath" not in graph and b"conv2_block1_drop" not in graph

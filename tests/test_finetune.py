@@ -76,6 +76,9 @@ def test_freeze_up_to_a_stage_keeps_exactly_those_layers(checkpoint):
     assert not model.get_layer("conv3_block2_2_bn").trainable and model.get_layer("conv4_block1_1_bn").trainable
     with pytest.raises(ValueError, match="freeze must be one of none, backbone, conv1, conv2, conv3, conv4, conv5"):
         keras_resnet.freeze(model, "conv6")
+    # A pre-activation net's final BN-ReLU belongs to its last stage.
+    v2 = keras_resnet.build("wrn10_1")
+    assert "post_bn" in keras_resnet.freeze(v2, "conv4") and v2.get_layer("predictions").trainable
 
 
 def test_the_finetune_optimizer_trains_the_head_first_then_the_backbone(checkpoint):

@@ -46,3 +46,11 @@ def test_count_macs_needs_a_known_size():
     model = keras_resnet.ResNet18(include_top=False)
     with pytest.raises(ValueError, match="known input size"):
         keras_resnet.count_macs(model)
+
+
+def test_v2_macs_equal_keras_applications_own_graph():
+    import keras
+
+    ours = keras_resnet.count_macs(keras_resnet.build("resnet50v2"))
+    assert ours == keras_resnet.count_macs(keras.applications.ResNet50V2(weights=None)) == 3_482_255_360
+    # Striding in a stage's last 3x3 runs the next stage's first block at the low resolution: less than v1's 4.09 G.

@@ -64,10 +64,13 @@ def test_output_shapes_with_and_without_top(name):
     side = 64 if spec.family == "imagenet" else 32
     final = side // spec.min_size
     last = keras_resnet.stage_output_names(spec)[f"C{len(spec.stages) + 1}"]
-    if spec.depth > 200 or spec.groups > 1 or spec.width_per_group != 64 or spec.avg_down or spec.se_ratio:
-        # Another build of a 4,200-layer net costs 20 s, and ResNeXt, Wide
-        # and ResNet-D share their ResNet's stages (test_specs); the last
-        # stage's shape on the cached model says the same.
+    full = not (spec.groups > 1 or spec.width_per_group != 64 or spec.avg_down or spec.se_ratio or spec.preact) \
+        or spec.name in ("resnet50v2", "preact_resnet164", "wrn16_8")
+    if spec.depth > 200 or not full:
+        # Another build of a 4,200-layer net costs 20 s, ResNeXt, Wide and
+        # ResNet-D share their ResNet's stages (test_specs), and one net of
+        # each pre-activation layout is checked in full; the last stage's
+        # shape on the cached model says the same.
         final = 32 // spec.min_size
         assert tuple(model.get_layer(last).output.shape) == (None, final, final, spec.num_features)
         return
@@ -81,11 +84,13 @@ def test_output_shapes_with_and_without_top(name):
 
 # plain1202 is resnet1202's graph less the additions (50 s a round trip);
 # resnet1202 covers the 4,200-layer path. Of the follow-ups, one net per
-# spec field (groups, width, deep stem and pooled projections, SE): their
-# deeper variants serialise the same fields.
+# spec field (groups, width, deep stem and pooled projections, SE; v2's
+# stride and biases, pre-activation bottlenecks, Wide ResNets' widening):
+# their other variants serialise the same fields.
 ROUND_TRIPS = [name for name in ALL if name not in (
     "plain1202", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "resnet34d", "resnet50d",
-    "resnet101d", "resnet152d", "seresnext50_32x4d")]
+    "resnet101d", "resnet152d", "seresnext50_32x4d", "resnet101v2", "resnet152v2", "preact_resnet110",
+    "preact_resnet1001", "wrn28_10")]
 
 
 @pytest.mark.parametrize("name", ROUND_TRIPS)
@@ -131,6 +136,62 @@ def test_resnext_groups_its_3x3_convs_and_wide_widens_them():
     with pytest.raises(ValueError, match="width_multiplier=0.2 leaves resnext50_32x4d's first 3x3 conv less than "
                                          "one channel per group .* use at least 0.25"):
         keras_resnet.build("resnext50_32x4d", width_multiplier=0.2)
+
+
+def _inbound(model, layer_name):
+    """Names of the layers feeding `layer_name`."""
+    node = model.get_layer(layer_name)._inbound_nodes[0]
+    return [t._keras_history.operation.name for t in node.input_tensors]
+
+
+def test_v2_is_keras_applications_layout():
+    model = small_model("resnet50v2")
+    names = [layer.name for layer in model.layers]
+    # conv1 is a bare biased conv; each block's BN-ReLU feeds its branch and its projection.
+    assert "conv1_bn" not in names and model.get_layer("conv1_conv").use_bias
+    assert _inbound(model, "conv2_block1_0_conv") == ["conv2_block1_preact_relu"]
+    assert _inbound(model, "conv2_block1_1_conv") == ["conv2_block1_preact_relu"]
+    assert [model.get_layer(f"conv2_block1_{i}_conv").use_bias for i in (0, 1, 2, 3)] == [True, False, False, True]
+    # The stage strides in its last block, whose shortcut is a 1x1 max pool of the block's raw input.
+    assert [model.get_layer(f"conv2_block{j}_2_conv").strides for j in (1, 2, 3)] == [(1, 1), (1, 1), (2, 2)]
+    assert _inbound(model, "conv2_block3_0_subsample") == ["conv2_block2_out"]
+    assert all(model.get_layer(f"conv5_block{j}_2_conv").strides == (1, 1) for j in (1, 2, 3))
+    # No ReLU after the addition: the identity path stays clean; a final BN-ReLU before the pooling.
+    assert isinstance(model.get_layer("conv2_block2_out"), keras.layers.Add)
+    assert _inbound(model, "conv3_block1_preact_bn") == ["conv2_block3_out"]
+    assert _inbound(model, "avg_pool") == ["post_relu"]
+    assert [f.reduction for f in model.feature_info] == [8, 16, 32, 32]  # keras's stage outputs, stride last
+    backbone = keras_resnet.build_backbone("preact_resnet20", input_shape=(32, 32, 3))
+    assert {k: tuple(v.shape) for k, v in backbone.output.items()} == {
+        "C2": (None, 32, 32, 16), "C3": (None, 16, 16, 32), "C4": (None, 8, 8, 64)}
+    assert keras_resnet.stage_output_names(backbone)["C4"] == "post_relu"  # normalised, as the pooling sees it
+
+
+def test_preact_cifar_and_wide_blocks_compose_with_the_options():
+    model = small_model("preact_resnet164")
+    assert _inbound(model, "conv2_block1_preact_bn") == ["conv1_conv"]
+    assert model.get_layer("conv2_block1_0_conv").filters == 64 and not model.get_layer("conv1_conv").use_bias
+    wrn = keras_resnet.build("wrn10_4", dropout_rate=0.3, zero_init_residual=True, drop_path_rate=0.2)
+    assert [wrn.get_layer(f"conv{s}_block1_1_conv").filters for s in (2, 3, 4)] == [64, 128, 256]
+    assert _inbound(wrn, "conv2_block1_2_conv") == ["conv2_block1_dropout"]
+    assert wrn.get_layer("conv2_block1_dropout").rate == 0.3
+    assert not np.any(keras.ops.convert_to_numpy(wrn.get_layer("conv4_block1_2_conv").kernel))  # zero-init: last conv
+    assert wrn.get_layer("conv4_block1_drop").rate == pytest.approx(0.2)
+    # Option A: no projections, the shortcut subsamples and zero-pads the raw input.
+    a = keras_resnet.build("preact_resnet20", shortcut="A")
+    assert not [layer for layer in a.layers if layer.name.endswith("_0_conv")]
+    assert _inbound(a, "conv3_block1_0_pad") == ["conv2_block3_out"]
+    c = keras_resnet.build("preact_resnet20", shortcut="C", width_multiplier=0.5)
+    assert _inbound(c, "conv2_block2_0_conv") == ["conv2_block2_preact_relu"]  # C: every block projects
+    assert c.get_layer("conv4_block3_0_conv").filters == 32
+    # Exports drop dropout and drop-path: both are the identity at inference.
+    kept = [layer.name for layer in keras_resnet.inference_copy(wrn).layers if "drop" in layer.name]
+    assert kept == []
+    with pytest.raises(ValueError, match="dropout_rate drops units between a basic block's two convs .* "
+                                         "preact_resnet164 has bottleneck blocks"):
+        keras_resnet.build("preact_resnet164", dropout_rate=0.3)
+    with pytest.raises(ValueError, match=r"dropout_rate must be a number in \[0, 1\). Received: dropout_rate=1"):
+        keras_resnet.build("wrn16_8", dropout_rate=1)
 
 
 def test_resnet_d_has_a_deep_stem_and_average_pooled_projections():
@@ -305,7 +366,8 @@ def test_applications_exist_for_every_model():
     for camel, function in applications.APPLICATIONS.items():
         assert getattr(keras_resnet, camel) is function
     assert sorted(applications.APPLICATIONS)[:3] == ["PlainNet101", "PlainNet110", "PlainNet1202"]
-    assert {"ResNeXt50_32x4d", "ResNeXt101_64x4d", "WideResNet101_2"} <= set(applications.APPLICATIONS)
+    assert {"ResNeXt50_32x4d", "ResNeXt101_64x4d", "WideResNet101_2", "ResNet50V2", "PreActResNet1001",
+            "WideResNet28_10"} <= set(applications.APPLICATIONS)
     assert keras_resnet.ResNet20().name == "resnet20"
     assert keras_resnet.ResNeXt50_32x4d(weights=None, input_shape=(32, 32, 3)).name == "resnext50_32x4d"
 
@@ -327,6 +389,8 @@ def test_models_run_on_the_jax_backend():
         assert y.shape == (2, 10) and np.allclose(y.sum(-1), 1, atol=1e-5)
         f = keras_resnet.ResNet50(include_top=False, input_shape=(64, 64, 3))
         assert f(np.zeros((1, 64, 64, 3), "float32"), training=True).shape == (1, 2, 2, 2048)
+        w = keras_resnet.build("wrn10_2", dropout_rate=0.3, drop_path_rate=0.2)  # pre-activation, dropout
+        assert w(np.ones((2, 32, 32, 3), "float32"), training=True).shape == (2, 10)
         assert "tensorflow" not in sys.modules, "model code imported tensorflow"
         print("ok")
         """

@@ -27,7 +27,7 @@ def test_the_registry_is_complete_and_imagenet_picks_the_best_for_the_stride_pla
     assert pretrained.list_weights("resnet18") == ["torchvision_v1"]
     for info in pretrained.REGISTRY:
         assert info.url.startswith("https://") and info.license and info.top1 > 60
-        assert info.preprocessing in ("torchvision", "caffe")
+        assert info.preprocessing == {"msra_caffe": "caffe", "keras": "tf"}.get(info.name, "torchvision")
         assert info.stride_in_1x1 == (info.name == "msra_caffe")
         if info.file_hash:
             assert len(info.file_hash) == {"md5": 32, "sha256": 64}[info.hash_algorithm]
@@ -38,6 +38,11 @@ def test_the_registry_is_complete_and_imagenet_picks_the_best_for_the_stride_pla
         assert pretrained.list_weights(model) == ["torchvision_v1", "torchvision_v2"]
         assert pretrained.get_weights_info(model, "imagenet", None).name == "torchvision_v2"
     assert pretrained.list_weights("resnext101_64x4d") == ["torchvision_v1"]
+    for depth, top1 in ((50, 76.0), (101, 77.2), (152, 78.0)):  # keras.applications' own v2 weights
+        info = pretrained.get_weights_info(f"resnet{depth}v2", "imagenet", False)
+        assert (info.name, info.top1, info.hash_algorithm) == ("keras", top1, "md5")
+        assert info.url == ("https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+                            f"resnet{depth}v2_weights_tf_dim_ordering_tf_kernels.h5")
     assert {info.model for info in pretrained.REGISTRY} <= set(keras_resnet.list_models())
     assert pretrained.get_weights_info("wide_resnet50_2", "imagenet").url == (
         "https://huggingface.co/timm/wide_resnet50_2.tv2_in1k/resolve/main/model.safetensors")

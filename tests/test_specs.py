@@ -8,7 +8,54 @@ def test_list_models_has_every_network_of_the_paper_and_its_plain_twin():
     depths = [18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202]
     assert names == [f"resnet{d}" for d in depths] + [f"plain{d}" for d in depths] + [
         "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"] + [
-        f"resnet{d}d" for d in (18, 34, 50, 101, 152)] + ["seresnet50", "seresnext50_32x4d"]
+        f"resnet{d}d" for d in (18, 34, 50, 101, 152)] + ["resnet50v2", "resnet101v2", "resnet152v2"] + [
+        "preact_resnet110", "preact_resnet164", "preact_resnet1001", "wrn16_8", "wrn28_10", "seresnet50",
+        "seresnext50_32x4d"]
+
+
+@pytest.mark.parametrize("depth", [50, 101, 152])
+def test_v2_is_table_1_striding_in_each_stages_last_block(depth):
+    spec = specs.get_spec(f"resnet{depth}v2")
+    resnet = specs.get_spec(f"resnet{depth}")
+    assert [s.blocks for s in spec.stages] == [s.blocks for s in resnet.stages]
+    assert [s.stride for s in spec.stages] == [2, 2, 2, 1]
+    assert (spec.preact, spec.stride_last, spec.conv_bias, spec.params_source) == (
+        True, True, True, "keras.applications")
+    assert spec.min_size == resnet.min_size == 32
+
+
+@pytest.mark.parametrize("name, block, blocks, paper", [
+    ("preact_resnet110", "basic", 18, 1.7e6),
+    ("preact_resnet164", "bottleneck", 18, 1.7e6),
+    ("preact_resnet1001", "bottleneck", 111, 10.2e6),
+])
+def test_preact_cifar_nets_are_the_papers(name, block, blocks, paper):
+    spec = specs.get_spec(name)
+    assert (spec.block, [s.blocks for s in spec.stages], spec.shortcut, spec.preact) == (
+        block, [blocks] * 3, "B", True)
+    assert [s.filters for s in spec.stages] == [16, 32, 64] and spec.stem_filters == 16
+    assert specs.PREACT_CIFAR_PAPER[spec.depth] == paper
+    assert abs(spec.params - paper) <= 0.02 * paper  # the issue's tolerance for the paper's rounding
+
+
+def test_any_preact_depth_and_any_wrn_by_name():
+    assert specs.get_spec("preact_resnet56").block == "basic"
+    assert specs.get_spec("preact-resnet-200").stages[0].blocks == 22
+    spec = specs.get_spec("preact_resnet1202_basic")
+    assert (spec.name, spec.block, spec.stages[0].blocks, spec.params) == ("preact_resnet1202_basic", "basic", 200,
+                                                                            None)
+    assert specs.get_spec("preact_resnet110_bottleneck").stages[0].blocks == 12
+    with pytest.raises(ValueError, match=r"bottleneck blocks have depth 9n\+2 .* add _basic or _bottleneck"):
+        specs.get_spec("preact_resnet1202")
+    wrn = specs.get_spec("wrn40_4")
+    assert ([s.filters for s in wrn.stages], wrn.stages[0].blocks, wrn.widen_factor) == ([64, 128, 256], 6, 4)
+    assert specs.get_spec("WRN-28-10") == specs.get_spec("wrn28_10")
+    for (depth, k), paper in specs.WRN_PAPER.items():
+        assert abs(specs.wrn_spec(depth, k).params - paper) <= 0.01 * paper
+    with pytest.raises(ValueError, match=r"6n\+4 .* Received: depth=27"):
+        specs.get_spec("wrn27_10")
+    with pytest.raises(ValueError, match="integer >= 1. Received: widen_factor=0"):
+        specs.wrn_spec(28, 0)
 
 
 @pytest.mark.parametrize("name, depth, groups, width_per_group", [
@@ -34,7 +81,8 @@ def test_spec_layer_count_matches_depth(name):
     spec = specs.get_spec(name)
     convs_per_block = 3 if spec.block == specs.BOTTLENECK else 2
     weighted = 1 + convs_per_block * sum(s.blocks for s in spec.stages) + 1
-    assert weighted == spec.depth
+    # Wide ResNets' depth is 6n+4 for the 6n+2 weighted layers of a CIFAR ResNet (their paper's convention).
+    assert weighted + (2 if spec.widen_factor else 0) == spec.depth
 
 
 def test_cifar_depth_is_6n_plus_2_for_any_n():
