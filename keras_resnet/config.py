@@ -100,8 +100,9 @@ class TrainConfig(RunSettings):
 
     model: str = setting("resnet20", "A name of keras_resnet.list_models(), or resnet<6n+2> / plain<6n+2>.",
                          check=_model)
-    recipe: str = setting("cifar", "cifar (the paper's), imagenet (the paper's), fast, or finetune (with "
-                          "--weights: the new classifier first, then the backbone at 0.1x).", choices=tuple(RECIPES))
+    recipe: str = setting("cifar", "cifar (the paper's), imagenet (the paper's), wrn (Wide ResNets' CIFAR "
+                          "recipe), fast, or finetune (with --weights: the new classifier first, then the backbone "
+                          "at 0.1x).", choices=tuple(RECIPES))
     weights: Optional[str] = setting(None, "Start from these weights: imagenet, a name of "
                                      "keras_resnet.list_weights(model), or a checkpoint file (.weights.h5, "
                                      ".pth, .safetensors, keras.applications .h5); a new classifier is made for "
@@ -127,6 +128,8 @@ class TrainConfig(RunSettings):
     stochastic_depth: float = setting(0.0, "Stochastic depth (Huang et al. 2016): drop the last block's residual "
                                       "branch with this probability while training, block l of L with l/L of it "
                                       "(their p_L = 0.5 is 0.5); ResNets only.", check=_fraction)
+    dropout: float = setting(0.0, "Dropout between the two convs of every basic block while training (Wide "
+                             "ResNets' 0.3); basic-block nets only.", check=_fraction)
     image_size: Optional[int] = setting(None, "Train at this size; default the data's (at least the model's "
                                         "minimum).", check=at_least(1))
     tpu: Optional[str] = setting(None, "TPU name or address for --strategy=tpu.")
@@ -147,7 +150,8 @@ class TrainConfig(RunSettings):
             train_steps=self.train_steps, learning_rate=self.learning_rate, weight_decay=self.weight_decay,
             warmup_steps=self.warmup_steps, augmentation=self.augmentation, dtype=self.dtype, sync_bn=self.sync_bn, seed=self.seed,
             validation_split=self.validation_split, max_train_examples=self.max_train_examples,
-            weights=self.weights, freeze=self.freeze, stochastic_depth=self.stochastic_depth or None)
+            weights=self.weights, freeze=self.freeze, stochastic_depth=self.stochastic_depth or None,
+            dropout=self.dropout or None)
 
 
 TUNERS = ("random", "bayesian", "hyperband")

@@ -100,6 +100,19 @@ RECIPES = {
             augmentation="imagenet",
         ),
         Recipe(
+            name="wrn",
+            description="Zagoruyko & Komodakis (Wide ResNets) on CIFAR: batch 128, SGD Nesterov 0.9, lr 0.1 x0.2 "
+            "at epochs 60, 120, 160 of 200 (30/60/80%), wd 5e-4; with --dropout=0.3 for their dropout nets",
+            batch_size=128,
+            learning_rate=0.1,
+            nesterov=True,
+            weight_decay=5e-4,
+            boundaries=(0.3, 0.6, 0.8),
+            decay_factor=0.2,
+            epochs=200,
+            augmentation="cifar",
+        ),
+        Recipe(
             name="fast",
             description="Modern short recipe: SGD Nesterov 0.9, lr 0.1 x batch/128 with 2-epoch linear warm-up "
             "and cosine decay, wd 5e-4, label smoothing 0.1, 30 epochs",

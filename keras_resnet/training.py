@@ -104,6 +104,9 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
     if config.stochastic_depth and not spec.residual:
         raise ValueError(f"--stochastic_depth drops residual branches; {spec.name} is a plain net, which has none. "
                          f"Received: stochastic_depth={config.stochastic_depth}")
+    if config.dropout and spec.block != specs.BASIC:
+        raise ValueError(f"--dropout drops units between a basic block's two convs (Wide ResNets); {spec.name} has "
+                         f"{spec.block} blocks. Received: dropout={config.dropout}")
     if config.image_size is not None and config.image_size < spec.min_size:
         raise ValueError(f"{spec.name} needs images of at least {spec.min_size} px. "
                          f"Received: image_size={config.image_size}")
@@ -143,7 +146,7 @@ def _build_model(config: TrainConfig, prepared: pipelines.PreparedData, recipe, 
         model = models.build(config.model, input_shape=prepared.input_shape, classes=prepared.source.num_classes,
                              shortcut=config.shortcut, width_multiplier=config.width_multiplier,
                              synchronized_bn=config.sync_bn, weights=config.weights,
-                             drop_path_rate=config.stochastic_depth,
+                             drop_path_rate=config.stochastic_depth, dropout_rate=config.dropout,
                              dtype=distribute.resolve_dtype(config.dtype), **normalisation,
                              data_format="channels_last")  # the input pipelines are NHWC
         frozen = models.freeze(model, config.freeze)

@@ -129,7 +129,7 @@ def test_script_names_the_experiments_when_none_is_given(tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(experiment="lesion", depths=(8, 14), lesion_depth=20), r"--lesion_depth=20 must be one of --depths \(8,14\)"),
     (dict(depths=(8, 15)), r"--depths takes CIFAR depths 6n\+2"),
-    (dict(recipe="slow"), r"Unknown recipe 'slow'; known: cifar, imagenet, fast, finetune"),
+    (dict(recipe="slow"), r"Unknown recipe 'slow'; known: cifar, imagenet, wrn, fast, finetune"),
     (dict(lesion_draws=0), "--lesion_draws must be >= 1"),
 ])
 def test_bad_settings_are_refused_before_any_work(kwargs, message, tmp_path):

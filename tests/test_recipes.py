@@ -63,6 +63,17 @@ def test_imagenet_recipe_linear_warmup_for_large_batches():
     assert recipes.plan(recipe, batch_size=256, num_train=1_281_167, depth=50).warmup_steps == 0
 
 
+def test_wrn_recipe_is_zagoruyko_and_komodakis():
+    recipe = recipes.get_recipe("wrn")
+    assert (recipe.nesterov, recipe.weight_decay, recipe.epochs) == (True, 5e-4, 200)
+    run = recipes.plan(recipe, batch_size=128, num_train=50_000, depth=28)
+    assert run.steps_per_epoch == 390 and run.boundaries == (60 * 390, 120 * 390, 160 * 390)  # drop_remainder
+    schedule = recipes.make_schedule(recipe, run)
+    assert [lr_at(schedule, s) for s in (0, 60 * 390 + 1, 120 * 390 + 1, 160 * 390 + 1)] == pytest.approx(
+        [0.1, 0.02, 0.004, 0.0008])
+    assert run.warmup_steps == 0
+
+
 def test_fast_recipe_is_cosine_with_warmup():
     recipe = recipes.get_recipe("fast")
     run = recipes.plan(recipe, batch_size=128, num_train=12_800, depth=20, epochs=10)
@@ -89,7 +100,7 @@ def test_warmup_schedule_serialises():
 
 
 def test_bad_recipe_inputs():
-    with pytest.raises(ValueError, match="Unknown recipe 'paper'; known: cifar, imagenet, fast"):
+    with pytest.raises(ValueError, match="Unknown recipe 'paper'; known: cifar, imagenet, wrn, fast"):
         recipes.get_recipe("paper")
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         recipes.plan(recipes.get_recipe("cifar"), 128, 100, 20, epochs=0)

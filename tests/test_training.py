@@ -56,6 +56,15 @@ def test_one_epoch_writes_every_artifact(idx_dir, tmp_path):
     assert run["stochastic_depth"] == 0.5
 
 
+def test_a_wide_resnet_trains_with_its_recipe_and_dropout(idx_dir, tmp_path):
+    result = training.train(config(idx_dir, tmp_path, model="wrn10_2", recipe="wrn", dropout=0.3))
+    assert np.isfinite(result["test_loss"])
+    rates = [layer.rate for layer in result["model"].layers if isinstance(layer, keras.layers.Dropout)]
+    assert rates == [0.3] * 3  # one per block: WRN-10 has one block per stage
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert (run["model"], run["recipe"], run["dropout"], run["weight_decay"]) == ("wrn10_2", "wrn", 0.3, 5e-4)
+
+
 def test_training_learns_the_easy_data(idx_dir, tmp_path):
     result = training.train(config(idx_dir, tmp_path, epochs=6, recipe="fast", learning_rate=0.05))
     assert result["test_accuracy"] >= 0.5
@@ -116,6 +125,8 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_backup(idx_di
         (dict(augmentation="mixup"), "Unknown augmentation 'mixup'"),
         (dict(stochastic_depth=1.0), r"--stochastic_depth must be in \[0, 1\)"),
         (dict(model="plain8", stochastic_depth=0.5), "plain8 is a plain net, which has none"),
+        (dict(dropout=1.0), r"--dropout must be in \[0, 1\)"),
+        (dict(model="preact_resnet164", dropout=0.3), "preact_resnet164 has bottleneck blocks"),
     ],
 )
 def test_bad_config_fails_before_any_work(idx_dir, tmp_path, changes, message):
