@@ -159,11 +159,28 @@ def _read_keras_applications(path: str) -> Checkpoint:
     return _from_keras_model(_keras_applications_model_for(path), path)
 
 
+def _layer_counts(path: str) -> tuple:
+    """(convs, batch norms, dense layers) of a Keras 3 .weights.h5, whose layers are keyed by class."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        kinds = [key.rstrip("_0123456789") for key in f["layers"].keys()] if "layers" in f else []
+    return kinds.count("conv2d"), kinds.count("batch_normalization"), kinds.count("dense")
+
+
 def _keras_applications_model_for(path: str) -> keras.Model:
     """Keras 3's .weights.h5 is keyed by layer order, not name: find the model it loads into."""
+    convs, bns, dense = _layer_counts(path)
+    candidates = []
+    for name, blocks in (("ResNet50", 16), ("ResNet101", 33), ("ResNet152", 50)):
+        # Bottlenecks have 3 convs, plus conv1 and 4 projections; v1 normalises each, v2 pre-activates each
+        # block (3 BNs) and adds post_bn. Counting them spares building every candidate.
+        for candidate, norms in ((name, 3 * blocks + 5), (name + "V2", 3 * blocks + 1)):
+            if (convs, bns) == (3 * blocks + 5, norms):
+                candidates.append(candidate)
     tried = []
-    for name in ("ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2"):
-        for include_top in (True, False):
+    for name in candidates or ["ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2"]:
+        for include_top in (True, False) if not candidates else (dense > 0,):
             model = getattr(keras.applications, name)(weights=None, include_top=include_top,
                                                       input_shape=(64, 64, 3) if not include_top else None)
             try:
