@@ -214,11 +214,12 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
                   source.class_names)
     model = _build_model(config, prepared, recipe, plan, strategy)
     distribute.prepare_for_strategy(model, strategy, train_ds)
+    warmup = f"{plan.warmup_steps} steps of {plan.warmup} warm-up" if plan.warmup_steps else "no warm-up"
     log.info("%s on %s: %d train images %s, batch %d over %d replica(s), %d epochs x %d steps, lr %.4g "
-             "(%d steps of %s warm-up), wd %.1e, %s",
+             "(%s), wd %.1e, %s",
              spec.name, config.dataset, prepared.num_train, prepared.image_size, batch_size,
-             strategy.num_replicas_in_sync, epochs, steps_per_epoch, plan.learning_rate, plan.warmup_steps,
-             plan.warmup, plan.weight_decay, model.dtype_policy.name)
+             strategy.num_replicas_in_sync, epochs, steps_per_epoch, plan.learning_rate, warmup,
+             plan.weight_decay, model.dtype_policy.name)
     monitor = "val_accuracy" if prepared.val_ds is not None else "accuracy"
     # The pipeline shuffles; fit's own shuffle does not apply to datasets.
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=prepared.val_ds,
