@@ -36,6 +36,8 @@ setup(
         "export": ["ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21"],
         "tests": [
             "pytest>=8",
+            # The suite runs one test module per core (pytest.ini): 2 cores take it under 15 minutes.
+            "pytest-xdist>=3",
             "jax[cpu]",
             "ai-edge-litert>=2.3",
             "tensorflow-serving-api>=2.21",
