@@ -314,3 +314,54 @@ class ReproduceConfig(RunSettings):
     def __post_init__(self):
         if self.model_dir is None:
             self.model_dir = f"runs/reproduce_{self.dataset}"
+
+
+BENCHMARK_TASKS = ("inference", "train", "litert", "pipeline")
+
+
+def _benchmark_tasks(name, value):
+    bad = [task for task in value if task not in BENCHMARK_TASKS]
+    if bad or not value:
+        raise ValueError(f"--{name} takes one or more of {', '.join(BENCHMARK_TASKS)}. Received: "
+                         f"{name}={','.join(value)}")
+
+
+def _benchmark_dtypes(name, value):
+    bad = [dtype for dtype in value if dtype not in DTYPES]
+    if bad or not value:
+        raise ValueError(f"--{name} takes one or more of {', '.join(DTYPES)}. Received: {name}={','.join(value)}")
+
+
+def _threads(name, value):
+    if not value or any(threads < 1 for threads in value):
+        raise ValueError(f"--{name} takes thread counts >= 1. Received: {name}={','.join(map(str, value))}")
+
+
+@dataclasses.dataclass
+class BenchmarkConfig:
+    """A benchmark (`keras_resnet.benchmark`); `scripts/benchmark.py` fills it from flags."""
+
+    model: str = setting("resnet50", "A name of keras_resnet.list_models(); keras.applications' counterpart "
+                         "(ResNet50/101/152, their V2) is measured beside it in the same run.", check=_model)
+    batch_size: int = setting(32, "Images per step (inference and training).", check=at_least(1))
+    image_size: Optional[int] = setting(None, "Input side; default the model's (224 for the ImageNet nets).",
+                                        check=at_least(1))
+    tasks: tuple = setting(("inference", "train"), "What to measure: inference, train (a training step), "
+                           "litert (batch-1 latency of the four TFLite exports), pipeline (the training input "
+                           "pipeline on --dataset against a training step on synthetic tensors).",
+                           check=_benchmark_tasks)
+    dtypes: tuple = setting(("float32",), "Dtype policies: float32, mixed_bfloat16, mixed_float16 (GPU), auto.",
+                            check=_benchmark_dtypes)
+    xla: bool = setting(False, "Also measure every model task with XLA (jit_compile=True).")
+    stride_in_1x1: bool = setting(True, "Also measure keras_resnet with the stride on the 1x1 (Caffe's "
+                                  "placement, keras.applications' multiply-adds).")
+    warmup_rounds: int = setting(1, "Untimed rounds first (tracing, compilation, caches).", check=at_least(0))
+    rounds: int = setting(5, "Timed rounds; the median is reported. Subjects alternate round by round.",
+                          check=at_least(1))
+    steps_per_round: int = setting(3, "Batches in a round.", check=at_least(1))
+    threads: tuple = setting((1, 2), "LiteRT interpreter threads.", check=_threads)
+    dataset: str = setting("fashion_mnist", "pipeline: the data set whose training pipeline is timed (checked "
+                           "with --tasks=pipeline).")
+    data_dir: Optional[str] = setting(None, "pipeline: where the data set is (see scripts/train.py).")
+    augmentation: str = setting("cifar", "pipeline: the training augmentation.", choices=AUGMENTATIONS)
+    output: str = setting("benchmark.json", "The JSON report; a markdown table is written beside it (.md).")

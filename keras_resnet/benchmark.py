@@ -1,0 +1,378 @@
+"""Throughput, latency and memory of a network beside keras.applications', measured in one process.
+
+Figures on shared machines drift by tens of percent between runs, so what is
+compared runs in one process, round by round in turn (the order flips every
+round), and each subject reports the median of its timed rounds after
+untimed warm-up rounds. Images per second are also given per forward
+multiply-add (`keras_resnet.count_macs`), which is how nets with other stride
+placements compare fairly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import statistics
+import tempfile
+import time
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+
+from keras_resnet import config as config_lib
+from keras_resnet import models, specs
+from keras_resnet.flops import count_macs
+from keras_resnet.run_dir import write_json, write_text
+
+# keras.applications' networks with the same layers as ours.
+KERAS_COUNTERPARTS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152",
+                      "resnet50v2": "ResNet50V2", "resnet101v2": "ResNet101V2", "resnet152v2": "ResNet152V2"}
+
+
+@dataclasses.dataclass
+class Result:
+    """One subject's measurement.
+
+    Attributes:
+        task: "inference", "train", "litert" or "pipeline".
+        subject: what ran, e.g. "keras_resnet resnet50" or
+            "keras.applications ResNet50".
+        dtype: the Keras dtype policy (LiteRT: the quantization).
+        xla: compiled with jit_compile=True.
+        batch_size: images per call.
+        value: the median over rounds, in `unit`.
+        unit: "images/s", or "ms" (LiteRT latency of one image).
+        rounds: every timed round, in `unit`.
+        macs: forward multiply-adds of one image (None where not counted).
+        threads: LiteRT interpreter threads.
+        peak_rss_mb: the process's resident-memory high-water mark after
+            this measurement (one process holds every subject, so it bounds
+            rather than separates them).
+    """
+
+    task: str
+    subject: str
+    dtype: str
+    xla: bool
+    batch_size: int
+    value: float
+    unit: str
+    rounds: list
+    macs: Optional[int] = None
+    threads: Optional[int] = None
+    peak_rss_mb: Optional[float] = None
+
+    @property
+    def gmacs_per_second(self) -> Optional[float]:
+        """Forward multiply-adds per second (1e9); None for latencies or uncounted nets."""
+        if self.unit != "images/s" or not self.macs:
+            return None
+        return self.value * self.macs / 1e9
+
+
+def machine() -> dict:
+    """The CPU, its bfloat16 support, the GPUs and the library versions the figures belong to."""
+    cpu, flags = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and cpu in ("unknown", "x86_64", ""):
+                    cpu = line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus, version = [d.name for d in tf.config.list_physical_devices("GPU")], tf.__version__
+    else:  # the model tasks run on any backend; the GPU list then comes from JAX or torch
+        import importlib
+
+        module = importlib.import_module(backend)
+        gpus = [str(d) for d in module.devices() if d.platform == "gpu"] if backend == "jax" else []
+        version = module.__version__
+    return {"cpu": cpu, "cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags,
+            "avx512_bf16": "avx512_bf16" in flags, "avx2": "avx2" in flags, "gpus": gpus,
+            "python": platform.python_version(), "backend": backend, "backend_version": version,
+            "keras": keras.__version__}
+
+
+def peak_rss_mb() -> Optional[float]:
+    """The process's resident-memory high-water mark (VmHWM), in MiB; None where /proc is missing."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def alternate(subjects: dict, warmup_rounds: int, rounds: int, steps_per_round: int) -> dict:
+    """Seconds per round of each subject, taking turns round by round.
+
+    Args:
+        subjects: {name: a callable doing one step and returning when done}.
+        warmup_rounds: untimed rounds first, every subject.
+        rounds: timed rounds.
+        steps_per_round: calls per round.
+
+    Returns:
+        {name: [seconds of each timed round]}.
+    """
+    for _ in range(warmup_rounds):
+        for step in subjects.values():
+            for _ in range(steps_per_round):
+                step()
+    seconds = {name: [] for name in subjects}
+    names = list(subjects)
+    for index in range(rounds):
+        for name in names if index % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            for _ in range(steps_per_round):
+                subjects[name]()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def _with_policy(dtype: str, build: Callable[[], keras.Model]) -> keras.Model:
+    """Build under a global dtype policy (keras.applications reads only that), then restore it."""
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        return build()
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def _subjects(config, spec, dtype: str) -> dict:
+    """{name: model} for the model, its Caffe stride placement and keras.applications' counterpart."""
+    side = config.image_size or spec.input_shape[0]
+    shape = (side, side, 3)
+    subjects = {f"keras_resnet {spec.name}": models.build(spec.name, input_shape=shape, dtype=dtype)}
+    counterpart = KERAS_COUNTERPARTS.get(spec.name)
+    if config.stride_in_1x1 and spec.block == specs.BOTTLENECK and not spec.preact:
+        subjects[f"keras_resnet {spec.name} stride_in_1x1"] = models.build(
+            spec.name, input_shape=shape, dtype=dtype, stride_in_1x1=True)
+    if counterpart:
+        subjects[f"keras.applications {counterpart}"] = _with_policy(
+            dtype, lambda: getattr(keras.applications, counterpart)(weights=None, input_shape=shape,
+                                                                    classes=spec.classes))
+    return subjects
+
+
+def _step(model: keras.Model, task: str, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    if task == "inference":
+        return lambda: model.predict_on_batch(x)
+    return lambda: model.train_on_batch(x, y)
+
+
+def measure_models(config, spec, tasks, dtype: str, xla: bool) -> list:
+    """Inference and training-step throughput of the model and its keras.applications counterpart."""
+    subjects = _subjects(config, spec, dtype)
+    first = next(iter(subjects.values()))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (config.batch_size,) + tuple(first.input_shape[1:])).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, spec.classes, config.batch_size), spec.classes)
+    macs = {name: count_macs(model) for name, model in subjects.items()}
+    results = []
+    # JAX runs eagerly without jit: there, XLA is the only way, and is what its users get.
+    xla = xla or keras.backend.backend() == "jax"
+    for task in tasks:
+        for model in subjects.values():
+            model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
+                          jit_compile=xla)
+        seconds = alternate({name: _step(model, task, x, y) for name, model in subjects.items()},
+                            config.warmup_rounds, config.rounds, config.steps_per_round)
+        rss = peak_rss_mb()
+        for name, times in seconds.items():
+            rates = [config.batch_size * config.steps_per_round / t for t in times]
+            results.append(Result(task, name, dtype, xla, config.batch_size, statistics.median(rates), "images/s",
+                                  rates, macs[name], peak_rss_mb=rss))
+    return results
+
+
+def measure_litert(config, spec) -> list:
+    """Batch-1 latency of the float32, float16, dynamic-range and full-int8 LiteRT files of the model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_resnet import litert
+
+    side = config.image_size or spec.input_shape[0]
+    model = models.build(spec.name, input_shape=(side, side, 3), dtype="float32")
+    rng = np.random.default_rng(0)
+    # Calibration on random pixels: int8 latency does not depend on the ranges it picks.
+    representative = rng.uniform(0, 255, (8, side, side, 3)).astype("float32")
+    image = rng.uniform(0, 255, (1, side, side, 3)).astype("float32")
+    macs = count_macs(model)
+    interpreters = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for quantization in litert.QUANTIZATIONS:
+            content = litert.convert(model, quantization, workdir, representative)
+            for threads in config.threads:
+                interpreter = Interpreter(model_content=content, num_threads=threads)
+                interpreter.allocate_tensors()
+                interpreters[quantization, threads] = interpreter
+
+    def invoke(interpreter):
+        detail = interpreter.get_input_details()[0]
+        x = image if detail["dtype"] == np.float32 else np.clip(image, 0, 255).astype(detail["dtype"])
+        interpreter.set_tensor(detail["index"], x)
+        return interpreter.invoke
+
+    seconds = alternate({key: invoke(interp) for key, interp in interpreters.items()}, config.warmup_rounds,
+                        config.rounds, config.steps_per_round)
+    rss = peak_rss_mb()
+    results = []
+    for (quantization, threads), times in seconds.items():
+        latencies = [1000 * t / config.steps_per_round for t in times]
+        results.append(Result("litert", f"keras_resnet {spec.name}", quantization, False, 1,
+                              statistics.median(latencies), "ms", latencies, macs, threads, rss))
+    return results
+
+
+def measure_pipeline(config, spec, dtype: str) -> list:
+    """The training input pipeline alone, a training step on synthetic tensors, and the step fed by the pipeline."""
+    from keras_resnet import data, pipelines
+
+    source = data.load_dataset(config.dataset, config.data_dir, download=False)
+    prepared = pipelines.prepare_data(source, batch_size=config.batch_size, min_size=spec.min_size,
+                                      default_size=spec.input_shape[:2], image_size=config.image_size,
+                                      validation_split=0.0)
+    batches = iter(prepared.train_pipeline(config.augmentation))
+    model = models.build(spec.name, input_shape=prepared.input_shape, classes=source.num_classes,
+                         mean=prepared.mean, dtype=dtype)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (config.batch_size,) + prepared.input_shape).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, source.num_classes, config.batch_size), source.num_classes)
+
+    def from_pipeline():
+        images, labels = next(batches)
+        model.train_on_batch(images, labels)
+
+    subjects = {f"{config.dataset} pipeline alone ({config.augmentation})": lambda: next(batches),
+                "train step, synthetic tensors": lambda: model.train_on_batch(x, y),
+                "train step fed by the pipeline": from_pipeline}
+    seconds = alternate(subjects, config.warmup_rounds, config.rounds, config.steps_per_round)
+    rss = peak_rss_mb()
+    return [Result("pipeline", name, dtype, False, config.batch_size,
+                   statistics.median(rates := [config.batch_size * config.steps_per_round / t for t in times]),
+                   "images/s", rates, None, peak_rss_mb=rss) for name, times in seconds.items()]
+
+
+def comparisons(results: list) -> list:
+    """Ratios within one task, dtype and XLA setting: keras_resnet against keras.applications, per image and per MAC;
+    each dtype against float32; the pipeline against the synthetic step."""
+    rows = []
+    groups = {}
+    for r in results:
+        groups.setdefault((r.task, r.dtype, r.xla), []).append(r)
+    for (task, dtype, xla), group in groups.items():
+        theirs = [r for r in group if r.subject.startswith("keras.applications")]
+        if task in ("inference", "train") and theirs:
+            for ours in (r for r in group if r.subject.startswith("keras_resnet")):
+                rows.append(dict(task=task, dtype=dtype, xla=xla, what=f"{ours.subject} / {theirs[0].subject}",
+                                 per_image=ours.value / theirs[0].value,
+                                 per_mac=ours.gmacs_per_second / theirs[0].gmacs_per_second))
+        if task == "pipeline":
+            synthetic = next(r for r in group if "synthetic" in r.subject)
+            for r in group:
+                if r is not synthetic:
+                    rows.append(dict(task=task, dtype=dtype, xla=xla, what=f"{r.subject} / {synthetic.subject}",
+                                     per_image=r.value / synthetic.value, per_mac=None))
+    base = {(r.task, r.subject, r.xla): r for r in results if r.dtype == "float32" and r.unit == "images/s"}
+    for r in results:
+        reference = base.get((r.task, r.subject, r.xla))
+        if reference is not None and r.dtype != "float32":
+            rows.append(dict(task=r.task, dtype=r.dtype, xla=r.xla, what=f"{r.subject}: {r.dtype} / float32",
+                             per_image=r.value / reference.value, per_mac=None))
+    latency = {(r.subject, r.threads): r for r in results if r.task == "litert" and r.dtype == "float32"}
+    for r in results:
+        reference = latency.get((r.subject, r.threads))
+        if r.task == "litert" and reference is not None and r is not reference:
+            rows.append(dict(task="litert", dtype=r.dtype, xla=False,
+                             what=f"{r.dtype} latency / float32, {r.threads} thread(s)",
+                             per_image=r.value / reference.value, per_mac=None))
+    return rows
+
+
+def markdown(report: dict) -> str:
+    """The report as markdown tables: every measurement, then the ratios."""
+    m = report["machine"]
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores (AMX bf16: {m['amx_bf16']}, AVX512_BF16: "
+             f"{m['avx512_bf16']}), GPUs: {', '.join(m['gpus']) or 'none'}; Keras {m['keras']} on "
+             f"{m['backend']} {m['backend_version']}.", "",
+             "| task | subject | dtype | XLA | batch | threads | median | rounds | GMAC/s (forward) | peak RSS (MiB) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["results"]:
+        gmacs = f"{r['gmacs_per_second']:.1f}" if r["gmacs_per_second"] else ""
+        rss = f"{r['peak_rss_mb']:.0f}" if r["peak_rss_mb"] else ""
+        rounds = ", ".join(f"{v:.3g}" for v in r["rounds"])
+        lines.append(f"| {r['task']} | {r['subject']} | {r['dtype']} | {'on' if r['xla'] else 'off'} | "
+                     f"{r['batch_size']} | {r['threads'] or ''} | {r['value']:.3g} {r['unit']} | {rounds} | "
+                     f"{gmacs} | {rss} |")
+    lines += ["", "| task | dtype | XLA | ratio | per image | per multiply-add |", "|---|---|---|---|---|---|"]
+    for c in report["comparisons"]:
+        per_mac = f"{c['per_mac']:.3f}" if c["per_mac"] is not None else ""
+        lines.append(f"| {c['task']} | {c['dtype']} | {'on' if c['xla'] else 'off'} | {c['what']} | "
+                     f"{c['per_image']:.3f} | {per_mac} |")
+    return "\n".join(lines) + "\n"
+
+
+def _resolve_dtype(name: str) -> str:
+    if name != "auto":
+        return name
+    if keras.backend.backend() == "tensorflow":
+        from keras_resnet import distribute
+
+        return distribute.resolve_dtype(name)
+    return "mixed_float16" if machine()["gpus"] else "float32"
+
+
+def run(config: config_lib.BenchmarkConfig) -> dict:
+    """Measure what `config` asks for and write the JSON report and its markdown table.
+
+    Returns:
+        The report: {"machine", "config", "results", "comparisons", "paths"}.
+
+    Raises:
+        ValueError: a setting is invalid (checked before anything is built),
+            or mixed_float16 without a GPU.
+    """
+    config_lib.validate(config)
+    spec = specs.get_spec(config.model)
+    if keras.backend.backend() != "tensorflow" and set(config.tasks) - {"inference", "train"}:
+        raise ValueError(f"litert and pipeline run on TensorFlow; the {keras.backend.backend()} backend measures "
+                         f"inference and train only. Received: tasks={','.join(config.tasks)}")
+    if "pipeline" in config.tasks:
+        from keras_resnet import data
+
+        data.check_dataset_name(config.dataset)
+    dtypes = [_resolve_dtype(d) for d in config.dtypes]
+    if "mixed_float16" in dtypes and not machine()["gpus"]:
+        raise ValueError("mixed_float16 needs a GPU (CPUs emulate float16 slowly); use float32 or "
+                         "mixed_bfloat16 here. Received: dtypes=" + ",".join(config.dtypes))
+    results = []
+    model_tasks = [t for t in config.tasks if t in ("inference", "train")]
+    for dtype in dtypes:
+        for xla in (False, True) if config.xla and keras.backend.backend() != "jax" else (False,):
+            if model_tasks:
+                results += measure_models(config, spec, model_tasks, dtype, xla)
+        if "pipeline" in config.tasks:
+            results += measure_pipeline(config, spec, dtype)
+    if "litert" in config.tasks:
+        results += measure_litert(config, spec)
+    report = {"machine": machine(), "config": dataclasses.asdict(config),
+              "results": [dict(dataclasses.asdict(r), gmacs_per_second=r.gmacs_per_second) for r in results],
+              "comparisons": comparisons(results)}
+    table = os.path.splitext(config.output)[0] + ".md"
+    report["paths"] = {"json": config.output, "markdown": table}
+    write_json(config.output, report)
+    write_text(table, markdown(report))
+    return report

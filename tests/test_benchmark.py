@@ -1,0 +1,62 @@
+"""scripts/benchmark.py's library: one round on tiny models, checking the report's structure (no timing asserts)."""
+
+import json
+import os
+
+import pytest
+
+from conftest import make_idx_dataset
+from keras_resnet import benchmark, config
+
+
+def small(tmp_path, **kwargs):
+    values = dict(model="resnet8", batch_size=2, warmup_rounds=0, rounds=2, steps_per_round=1, threads=(1,),
+                  output=str(tmp_path / "bench.json"))
+    values.update(kwargs)
+    return config.BenchmarkConfig(**values)
+
+
+def test_a_report_compares_with_keras_applications_per_image_and_per_mac(tmp_path):
+    report = benchmark.run(small(tmp_path, model="resnet50", image_size=32, tasks=("inference",)))
+    subjects = [(r["task"], r["subject"]) for r in report["results"]]
+    names = ["keras_resnet resnet50", "keras_resnet resnet50 stride_in_1x1", "keras.applications ResNet50"]
+    assert subjects == [("inference", n) for n in names]
+    for r in report["results"]:
+        assert r["unit"] == "images/s" and len(r["rounds"]) == 2 and r["value"] > 0 and r["macs"] > 0
+        assert r["gmacs_per_second"] == pytest.approx(r["value"] * r["macs"] / 1e9)
+    # The Caffe placement has keras.applications' multiply-adds (its convs' biases are not multiply-adds).
+    macs = {r["subject"]: r["macs"] for r in report["results"]}
+    assert macs["keras_resnet resnet50 stride_in_1x1"] == macs["keras.applications ResNet50"] < macs[names[0]]
+    ratios = [(c["task"], c["what"]) for c in report["comparisons"]]
+    assert ratios == [("inference", f"{n} / keras.applications ResNet50") for n in names[:2]]
+    assert json.load(open(report["paths"]["json"]))["machine"]["cores"] == os.cpu_count()
+    table = open(report["paths"]["markdown"]).read()
+    assert "| inference | keras.applications ResNet50 | float32 | off | 2 |" in table
+
+
+def test_training_steps_litert_latency_and_the_input_pipeline(tmp_path):
+    data_dir = make_idx_dataset(str(tmp_path / "data"))
+    report = benchmark.run(small(tmp_path, tasks=("train", "pipeline", "litert"), data_dir=data_dir))
+    train = [r for r in report["results"] if r["task"] == "train"]
+    assert [r["subject"] for r in train] == ["keras_resnet resnet8"] and train[0]["value"] > 0
+    pipeline = [r for r in report["results"] if r["task"] == "pipeline"]
+    assert [r["subject"] for r in pipeline] == ["fashion_mnist pipeline alone (cifar)", "train step, synthetic tensors",
+                                                "train step fed by the pipeline"]
+    latency = [(r["dtype"], r["threads"], r["unit"], r["batch_size"]) for r in report["results"] if r["task"] == "litert"]
+    assert latency == [(q, 1, "ms", 1) for q in ("float32", "float16", "dynamic_int8", "int8")]
+    whats = [c["what"] for c in report["comparisons"]]
+    assert "train step fed by the pipeline / train step, synthetic tensors" in whats
+    assert "int8 latency / float32, 1 thread(s)" in whats
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(tasks=("inference", "speed")), "--tasks takes one or more of inference, train, litert, pipeline"),
+    (dict(dtypes=("float64",)), "--dtypes takes one or more of float32"),
+    (dict(dtypes=("mixed_float16",)), "mixed_float16 needs a GPU"),
+    (dict(model="resnet51"), "Unknown model 'resnet51'"),
+    (dict(tasks=("pipeline",), dataset="no_such_data"), "no_such_data"),
+])
+def test_bad_settings_fail_before_any_work(tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        benchmark.run(small(tmp_path, **changes))
+    assert not os.listdir(tmp_path)
