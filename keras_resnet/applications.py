@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, Optional, Sequence, Union
 
 import keras
@@ -16,17 +15,33 @@ __all__ = ["APPLICATIONS"]
 def _function_name(spec: specs_lib.ResNetSpec) -> str:
     """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2, ResNet50D, SEResNet50, SEResNeXt50_32x4d,
     ResNet50V2, PreActResNet164, WideResNet28_10."""
-    if spec.widen_factor:
-        return f"WideResNet{spec.depth}_{spec.widen_factor}"
-    if spec.preact:
-        return f"ResNet{spec.depth}V2" if spec.family == "imagenet" else f"PreActResNet{spec.depth}"
-    if spec.se_ratio:
-        return "SE" + _function_name(dataclasses.replace(spec, se_ratio=0.0))
-    if spec.groups > 1:
-        return f"ResNeXt{spec.depth}_{spec.groups}x{spec.width_per_group}d"
-    if spec.width_per_group != 64:
-        return f"WideResNet{spec.depth}_{spec.width_per_group // 64}"
-    return f"{'ResNet' if spec.residual else 'PlainNet'}{spec.depth}{'D' if spec.avg_down else ''}"
+    depth = spec.depth
+    name = {
+        "plain": f"PlainNet{depth}",
+        "resnet": f"ResNet{depth}",
+        "resnext": f"ResNeXt{depth}_{spec.groups}x{spec.width_per_group}d",
+        "wide": f"WideResNet{depth}_{spec.width_per_group // 64}",
+        "resnet_d": f"ResNet{depth}D",
+        "preact": f"ResNet{depth}V2" if spec.family == "imagenet" else f"PreActResNet{depth}",
+        "wrn": f"WideResNet{depth}_{spec.widen_factor}",
+    }[specs_lib.family(spec)]
+    return ("SE" if spec.se_ratio else "") + name
+
+
+def _kind(spec: specs_lib.ResNetSpec) -> str:
+    """One line on what the network is and where it comes from, for its application's docstring."""
+    kind = {
+        "plain": "plain (no-shortcut) net",
+        "resnet": "ResNet",
+        "resnext": f"ResNeXt (3x3 convs of {spec.groups} groups, {spec.width_per_group} channels each at the "
+                   "first stage)",
+        "wide": f"Wide ResNet (3x3 convs {spec.width_per_group // 64}x wide)",
+        "resnet_d": "ResNet-D (deep 3x3 stem, average-pooled projections; He et al. 2019)",
+        "preact": "Pre-activation ResNet (He et al. 2016, \"Identity Mappings\")"
+                  + (", keras.applications' v2 layout" if spec.stride_last else ""),
+        "wrn": f"Wide ResNet WRN-{spec.depth}-{spec.widen_factor} (Zagoruyko & Komodakis 2016; pre-activation)",
+    }[specs_lib.family(spec)]
+    return f"Squeeze-and-excitation {kind} (Hu et al. 2018)" if spec.se_ratio else kind
 
 
 def _application(model_name: str) -> Callable[..., keras.Model]:
@@ -40,19 +55,7 @@ def _application(model_name: str) -> Callable[..., keras.Model]:
                      input_shape=input_shape, pooling=pooling, classes=classes,
                      classifier_activation=classifier_activation, name=name, **options)
 
-    kind = "ResNet" if spec.residual else "plain (no-shortcut) net"
-    if spec.groups > 1 or spec.width_per_group != 64:
-        kind = f"{'ResNeXt' if spec.groups > 1 else 'Wide ResNet'} (3x3 convs of {spec.groups} group(s), " \
-               f"{spec.width_per_group} channels each at the first stage)"
-    if spec.avg_down:
-        kind = "ResNet-D (deep 3x3 stem, average-pooled projections; He et al. 2019)"
-    if spec.se_ratio:
-        kind = f"Squeeze-and-excitation {kind} (Hu et al. 2018)"
-    if spec.preact:
-        kind = "Pre-activation ResNet (He et al. 2016, \"Identity Mappings\")" + (
-            ", keras.applications' v2 layout" if spec.stride_last else "")
-    if spec.widen_factor:
-        kind = f"Wide ResNet WRN-{spec.depth}-{spec.widen_factor} (Zagoruyko & Komodakis 2016; pre-activation)"
+    kind = _kind(spec)
     default_input = "x".join(str(s) for s in spec.input_shape[:2])
     application.__doc__ = (
         f"{kind} of depth {spec.depth} ({spec.family}, {spec.block} blocks, "

@@ -380,6 +380,23 @@ def _named_specs() -> dict:
 MODEL_SPECS = _named_specs()
 MODEL_SPECS.update({name: se_spec(name) for name in SE_NETS})
 
+def family(spec: ResNetSpec) -> str:
+    """The family a network belongs to, from its fields: "plain", "resnet", "resnext", "wide" (torchvision's
+    ImageNet Wide ResNets), "resnet_d", "preact" (v2 and the CIFAR pre-activation nets) or "wrn" (CIFAR Wide
+    ResNets). Squeeze-and-excitation is an add-on to any of them (`se_ratio`)."""
+    if spec.widen_factor:
+        return "wrn"
+    if spec.preact:
+        return "preact"
+    if spec.avg_down:
+        return "resnet_d"
+    if spec.groups > 1:
+        return "resnext"
+    if spec.width_per_group != 64:
+        return "wide"
+    return "resnet" if spec.residual else "plain"
+
+
 _NAME_RE = re.compile(r"^(resnet|plain)[_-]?(\d+)$")
 _PREACT_RE = re.compile(r"^preact[_-]?resnet[_-]?(\d+)(?:[_-](basic|bottleneck))?$")
 _WRN_RE = re.compile(r"^wrn[_-]?(\d+)[_-](\d+)$")

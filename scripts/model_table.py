@@ -3,6 +3,7 @@
 from absl import app, flags
 
 import keras_resnet
+from keras_resnet import specs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "Models to list; default: all of list_models().")
@@ -19,7 +20,7 @@ def main(argv):
         params = sum(int(w.numpy().size) for w in model.trainable_weights)
         macs = keras_resnet.count_macs(model)
         side = spec.input_shape[0]
-        source = "torchvision" if spec.groups > 1 or spec.width_per_group != 64 else "Table 1"
+        source = "torchvision" if specs.family(spec) in ("resnext", "wide") else "Table 1"
         paper = f"{spec.macs_paper / 1e9:.{1 if source == 'Table 1' else 3}f} G ({source})" if spec.macs_paper else ""
         blocks = ",".join(str(s.blocks) for s in spec.stages)
         if spec.groups > 1:

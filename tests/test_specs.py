@@ -142,3 +142,11 @@ def test_squeeze_excitation_nets_are_their_base_with_se():
         assert (spec.stages, spec.groups, spec.width_per_group) == (plain.stages, plain.groups, plain.width_per_group)
     with pytest.raises(ValueError, match="No squeeze-and-excitation net named 'seresnet20'"):
         specs.se_spec("seresnet20")
+
+
+def test_every_network_has_one_family():
+    families = {name: specs.family(specs.get_spec(name)) for name in specs.list_models()}
+    assert [families[n] for n in ("resnet50", "plain20", "resnext50_32x4d", "wide_resnet50_2", "resnet50d",
+                                  "resnet50v2", "preact_resnet164", "wrn28_10", "seresnet50", "seresnext50_32x4d")] == [
+        "resnet", "plain", "resnext", "wide", "resnet_d", "preact", "preact", "wrn", "resnet", "resnext"]
+    assert set(families.values()) == {"plain", "resnet", "resnext", "wide", "resnet_d", "preact", "wrn"}
