@@ -261,9 +261,12 @@ def measure_pipeline(config, spec, dtype: str) -> list:
                 "train step fed by the pipeline": from_pipeline}
     seconds = alternate(subjects, config.warmup_rounds, config.rounds, config.steps_per_round)
     rss = peak_rss_mb()
-    return [Result("pipeline", name, dtype, False, config.batch_size,
-                   statistics.median(rates := [config.batch_size * config.steps_per_round / t for t in times]),
-                   "images/s", rates, None, peak_rss_mb=rss) for name, times in seconds.items()]
+    results = []
+    for name, times in seconds.items():
+        rates = [config.batch_size * config.steps_per_round / t for t in times]
+        results.append(Result("pipeline", name, dtype, False, config.batch_size, statistics.median(rates),
+                              "images/s", rates, peak_rss_mb=rss))
+    return results
 
 
 def comparisons(results: list) -> list:

@@ -113,15 +113,30 @@ def shortcut(x, filters: int, strides: int, name: str, options: BlockOptions):
     """
     changes = strides != 1 or x.shape[options.channel_axis] != filters
     if options.shortcut == "C" or (options.shortcut == "B" and changes):
-        if options.avg_down and strides > 1:
-            x = layers.AveragePooling2D(strides, strides, padding="same", data_format=options.data_format,
-                                        name=f"{name}_0_pool", dtype=options.dtype)(x)
-            strides = 1
-        return conv_bn(x, filters, 1, strides, f"{name}_0", options, activation=False)
+        return bn_relu(_projection(x, filters, strides, name, options), f"{name}_0", options, activation=False)
     if changes:
         return ZeroPadShortcut(filters, strides, data_format=options.data_format, name=f"{name}_0_pad",
                                dtype=options.dtype)(x)
     return x
+
+
+def _projection(x, filters: int, strides: int, name: str, options: BlockOptions):
+    """A shortcut's 1x1 conv `{name}_0_conv`, after ResNet-D's 2x2 average pool where it strides."""
+    if options.avg_down and strides > 1:
+        x = layers.AveragePooling2D(strides, strides, padding="same", data_format=options.data_format,
+                                    name=f"{name}_0_pool", dtype=options.dtype)(x)
+        strides = 1
+    # Only a pre-activation projection has no BN after it, hence a bias where the spec asks.
+    return conv(x, filters, 1, strides, f"{name}_0", options, use_bias=options.conv_bias and options.preact)
+
+
+def _branch_tail(y, name: str, options: BlockOptions, drop_rate: float):
+    """Squeeze-and-excitation and drop-path on a residual branch, where the options ask for them."""
+    if options.se_ratio:
+        y = squeeze_excite(y, name, options)
+    if drop_rate:
+        y = DropPath(drop_rate, name=f"{name}_drop", dtype=options.dtype)(y)
+    return y
 
 
 def squeeze_excite(x, name: str, options: BlockOptions):
@@ -140,10 +155,7 @@ def squeeze_excite(x, name: str, options: BlockOptions):
 
 
 def _merge(x, y, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float):
-    if options.se_ratio:
-        y = squeeze_excite(y, name, options)
-    if drop_rate:
-        y = DropPath(drop_rate, name=f"{name}_drop", dtype=options.dtype)(y)
+    y = _branch_tail(y, name, options, drop_rate)
     if options.residual:
         y = layers.Add(name=f"{name}_add", dtype=options.dtype)(
             [shortcut(x, filters, strides, name, options), y])
@@ -184,11 +196,7 @@ def preact_shortcut(x, pre, filters: int, strides: int, name: str, options: Bloc
     """
     changes_channels = x.shape[options.channel_axis] != filters
     if options.shortcut == "C" or (options.shortcut == "B" and changes_channels):
-        if options.avg_down and strides > 1:
-            pre = layers.AveragePooling2D(strides, strides, padding="same", data_format=options.data_format,
-                                          name=f"{name}_0_pool", dtype=options.dtype)(pre)
-            strides = 1
-        return conv(pre, filters, 1, strides, f"{name}_0", options, use_bias=options.conv_bias)
+        return _projection(pre, filters, strides, name, options)
     if options.shortcut == "A" and (changes_channels or strides > 1):
         return ZeroPadShortcut(filters, strides, data_format=options.data_format, name=f"{name}_0_pad",
                                dtype=options.dtype)(x)
@@ -199,10 +207,7 @@ def preact_shortcut(x, pre, filters: int, strides: int, name: str, options: Bloc
 
 
 def _preact_merge(x, pre, y, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float):
-    if options.se_ratio:
-        y = squeeze_excite(y, name, options)
-    if drop_rate:
-        y = DropPath(drop_rate, name=f"{name}_drop", dtype=options.dtype)(y)
+    y = _branch_tail(y, name, options, drop_rate)
     # keras.applications' v2 names the addition, a block's output, `_out`.
     return layers.Add(name=f"{name}_out", dtype=options.dtype)(
         [preact_shortcut(x, pre, filters, strides, name, options), y])

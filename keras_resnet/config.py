@@ -319,17 +319,12 @@ class ReproduceConfig(RunSettings):
 BENCHMARK_TASKS = ("inference", "train", "litert", "pipeline")
 
 
-def _benchmark_tasks(name, value):
-    bad = [task for task in value if task not in BENCHMARK_TASKS]
-    if bad or not value:
-        raise ValueError(f"--{name} takes one or more of {', '.join(BENCHMARK_TASKS)}. Received: "
-                         f"{name}={','.join(value)}")
-
-
-def _benchmark_dtypes(name, value):
-    bad = [dtype for dtype in value if dtype not in DTYPES]
-    if bad or not value:
-        raise ValueError(f"--{name} takes one or more of {', '.join(DTYPES)}. Received: {name}={','.join(value)}")
+def _one_or_more_of(choices: tuple) -> Callable:
+    def check(name, value):
+        if not value or any(item not in choices for item in value):
+            raise ValueError(f"--{name} takes one or more of {', '.join(choices)}. Received: "
+                             f"{name}={','.join(value)}")
+    return check
 
 
 def _threads(name, value):
@@ -349,9 +344,9 @@ class BenchmarkConfig:
     tasks: tuple = setting(("inference", "train"), "What to measure: inference, train (a training step), "
                            "litert (batch-1 latency of the four TFLite exports), pipeline (the training input "
                            "pipeline on --dataset against a training step on synthetic tensors).",
-                           check=_benchmark_tasks)
+                           check=_one_or_more_of(BENCHMARK_TASKS))
     dtypes: tuple = setting(("float32",), "Dtype policies: float32, mixed_bfloat16, mixed_float16 (GPU), auto.",
-                            check=_benchmark_dtypes)
+                            check=_one_or_more_of(DTYPES))
     xla: bool = setting(False, "Also measure every model task with XLA (jit_compile=True).")
     stride_in_1x1: bool = setting(True, "Also measure keras_resnet with the stride on the 1x1 (Caffe's "
                                   "placement, keras.applications' multiply-adds).")

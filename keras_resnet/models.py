@@ -86,6 +86,7 @@ def _assemble(inputs, spec: ResNetSpec, options: BlockOptions, width_multiplier:
     block_fn = (PREACT_BLOCKS if spec.preact else BLOCKS)[spec.block]
     features, stage_outputs = [], {}
     total, index = sum(stage.blocks for stage in spec.stages), 0
+    output_names = stage_output_names(spec)
     for i, stage in enumerate(spec.stages):
         strided = stage.blocks - 1 if spec.stride_last else 0
         for j in range(stage.blocks):
@@ -96,7 +97,7 @@ def _assemble(inputs, spec: ResNetSpec, options: BlockOptions, width_multiplier:
         reduction *= stage.stride
         if spec.preact and i == len(spec.stages) - 1:
             x = head_norm(x, options)  # the last stage's output is normalised, as timm's and keras's
-        features.append(FeatureInfo(f"C{i + 2}", stage_output_names(spec)[f"C{i + 2}"],
+        features.append(FeatureInfo(f"C{i + 2}", output_names[f"C{i + 2}"],
                                     int(x.shape[options.channel_axis]), reduction))
         stage_outputs[f"C{i + 2}"] = x
     if features_only:

@@ -321,36 +321,29 @@ def test_a_pretrained_imagenet_model_exports_with_its_normalisation_and_class_na
     assert best[0][0][0] in card["labels"] and not best[0][0][0].isdigit()
 
 
-def test_a_resnext_exports_with_grouped_convolutions(tmp_path):
+def _export_shortened(name, blocks, tmp_path, **options) -> bytes:
+    """Export `name` with `blocks` blocks per stage at a quarter width (short conversions); its saved_model.pb."""
     import dataclasses
 
-    # ResNeXt-50's blocks, one per stage, to keep the conversions short.
-    spec = keras_resnet.get_spec("resnext50_32x4d")
-    spec = dataclasses.replace(spec, stages=tuple(dataclasses.replace(s, blocks=1) for s in spec.stages))
-    model = keras_resnet.ResNet(spec, width_multiplier=0.25, input_shape=(32, 32, 3), classes=10)
-    model.save(tmp_path / "rx.keras")
-    reports = export.export_model(str(tmp_path / "rx.keras"), str(tmp_path / "out"), quantizations=["float32"],
+    spec = keras_resnet.get_spec(name)
+    spec = dataclasses.replace(spec, stages=tuple(dataclasses.replace(s, blocks=blocks) for s in spec.stages))
+    model = keras_resnet.ResNet(spec, width_multiplier=0.25, input_shape=(32, 32, 3), classes=10, **options)
+    model.save(tmp_path / "model.keras")
+    reports = export.export_model(str(tmp_path / "model.keras"), str(tmp_path / "out"), quantizations=["float32"],
                                   num_samples=4)
     assert [(r.artifact, r.max_abs_diff <= 1e-4) for r in reports] == [("saved_model", True),
                                                                         ("tflite_float32", True)]
+    return open(tmp_path / "out" / name / "1" / "saved_model.pb", "rb").read()
+
+
+def test_a_resnext_exports_with_grouped_convolutions(tmp_path):
+    graph = _export_shortened("resnext50_32x4d", 1, tmp_path)
     # Keras's TensorFlow backend compiles grouped convolutions with XLA (the
     # README's serving note); LiteRT has them natively.
-    graph = open(tmp_path / "out" / "resnext50_32x4d" / "1" / "saved_model.pb", "rb").read()
     assert b"_XlaMustCompile" in graph
 
 
 def test_a_preactivation_v2_net_exports_without_its_training_only_layers(tmp_path):
-    import dataclasses
-
     # ResNet50V2's layout with two blocks per stage: projections, 1x1 max-pool subsamples, biased convs, post_bn.
-    spec = keras_resnet.get_spec("resnet50v2")
-    spec = dataclasses.replace(spec, stages=tuple(dataclasses.replace(s, blocks=2) for s in spec.stages))
-    model = keras_resnet.ResNet(spec, width_multiplier=0.25, input_shape=(32, 32, 3), classes=10,
-                                drop_path_rate=0.2, preprocessing="tf")
-    model.save(tmp_path / "v2.keras")
-    reports = export.export_model(str(tmp_path / "v2.keras"), str(tmp_path / "out"), quantizations=["float32"],
-                                  num_samples=4)
-    assert [(r.artifact, r.max_abs_diff <= 1e-4) for r in reports] == [("saved_model", True),
-                                                                        ("tflite_float32", True)]
-    graph = open(tmp_path / "out" / "resnet50v2" / "1" / "saved_model.pb", "rb").read()
+    graph = _export_shortened("resnet50v2", 2, tmp_path, drop_path_rate=0.2, preprocessing="tf")
     assert b"conv2_block2_0_subsample" in graph and b"DropPath" not in graph and b"conv2_block1_drop" not in graph
