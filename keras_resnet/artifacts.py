@@ -21,6 +21,8 @@ class ArtifactReport:
     """How one artifact compares with the Keras model on the sample inputs.
 
     `reused` marks an artifact that was already published for these weights.
+    `accuracy` and `reference_accuracy` (the Keras model's) are top-1 on
+    `eval_examples` labelled test images, when the export evaluated them.
     """
 
     artifact: str
@@ -29,10 +31,20 @@ class ArtifactReport:
     top1_agreement: float
     tolerance: Optional[float]
     reused: bool = False
+    accuracy: Optional[float] = None
+    reference_accuracy: Optional[float] = None
+    eval_examples: int = 0
 
     @property
     def ok(self) -> bool:
         return self.tolerance is None or self.max_abs_diff <= self.tolerance
+
+    @property
+    def accuracy_drop(self) -> Optional[float]:
+        """Percentage points of test accuracy lost against the Keras model (None: not evaluated)."""
+        if self.accuracy is None or self.reference_accuracy is None:
+            return None
+        return 100.0 * (self.reference_accuracy - self.accuracy)
 
 
 def compare(reference: np.ndarray, got: np.ndarray) -> tuple:
@@ -41,6 +53,15 @@ def compare(reference: np.ndarray, got: np.ndarray) -> tuple:
         return 0.0, 1.0
     diff = float(np.max(np.abs(reference.astype(np.float64) - got.astype(np.float64))))
     return diff, float(np.mean(np.argmax(reference, -1) == np.argmax(got, -1)))
+
+
+def top1_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows of [N, classes] `scores` whose arg-max is the row's label."""
+    labels = np.asarray(labels).reshape(-1)
+    if len(scores) != len(labels) or not len(labels):
+        raise ValueError(f"Need as many scores as labels, at least one. Received: {len(scores)} scores, "
+                         f"{len(labels)} labels")
+    return float(np.mean(np.argmax(scores, -1) == labels))
 
 
 def model_input(model) -> tuple:

@@ -13,13 +13,15 @@ from typing import Optional, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_resnet import imagenet, litert, models
 from keras_resnet import saved_model as saved_model_lib
-from keras_resnet.artifacts import ArtifactReport, ExportVerificationError, model_input
+from keras_resnet.artifacts import ArtifactReport, ExportVerificationError, model_input, top1_accuracy
 from keras_resnet.layers import InputNormalization, MeanSubtraction
 from keras_resnet.reports import artifact_table
 from keras_resnet.run_dir import RunDir
+from keras_resnet.serving import TFLiteClassifier
 
 FORMATS = ("saved_model", "tflite")
 
@@ -49,28 +51,58 @@ def load_source(source: str) -> tuple:
     return model, run
 
 
-def _samples(run: dict, model: keras.Model, count: int, seed: int = 0) -> tuple:
-    """(verification images, representative images or None), float32 0-255.
+def _test_data(run: dict, model: keras.Model, num_samples: int, eval_examples: Optional[int],
+               seed: int = 0) -> tuple:
+    """(verification images, representative images or None, (images, labels) to evaluate or None).
 
-    From the run's own data set (test split to verify, training split to
-    calibrate int8); random pixels for a bare .keras file.
+    Images are float32 0-255. From the run's own data set: the test split's
+    first images verify, its first `eval_examples` (default all) measure
+    accuracy, 100 shuffled training images calibrate int8. A bare .keras
+    file has no data: random pixels verify, and nothing is evaluated.
+
+    Raises:
+        ValueError: `eval_examples` asked for without a run's data set.
     """
     from keras_resnet import data, pipelines
 
     height, width, channels = model_input(model)
-    if run.get("dataset"):
-        source = data.load_dataset(run["dataset"], run.get("data_dir"), download=False)
-        view = pipelines.eval_transform((height, width), source.image_shape[:2])
+    if not run.get("dataset"):
+        if eval_examples:
+            raise ValueError(f"eval_examples={eval_examples} needs labelled test images: export from a "
+                             "scripts/train.py --model_dir (its data set is reloaded), or leave it out.")
+        rng = np.random.default_rng(seed)
+        return rng.uniform(0, 255, (num_samples, height, width, channels)).astype(np.float32), None, None
+    source = data.load_dataset(run["dataset"], run.get("data_dir"), download=False)
+    view = pipelines.eval_transform((height, width), source.image_shape[:2])
 
-        def take(ds, n):
-            return np.stack([view(x).numpy() for x, _ in ds.take(n)]).astype(np.float32)
+    def take(ds, n):
+        images, labels = [], []
+        for x, y in ds.take(n).map(lambda x, y: (view(x), y), num_parallel_calls=tf.data.AUTOTUNE).batch(512):
+            images.append(x.numpy().astype(np.float32))
+            labels.append(y.numpy())
+        return np.concatenate(images), np.concatenate(labels)
 
-        return take(source.test, count), take(source.train.shuffle(10_000, seed=seed), 100)
-    rng = np.random.default_rng(seed)
-    return rng.uniform(0, 255, (count, height, width, channels)).astype(np.float32), None
+    num_eval = source.num_test if eval_examples is None else min(eval_examples, source.num_test)
+    images, labels = take(source.test, max(num_samples, num_eval))
+    representative, _ = take(source.train.shuffle(10_000, seed=seed), 100)
+    evaluation = (images[:num_eval], labels[:num_eval]) if num_eval else None
+    return images[:num_samples], representative, evaluation
 
 
-def _validate(formats, quantizations, num_samples, version) -> None:
+def _evaluate(reports: Sequence[ArtifactReport], model: keras.Model, images: np.ndarray,
+              labels: np.ndarray) -> None:
+    """Fill in each report's top-1 test accuracy, and the Keras model's, on the same images."""
+    reference = top1_accuracy(model.predict(images, batch_size=256, verbose=0), labels)
+    for report in reports:
+        if report.artifact == "saved_model":
+            scores = saved_model_lib.serving_scores(report.path, images)
+        else:
+            scores = TFLiteClassifier(report.path)(images)
+        report.accuracy, report.reference_accuracy = top1_accuracy(scores, labels), reference
+        report.eval_examples = len(labels)
+
+
+def _validate(formats, quantizations, num_samples, version, eval_examples) -> None:
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"Unknown export format(s) {unknown}; known: {', '.join(FORMATS)}")
@@ -79,12 +111,15 @@ def _validate(formats, quantizations, num_samples, version) -> None:
         raise ValueError(f"num_samples must be >= 1. Received: num_samples={num_samples}")
     if version is not None and (not isinstance(version, int) or version < 1):
         raise ValueError(f"SavedModel versions are integers >= 1. Received: version={version!r}")
+    if eval_examples is not None and (not isinstance(eval_examples, int) or eval_examples < 0):
+        raise ValueError(f"eval_examples must be an integer >= 0 (0: no accuracy; default the whole test "
+                         f"split). Received: eval_examples={eval_examples!r}")
 
 
 def export_model(source: str, export_dir: str = "saved_models", name: Optional[str] = None,
                  version: Optional[int] = None, overwrite: bool = False, formats: Sequence[str] = FORMATS,
                  quantizations: Sequence[str] = litert.QUANTIZATIONS, num_samples: int = 64,
-                 top_k: int = 5) -> list:
+                 top_k: int = 5, eval_examples: Optional[int] = None) -> list:
     """Export a trained model as `scripts/export.py` does.
 
     Args:
@@ -99,6 +134,10 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
         quantizations: TFLite variants.
         num_samples: verification images (test split of the run's data set).
         top_k: classes returned by the serving signatures.
+        eval_examples: measure every artifact's top-1 accuracy, and the
+            Keras model's, on this many of the run's test images (default
+            the whole test split; 0: skip), so a quantized file's accuracy
+            loss is known.
 
     Returns:
         One `ArtifactReport` per artifact.
@@ -107,7 +146,7 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
         ValueError: bad arguments, found before any conversion.
         ExportVerificationError: an artifact does not match the Keras model.
     """
-    _validate(formats, quantizations, num_samples, version)
+    _validate(formats, quantizations, num_samples, version, eval_examples)
     model, run = load_source(source)
     name = name or run.get("model") or model.name
     base = os.path.join(export_dir, name)
@@ -116,9 +155,9 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
         raise ValueError(f"{os.path.join(base, str(version))} exists: pick another --version, "
                          "or pass --overwrite to replace it.")
     labels = run.get("class_names") or _default_labels(model)
-    samples, representative = _samples(run, model, num_samples)
-    log.info("Exporting %s (%s) to %s, each artifact verified on %d images", name, ", ".join(formats), export_dir,
-             len(samples))
+    samples, representative, evaluation = _test_data(run, model, num_samples, eval_examples)
+    log.info("Exporting %s (%s) to %s, each artifact verified on %d images%s", name, ", ".join(formats), export_dir,
+             len(samples), "" if evaluation is None else f" and evaluated on {len(evaluation[1])} test images")
     if "tflite" in formats:
         litert.check_samples(quantizations, representative)
     reports = []
@@ -133,6 +172,8 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
             mean = keras.ops.convert_to_numpy(model.get_layer("preprocessing").mean)
         reports += litert.export_tflite(model, os.path.join(export_dir, "tflite", name), labels, samples,
                                         quantizations, representative, name, mean)
+    if evaluation is not None:
+        _evaluate(reports, model, *evaluation)
     return reports
 
 

@@ -67,9 +67,17 @@ def training_summary(model: str, dataset: str, result: dict) -> str:
 
 
 def artifact_table(reports) -> str:
-    """A table of export verification results (`ArtifactReport`s)."""
-    lines = [f"{'artifact':<22} {'max |diff|':>11} {'top-1 agree':>12} {'tolerance':>10}  path"]
+    """A table of export verification results (`ArtifactReport`s), with test accuracy where evaluated."""
+    lines = [f"{'artifact':<22} {'max |diff|':>11} {'top-1 agree':>12} {'tolerance':>10} {'test acc':>9} "
+             f"{'vs Keras':>9}  path"]
     for r in reports:
         tolerance = f"{r.tolerance:g}" if r.tolerance is not None else "-"
-        lines.append(f"{r.artifact:<22} {r.max_abs_diff:>11.3g} {r.top1_agreement:>12.1%} {tolerance:>10}  {r.path}")
+        accuracy = f"{r.accuracy:.2%}" if r.accuracy is not None else "-"
+        drop = f"{-r.accuracy_drop:+.2f} pt" if r.accuracy_drop is not None else "-"
+        lines.append(f"{r.artifact:<22} {r.max_abs_diff:>11.3g} {r.top1_agreement:>12.1%} {tolerance:>10} "
+                     f"{accuracy:>9} {drop:>9}  {r.path}")
+    evaluated = [r for r in reports if r.reference_accuracy is not None]
+    if evaluated:
+        lines.append(f"test acc: top-1 on the run's {evaluated[0].eval_examples} test images; the Keras model "
+                     f"itself: {evaluated[0].reference_accuracy:.2%}")
     return "\n".join(lines)

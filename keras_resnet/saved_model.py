@@ -203,12 +203,19 @@ def export_saved_model(model: keras.Model, base_dir: str, labels: Sequence[str],
     return report
 
 
+def serving_scores(path: str, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The probabilities a SavedModel's serving_default gives `images` (float32 0-255), in batches."""
+    signature = tf.saved_model.load(path).signatures[serving.SERVING_DEFAULT]
+    return np.concatenate([
+        signature(images=tf.constant(images[i:i + batch_size], tf.float32))["probabilities"].numpy()
+        for i in range(0, len(images), batch_size)])
+
+
 def verify_saved_model(model: keras.Model, path: str, samples: np.ndarray) -> ArtifactReport:
     """Reload a SavedModel and compare its serving_default with Keras."""
-    loaded = tf.saved_model.load(path)
-    got = loaded.signatures[serving.SERVING_DEFAULT](images=tf.constant(samples, tf.float32))["probabilities"]
+    got = serving_scores(path, samples)
     reference = keras.ops.convert_to_numpy(model(samples, training=False)).astype(np.float32)
-    diff, agreement = compare(reference, got.numpy())
+    diff, agreement = compare(reference, got)
     return ArtifactReport("saved_model", path, diff, agreement, TOLERANCES["saved_model"])
 
 

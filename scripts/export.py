@@ -18,6 +18,8 @@ flags.DEFINE_bool("overwrite", False, "Replace an existing version.")
 flags.DEFINE_list("formats", ["saved_model", "tflite"], "saved_model and/or tflite.")
 flags.DEFINE_list("quantizations", ["float32", "float16", "dynamic_int8", "int8"], "TFLite variants.")
 flags.DEFINE_integer("num_samples", 64, "Test images to verify each artifact on.")
+flags.DEFINE_integer("eval_examples", None, "Test images on which every artifact's top-1 accuracy (and the "
+                     "Keras model's) is measured; default the run's whole test split, 0 to skip.")
 flags.DEFINE_integer("top_k", 5, "Classes returned by the serving signatures.")
 FLAGS = flags.FLAGS
 
@@ -31,7 +33,7 @@ def main(argv):
     with cli.native_stderr_silenced():  # LiteRT's converter and interpreter print from C++
         reports = export.export_model(
             FLAGS.model_dir or FLAGS.model_path, FLAGS.export_dir, FLAGS.name, FLAGS.version, FLAGS.overwrite,
-            FLAGS.formats, FLAGS.quantizations, FLAGS.num_samples, FLAGS.top_k)
+            FLAGS.formats, FLAGS.quantizations, FLAGS.num_samples, FLAGS.top_k, FLAGS.eval_examples)
     print(export.format_reports(reports))
     return 0
 

@@ -49,8 +49,11 @@ def test_the_main_job_prints_no_tensorflow_logs_unless_asked(tmp_path):
     lines = quiet.stdout.splitlines()
     assert lines[0].startswith("resnet8 on mnist: 58 train images (28, 28), batch 16 over 1 replica(s)"), lines
     assert lines[1].startswith("resnet8 on mnist: test loss") and lines[2].startswith("Exporting resnet8")
-    assert lines[3].split() == ["artifact", "max", "|diff|", "top-1", "agree", "tolerance", "path"]
-    assert len(lines) == 9, lines  # the table: a header and five artifacts
+    assert lines[2].endswith("each artifact verified on 16 images and evaluated on 16 test images")
+    assert lines[3].split() == ["artifact", "max", "|diff|", "top-1", "agree", "tolerance", "test", "acc", "vs",
+                                "Keras", "path"]
+    assert len(lines) == 10, lines  # the table: a header, five artifacts and the Keras model's accuracy
+    assert lines[9].startswith("test acc: top-1 on the run's 16 test images; the Keras model itself: ")
     loud = script("train.py", *common, f"--model_dir={tmp_path / 'loud'}", "--verbosity=0")
     assert loud.returncode == 0 and len(loud.stderr.splitlines()) > len(quiet.stderr.splitlines())
 

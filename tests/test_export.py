@@ -145,7 +145,31 @@ def test_bad_export_requests_fail_before_any_work(run, tmp_path):
         export.export_model(str(tmp_path / "missing.h5"), str(tmp_path))
     with pytest.raises(ValueError, match="exists: pick another --version"):
         export.export_model(run["model_dir"], run["export_dir"], version=1, formats=["saved_model"])
+    with pytest.raises(ValueError, match="eval_examples=8 needs labelled test images"):
+        export.export_model(keras_file, str(tmp_path), quantizations=["float32"], eval_examples=8)
+    with pytest.raises(ValueError, match="eval_examples must be an integer >= 0"):
+        export.export_model(run["model_dir"], str(tmp_path), eval_examples=-1)
     assert not os.listdir(tmp_path)
+
+
+def test_every_artifact_is_evaluated_on_the_whole_test_split(run):
+    """The export measures each file's accuracy on all the run's labelled test images, as Keras does."""
+    from keras_resnet import data
+
+    source = data.load_dataset("mnist", run["data_dir"], download=False)
+    _, _, x_test, y_test = source.arrays
+    keras_accuracy = float(np.mean(run["model"].predict(x_test.reshape(-1, 28, 28, 1).astype(np.float32), verbose=0)
+                                   .argmax(-1) == y_test))
+    for report in run["reports"].values():
+        assert report.eval_examples == len(y_test) == 64
+        assert report.reference_accuracy == pytest.approx(keras_accuracy, abs=1e-9)
+        assert 0.0 <= report.accuracy <= 1.0
+    # Float exports give the model's own scores, so the same top-1 on every image.
+    for name in ("saved_model", "tflite_float32"):
+        assert run["reports"][name].accuracy_drop == pytest.approx(0.0, abs=1e-9)
+    table = export.format_reports(list(run["reports"].values()))
+    assert "test acc" in table and f"the Keras model itself: {keras_accuracy:.2%}" in table
+    assert "on the run's 64 test images" in table
 
 
 def test_float_tflite_from_a_keras_file_without_run(run, tmp_path):
@@ -291,8 +315,10 @@ def test_exporting_a_run_again_reuses_its_version_and_clears_leftovers(run, tmp_
     tflite_dir = os.path.join(export_dir, "tflite", "resnet8")
     os.makedirs(tflite_dir)
     open(os.path.join(tflite_dir, ".tmp-abc.tflite"), "wb").close()
-    again = export.export_model(run["model_dir"], export_dir, quantizations=["float32"], num_samples=4)
+    again = export.export_model(run["model_dir"], export_dir, quantizations=["float32"], num_samples=4,
+                                eval_examples=10)
     assert again[0].reused and again[0].path == first[0].path
+    assert [r.eval_examples for r in again] == [10, 10] and first[0].eval_examples == 64
     assert "already exported from these weights" in export.format_reports(again)
     assert sorted(os.listdir(os.path.join(export_dir, "resnet8"))) == ["1"]
     assert sorted(os.listdir(tflite_dir)) == ["labels.txt", "resnet8.json", "resnet8_float32.tflite"]
