@@ -12,7 +12,7 @@ from typing import Optional
 
 from keras import layers
 
-from keras_resnet.layers import DropPath, ZeroPadShortcut
+from keras_resnet.layers import BatchNormalization, DropPath, ZeroPadShortcut
 from keras_resnet.specs import BASIC, BOTTLENECK, ResNetSpec
 
 BN_MOMENTUM = 0.9  # torchvision's 0.1 in Keras's convention
@@ -86,7 +86,7 @@ def conv(x, filters: int, kernel_size: int, strides: int, name: str, options: Bl
 
 def bn_relu(x, name: str, options: BlockOptions, activation: bool = True, zero_gamma: bool = False):
     """BN [-> ReLU], named `{name}_bn/_relu`."""
-    x = layers.BatchNormalization(
+    x = BatchNormalization(
         axis=options.channel_axis, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
         gamma_initializer="zeros" if zero_gamma else "ones",
         synchronized=options.synchronized_bn, name=f"{name}_bn", dtype=options.dtype)(x)

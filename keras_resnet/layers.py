@@ -210,3 +210,56 @@ NORMALIZATIONS = {
     # keras.applications' "tf" mode, its v2 ResNets': x / 127.5 - 1.
     "tf": dict(mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5)),
 }
+
+
+_FUSED_DTYPES = ("float16", "bfloat16", "float32")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` on TensorFlow's fused kernel where that kernel applies.
+
+    The same layer, weights, arguments and arithmetic as Keras's (the moving
+    averages take the biased batch variance; statistics are float32 under
+    mixed precision), but on the TensorFlow backend a 4-D channels-last input
+    goes through one `FusedBatchNormV3` op (oneDNN's kernel on CPUs, cuDNN's
+    on GPUs) instead of Keras's moments, casts and element-wise ops: training
+    ResNet-8 on this project's CPU ran about 10 % faster. The kernel takes
+    bfloat16/float16 activations as they are and keeps its statistics in
+    float32, so mixed precision no longer makes a float32 copy of every
+    activation around each normalisation. Anything else (other backends,
+    channels_first, masks, renorm, synchronized statistics, no scale or
+    centre) is Keras's layer unchanged.
+    """
+
+    def _fused(self, inputs, mask) -> bool:
+        return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
+                and not self.synchronized and self.scale and self.center and len(inputs.shape) == 4
+                and self.axis % 4 == 3 and keras.backend.standardize_dtype(inputs.dtype) in _FUSED_DTYPES)
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fused(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+        if training and self.trainable:
+            empty = tf.constant([], tf.float32)
+            # The raw op keeps epsilon exact (tf.nn's wrapper raises it to 1.001e-5).
+            outputs, mean, variance = tf.raw_ops.FusedBatchNormV3(
+                x=inputs, scale=gamma, offset=beta, mean=empty, variance=empty, epsilon=self.epsilon,
+                data_format="NHWC", is_training=True)[:3]
+            # The kernel returns the Bessel-corrected variance; Keras averages the biased one.
+            count = tf.cast(tf.size(inputs, out_type=tf.int64) // tf.cast(tf.shape(inputs)[-1], tf.int64),
+                            tf.float32)
+            variance = variance * tf.maximum(count - 1.0, 0.0) / tf.maximum(count, 1.0)
+            self.moving_mean.assign(self.moving_mean * self.momentum
+                                    + tf.cast(mean, self.moving_mean.dtype) * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum
+                                        + tf.cast(variance, self.moving_variance.dtype) * (1.0 - self.momentum))
+        else:
+            outputs = tf.raw_ops.FusedBatchNormV3(
+                x=inputs, scale=gamma, offset=beta, mean=tf.cast(self.moving_mean, tf.float32),
+                variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon, data_format="NHWC",
+                is_training=False)[0]
+        return tf.cast(outputs, self.compute_dtype)

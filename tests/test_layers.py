@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet.layers import NORMALIZATIONS, DropPath, InputNormalization, ZeroPadShortcut
+from keras_resnet.layers import NORMALIZATIONS, BatchNormalization, DropPath, InputNormalization, ZeroPadShortcut
 
 
 def test_zero_pad_shortcut_subsamples_and_pads_evenly():
@@ -59,3 +59,71 @@ def test_drop_path_is_the_identity_at_inference_and_drops_whole_samples_in_train
     assert (loaded.layers[-1].rate, loaded.layers[-1].seed, loaded.weights) == (0.25, 3, [])
     with pytest.raises(ValueError, match=r"DropPath rate must be in \[0, 1\). Received: rate=1.0"):
         DropPath(1.0)
+
+
+def _twin_batchnorms(policy, shape, axis=-1, seed=0):
+    """keras_resnet's BatchNormalization and Keras's with equal, non-trivial weights."""
+    rng = np.random.default_rng(seed)
+    ours = BatchNormalization(axis=axis, momentum=0.9, epsilon=1e-5, dtype=policy)
+    theirs = keras.layers.BatchNormalization(axis=axis, momentum=0.9, epsilon=1e-5, dtype=policy)
+    ours.build(shape)
+    theirs.build(shape)
+    channels = shape[axis]
+    theirs.set_weights([1 + 0.3 * rng.normal(size=channels), 0.3 * rng.normal(size=channels),
+                        rng.normal(size=channels), 1 + rng.uniform(size=channels)])
+    ours.set_weights(theirs.get_weights())
+    return ours, theirs, rng
+
+
+@pytest.mark.parametrize("policy, tolerance", [("float32", 1e-5), ("mixed_bfloat16", 0.0)])
+def test_fused_batchnorm_equals_keras_in_training_and_inference(policy, tolerance):
+    """Same outputs, gradients and moving statistics as keras.layers.BatchNormalization (biased variance)."""
+    import tensorflow as tf
+
+    shape = (8, 5, 5, 6)
+    ours, theirs, rng = _twin_batchnorms(policy, shape)
+    assert ours._fused(tf.zeros(shape, ours.compute_dtype), None)
+    x = tf.constant((rng.normal(size=shape) * 3 + 1).astype("float32"))
+    weights = tf.constant(rng.normal(size=shape).astype("float32"))
+    outputs, gradients = [], []
+    for layer in (ours, theirs):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * weights)
+        outputs.append(np.asarray(tf.cast(y, tf.float32)))
+        gradients.append([np.asarray(g) for g in tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])])
+    assert keras.backend.standardize_dtype(y.dtype) == ours.compute_dtype
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=max(tolerance, 1e-6))
+    for a, b in zip(*gradients):  # the gradients of x, gamma and beta
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):  # the moving mean and variance moved alike
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(tf.cast(ours(x, training=False), tf.float32)),
+                               np.asarray(tf.cast(theirs(x, training=False), tf.float32)), atol=max(tolerance, 1e-5))
+
+
+def test_fused_batchnorm_leaves_what_its_kernel_cannot_do_to_keras():
+    import tensorflow as tf
+
+    ours, theirs, rng = _twin_batchnorms("float32", (4, 3, 5, 5), axis=1)  # channels_first
+    assert not ours._fused(tf.zeros((4, 3, 5, 5)), None)
+    x = rng.normal(size=(4, 3, 5, 5)).astype("float32")
+    np.testing.assert_array_equal(ours(x, training=True), theirs(x, training=True))
+    frozen, _, _ = _twin_batchnorms("float32", (2, 4, 4, 3))
+    frozen.trainable = False  # a frozen layer normalises with its moving statistics, as Keras's does
+    before = frozen.get_weights()
+    frozen(rng.normal(size=(2, 4, 4, 3)).astype("float32"), training=True)
+    for a, b in zip(before, frozen.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_models_use_the_fused_batchnorm_and_round_trip(tmp_path):
+    model = keras_resnet.build("resnet8", input_shape=(16, 16, 1), classes=3)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 7 and all(type(layer) is BatchNormalization for layer in norms)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert all(type(loaded.get_layer(layer.name)) is BatchNormalization for layer in norms)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 1)).astype("float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
