@@ -24,6 +24,7 @@ import numpy as np
 from keras_resnet import config as config_lib
 from keras_resnet import models, specs
 from keras_resnet.flops import count_macs
+from keras_resnet.layers import BatchNormalization
 from keras_resnet.run_dir import write_json, write_text
 
 # keras.applications' networks with the same layers as ours.
@@ -150,11 +151,27 @@ def _with_policy(dtype: str, build: Callable[[], keras.Model]) -> keras.Model:
         keras.config.set_dtype_policy(before)
 
 
+def with_keras_batchnorm(model: keras.Model) -> keras.Model:
+    """The same network with `keras.layers.BatchNormalization` in place of keras_resnet's fused-kernel layer.
+
+    What the fused kernel gains is this model's time against `model`'s; the
+    weights are not copied (throughput does not depend on them).
+    """
+    def clone(layer):
+        cls = keras.layers.BatchNormalization if isinstance(layer, BatchNormalization) else layer.__class__
+        return cls.from_config(layer.get_config())
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
 def _subjects(config, spec, dtype: str) -> dict:
-    """{name: model} for the model, its Caffe stride placement and keras.applications' counterpart."""
+    """{name: model} for the model, its Caffe stride placement, its Keras-BN twin and keras.applications' net."""
     side = config.image_size or spec.input_shape[0]
     shape = (side, side, 3)
     subjects = {f"keras_resnet {spec.name}": models.build(spec.name, input_shape=shape, dtype=dtype)}
+    if config.keras_batchnorm:
+        subjects[f"keras_resnet {spec.name} keras_batchnorm"] = with_keras_batchnorm(
+            subjects[f"keras_resnet {spec.name}"])
     counterpart = KERAS_COUNTERPARTS.get(spec.name)
     if config.stride_in_1x1 and spec.block == specs.BOTTLENECK and not spec.preact:
         subjects[f"keras_resnet {spec.name} stride_in_1x1"] = models.build(
@@ -277,9 +294,15 @@ def comparisons(results: list) -> list:
     for r in results:
         groups.setdefault((r.task, r.dtype, r.xla), []).append(r)
     for (task, dtype, xla), group in groups.items():
+        twins = [r for r in group if r.subject.endswith(" keras_batchnorm")]
+        if task in ("inference", "train"):
+            for twin in twins:
+                ours = next(r for r in group if r.subject == twin.subject[:-len(" keras_batchnorm")])
+                rows.append(dict(task=task, dtype=dtype, xla=xla, what=f"{ours.subject} / {twin.subject}",
+                                 per_image=ours.value / twin.value, per_mac=ours.value / twin.value))
         theirs = [r for r in group if r.subject.startswith("keras.applications")]
         if task in ("inference", "train") and theirs:
-            for ours in (r for r in group if r.subject.startswith("keras_resnet")):
+            for ours in (r for r in group if r.subject.startswith("keras_resnet") and r not in twins):
                 rows.append(dict(task=task, dtype=dtype, xla=xla, what=f"{ours.subject} / {theirs[0].subject}",
                                  per_image=ours.value / theirs[0].value,
                                  per_mac=ours.gmacs_per_second / theirs[0].gmacs_per_second))

@@ -350,6 +350,8 @@ class BenchmarkConfig:
     xla: bool = setting(False, "Also measure every model task with XLA (jit_compile=True).")
     stride_in_1x1: bool = setting(True, "Also measure keras_resnet with the stride on the 1x1 (Caffe's "
                                   "placement, keras.applications' multiply-adds).")
+    keras_batchnorm: bool = setting(False, "Also measure keras_resnet's net with Keras's own BatchNormalization "
+                                    "in place of its fused-kernel layer (what the fused kernel gains).")
     warmup_rounds: int = setting(1, "Untimed rounds first (tracing, compilation, caches).", check=at_least(0))
     rounds: int = setting(5, "Timed rounds; the median is reported. Subjects alternate round by round.",
                           check=at_least(1))

@@ -73,7 +73,7 @@ def artifact_table(reports) -> str:
     for r in reports:
         tolerance = f"{r.tolerance:g}" if r.tolerance is not None else "-"
         accuracy = f"{r.accuracy:.2%}" if r.accuracy is not None else "-"
-        drop = f"{-r.accuracy_drop:+.2f} pt" if r.accuracy_drop is not None else "-"
+        drop = f"{0.0 - r.accuracy_drop + 0.0:+.2f} pt" if r.accuracy_drop is not None else "-"
         lines.append(f"{r.artifact:<22} {r.max_abs_diff:>11.3g} {r.top1_agreement:>12.1%} {tolerance:>10} "
                      f"{accuracy:>9} {drop:>9}  {r.path}")
     evaluated = [r for r in reports if r.reference_accuracy is not None]

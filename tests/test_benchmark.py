@@ -34,6 +34,17 @@ def test_a_report_compares_with_keras_applications_per_image_and_per_mac(tmp_pat
     assert "| inference | keras.applications ResNet50 | float32 | off | 2 |" in table
 
 
+def test_the_fused_batchnorm_is_compared_with_keras_own(tmp_path):
+    report = benchmark.run(small(tmp_path, tasks=("train",), keras_batchnorm=True, image_size=32))
+    subjects = [r["subject"] for r in report["results"]]
+    assert subjects == ["keras_resnet resnet8", "keras_resnet resnet8 keras_batchnorm"]
+    assert len({r["macs"] for r in report["results"]}) == 1
+    [ratio] = report["comparisons"]
+    assert ratio["what"] == "keras_resnet resnet8 / keras_resnet resnet8 keras_batchnorm"
+    values = [r["value"] for r in report["results"]]
+    assert ratio["per_image"] == pytest.approx(values[0] / values[1])
+
+
 def test_training_steps_litert_latency_and_the_input_pipeline(tmp_path):
     data_dir = make_idx_dataset(str(tmp_path / "data"))
     report = benchmark.run(small(tmp_path, tasks=("train", "pipeline", "litert"), data_dir=data_dir))
