@@ -286,6 +286,50 @@ def measure_pipeline(config, spec, dtype: str) -> list:
     return results
 
 
+# ResNet-50's conv2 stage: where its normalisation layers see the most activations.
+BATCHNORM_SHAPE = (56, 56, 64)
+
+
+def measure_batchnorm(config, dtype: str) -> list:
+    """keras_resnet's fused BatchNormalization against keras.layers.BatchNormalization, the layer alone.
+
+    Training is a forward and backward pass (gradients of the input, gamma
+    and beta) that also updates the moving statistics; inference normalises
+    with them. Both run as tf.functions on `BATCHNORM_SHAPE` activations in
+    the policy's compute dtype.
+    """
+    import tensorflow as tf
+
+    policy = keras.dtype_policies.get(dtype)
+    shape = (config.batch_size,) + BATCHNORM_SHAPE
+    x = tf.cast(tf.random.stateless_normal(shape, (0, 0)), policy.compute_dtype)
+    weights = tf.cast(tf.random.stateless_normal(shape, (0, 1)), policy.compute_dtype)
+    subjects = {}
+    for name, cls in (("keras_resnet BatchNormalization", BatchNormalization),
+                      ("keras.layers.BatchNormalization", keras.layers.BatchNormalization)):
+        layer = cls(dtype=dtype)
+        layer.build(shape)
+
+        @tf.function
+        def train(layer=layer):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(tf.cast(layer(x, training=True) * weights, tf.float32))
+            return tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])
+
+        infer = tf.function(lambda layer=layer: layer(x, training=False))
+        subjects[f"{name}, training"] = lambda f=train: [g.numpy() for g in f()]
+        subjects[f"{name}, inference"] = lambda f=infer: f().numpy()
+    seconds = alternate(subjects, config.warmup_rounds, config.rounds, config.steps_per_round)
+    rss = peak_rss_mb()
+    results = []
+    for name, times in seconds.items():
+        rates = [config.batch_size * config.steps_per_round / t for t in times]
+        results.append(Result("batchnorm", name, dtype, False, config.batch_size, statistics.median(rates),
+                              "images/s", rates, peak_rss_mb=rss))
+    return results
+
+
 def comparisons(results: list) -> list:
     """Ratios within one task, dtype and XLA setting: keras_resnet against keras.applications, per image and per MAC;
     each dtype against float32; the pipeline against the synthetic step."""
@@ -306,6 +350,12 @@ def comparisons(results: list) -> list:
                 rows.append(dict(task=task, dtype=dtype, xla=xla, what=f"{ours.subject} / {theirs[0].subject}",
                                  per_image=ours.value / theirs[0].value,
                                  per_mac=ours.gmacs_per_second / theirs[0].gmacs_per_second))
+        if task == "batchnorm":
+            for mode in ("training", "inference"):
+                fused, keras_own = (next(r for r in group if r.subject == f"{name}, {mode}")
+                                    for name in ("keras_resnet BatchNormalization", "keras.layers.BatchNormalization"))
+                rows.append(dict(task=task, dtype=dtype, xla=xla, what=f"{fused.subject} / {keras_own.subject}",
+                                 per_image=fused.value / keras_own.value, per_mac=None))
         if task == "pipeline":
             synthetic = next(r for r in group if "synthetic" in r.subject)
             for r in group:
@@ -374,8 +424,8 @@ def run(config: config_lib.BenchmarkConfig) -> dict:
     config_lib.validate(config)
     spec = specs.get_spec(config.model)
     if keras.backend.backend() != "tensorflow" and set(config.tasks) - {"inference", "train"}:
-        raise ValueError(f"litert and pipeline run on TensorFlow; the {keras.backend.backend()} backend measures "
-                         f"inference and train only. Received: tasks={','.join(config.tasks)}")
+        raise ValueError(f"litert, pipeline and batchnorm run on TensorFlow; the {keras.backend.backend()} backend "
+                         f"measures inference and train only. Received: tasks={','.join(config.tasks)}")
     if "pipeline" in config.tasks:
         from keras_resnet import data
 
@@ -392,6 +442,8 @@ def run(config: config_lib.BenchmarkConfig) -> dict:
                 results += measure_models(config, spec, model_tasks, dtype, xla)
         if "pipeline" in config.tasks:
             results += measure_pipeline(config, spec, dtype)
+        if "batchnorm" in config.tasks:
+            results += measure_batchnorm(config, dtype)
     if "litert" in config.tasks:
         results += measure_litert(config, spec)
     report = {"machine": machine(), "config": dataclasses.asdict(config),

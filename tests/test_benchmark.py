@@ -45,6 +45,19 @@ def test_the_fused_batchnorm_is_compared_with_keras_own(tmp_path):
     assert ratio["per_image"] == pytest.approx(values[0] / values[1])
 
 
+def test_the_normalisation_layer_alone_fused_against_keras(tmp_path):
+    report = benchmark.run(small(tmp_path, tasks=("batchnorm",), dtypes=("float32", "mixed_bfloat16")))
+    subjects = [(r["dtype"], r["subject"]) for r in report["results"]]
+    names = [f"{layer}, {mode}" for layer in ("keras_resnet BatchNormalization", "keras.layers.BatchNormalization")
+             for mode in ("training", "inference")]
+    assert subjects == [(d, n) for d in ("float32", "mixed_bfloat16") for n in names]
+    assert all(r["value"] > 0 and r["unit"] == "images/s" for r in report["results"])
+    ratios = [(c["dtype"], c["what"]) for c in report["comparisons"] if c["task"] == "batchnorm"]
+    assert ratios == [(d, f"keras_resnet BatchNormalization, {m} / keras.layers.BatchNormalization, {m}")
+                      for d in ("float32", "mixed_bfloat16") for m in ("training", "inference")] + [
+        ("mixed_bfloat16", f"{n}: mixed_bfloat16 / float32") for n in names]
+
+
 def test_training_steps_litert_latency_and_the_input_pipeline(tmp_path):
     data_dir = make_idx_dataset(str(tmp_path / "data"))
     report = benchmark.run(small(tmp_path, tasks=("train", "pipeline", "litert"), data_dir=data_dir))
@@ -61,7 +74,7 @@ def test_training_steps_litert_latency_and_the_input_pipeline(tmp_path):
 
 
 @pytest.mark.parametrize("changes, message", [
-    (dict(tasks=("inference", "speed")), "--tasks takes one or more of inference, train, litert, pipeline"),
+    (dict(tasks=("inference", "speed")), "--tasks takes one or more of inference, train, litert, pipeline, batchnorm"),
     (dict(dtypes=("float64",)), "--dtypes takes one or more of float32"),
     (dict(dtypes=("mixed_float16",)), "mixed_float16 needs a GPU"),
     (dict(model="resnet51"), "Unknown model 'resnet51'"),
