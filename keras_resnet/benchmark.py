@@ -141,6 +141,19 @@ def alternate(subjects: dict, warmup_rounds: int, rounds: int, steps_per_round: 
     return seconds
 
 
+def _throughput(task: str, subjects: dict, config, dtype: str, xla: bool = False,
+                macs: Optional[dict] = None) -> list:
+    """Run `subjects` ({name: one batch's step}) in turn and report each one's images per second."""
+    seconds = alternate(subjects, config.warmup_rounds, config.rounds, config.steps_per_round)
+    rss = peak_rss_mb()
+    results = []
+    for name, times in seconds.items():
+        rates = [config.batch_size * config.steps_per_round / t for t in times]
+        results.append(Result(task, name, dtype, xla, config.batch_size, statistics.median(rates), "images/s",
+                              rates, (macs or {}).get(name), peak_rss_mb=rss))
+    return results
+
+
 def _with_policy(dtype: str, build: Callable[[], keras.Model]) -> keras.Model:
     """Build under a global dtype policy (keras.applications reads only that), then restore it."""
     before = keras.config.dtype_policy()
@@ -204,13 +217,8 @@ def measure_models(config, spec, tasks, dtype: str, xla: bool) -> list:
         for model in subjects.values():
             model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
                           jit_compile=xla)
-        seconds = alternate({name: _step(model, task, x, y) for name, model in subjects.items()},
-                            config.warmup_rounds, config.rounds, config.steps_per_round)
-        rss = peak_rss_mb()
-        for name, times in seconds.items():
-            rates = [config.batch_size * config.steps_per_round / t for t in times]
-            results.append(Result(task, name, dtype, xla, config.batch_size, statistics.median(rates), "images/s",
-                                  rates, macs[name], peak_rss_mb=rss))
+        results += _throughput(task, {name: _step(model, task, x, y) for name, model in subjects.items()}, config,
+                               dtype, xla, macs)
     return results
 
 
@@ -276,14 +284,7 @@ def measure_pipeline(config, spec, dtype: str) -> list:
     subjects = {f"{config.dataset} pipeline alone ({config.augmentation})": lambda: next(batches),
                 "train step, synthetic tensors": lambda: model.train_on_batch(x, y),
                 "train step fed by the pipeline": from_pipeline}
-    seconds = alternate(subjects, config.warmup_rounds, config.rounds, config.steps_per_round)
-    rss = peak_rss_mb()
-    results = []
-    for name, times in seconds.items():
-        rates = [config.batch_size * config.steps_per_round / t for t in times]
-        results.append(Result("pipeline", name, dtype, False, config.batch_size, statistics.median(rates),
-                              "images/s", rates, peak_rss_mb=rss))
-    return results
+    return _throughput("pipeline", subjects, config, dtype)
 
 
 # ResNet-50's conv2 stage: where its normalisation layers see the most activations.
@@ -320,14 +321,7 @@ def measure_batchnorm(config, dtype: str) -> list:
         infer = tf.function(lambda layer=layer: layer(x, training=False))
         subjects[f"{name}, training"] = lambda f=train: [g.numpy() for g in f()]
         subjects[f"{name}, inference"] = lambda f=infer: f().numpy()
-    seconds = alternate(subjects, config.warmup_rounds, config.rounds, config.steps_per_round)
-    rss = peak_rss_mb()
-    results = []
-    for name, times in seconds.items():
-        rates = [config.batch_size * config.steps_per_round / t for t in times]
-        results.append(Result("batchnorm", name, dtype, False, config.batch_size, statistics.median(rates),
-                              "images/s", rates, peak_rss_mb=rss))
-    return results
+    return _throughput("batchnorm", subjects, config, dtype)
 
 
 def comparisons(results: list) -> list:
