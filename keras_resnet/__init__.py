@@ -29,6 +29,8 @@ _EXPORTS = {
     "stage_output_names": "models",
     "with_dtype": "models",
     "inference_copy": "models",
+    "with_flip_tta": "models",
+    "HorizontalFlip": "layers",
     "DropPath": "layers",
     "freeze": "models",
     "InputNormalization": "layers",

@@ -17,6 +17,7 @@ from keras_resnet.recipes import RECIPES
 DTYPES = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 AUGMENTATIONS = ("cifar", "imagenet", "none")
+TTA_MODES = ("none", "flip")
 
 
 def setting(default, help: str, *, choices: Optional[tuple] = None, check: Optional[Callable] = None,
@@ -133,6 +134,10 @@ class TrainConfig(RunSettings):
     image_size: Optional[int] = setting(None, "Train at this size; default the data's (at least the model's "
                                         "minimum).", check=at_least(1))
     tpu: Optional[str] = setting(None, "TPU name or address for --strategy=tpu.")
+    tta: str = setting("none", "Test-time augmentation of the final test evaluation: flip also scores every test "
+                       "image averaged with its mirror image (keras_resnet.with_flip_tta) and reports that "
+                       "accuracy beside the plain one; for data whose classes survive a left-right flip.",
+                       choices=TTA_MODES)
     export_dir: Optional[str] = setting(None, "After training, export and verify the final model here "
                                         "(SavedModel + TFLite; scripts/train.py).")
 

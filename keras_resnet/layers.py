@@ -203,6 +203,34 @@ class DropPath(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class HorizontalFlip(keras.layers.Layer):
+    """Mirror images left to right, in training and at inference alike.
+
+    `keras.layers.RandomFlip` flips at random and only while training; this
+    is the fixed mirror that flip test-time augmentation needs
+    (`keras_resnet.with_flip_tta`).
+
+    Args:
+        data_format: "channels_last" or "channels_first": where the width axis is.
+    """
+
+    def __init__(self, data_format: str = "channels_last", **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _check_format(data_format)
+
+    def call(self, inputs):
+        return ops.flip(inputs, axis=2 if self.data_format == "channels_last" else 3)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(data_format=self.data_format)
+        return config
+
+
 # The input normalisations of published checkpoints, in pixel units (0-255 RGB in).
 NORMALIZATIONS = {
     "torchvision": dict(mean=(0.485 * 255, 0.456 * 255, 0.406 * 255), std=(0.229 * 255, 0.224 * 255, 0.225 * 255)),

@@ -22,7 +22,8 @@ from keras import layers
 from keras_resnet import specs as specs_lib
 from keras_resnet import weights as weights_lib
 from keras_resnet.blocks import BLOCKS, PREACT_BLOCKS, BlockOptions, head_norm, stem
-from keras_resnet.layers import DATA_FORMATS, NORMALIZATIONS, PACKAGE, InputNormalization, MeanSubtraction
+from keras_resnet.layers import (DATA_FORMATS, NORMALIZATIONS, PACKAGE, HorizontalFlip, InputNormalization,
+                                 MeanSubtraction)
 from keras_resnet.specs import BOTTLENECK, ResNetSpec
 
 POOLINGS = (None, "avg", "max")
@@ -573,6 +574,41 @@ def _rebuilt(model: keras.Model, caller: str, **changes: Any) -> keras.Model:
         if layer.weights:
             layer.set_weights(model.get_layer(layer.name).get_weights())
     return copy
+
+
+def with_flip_tta(model: keras.Model, data_format: Optional[str] = None) -> keras.Model:
+    """Flip test-time augmentation: `model`'s output averaged over each image and its mirror image.
+
+    The evaluation trick of fast CIFAR recipes (airbench): a classifier
+    trained with random flips scores each test image twice, as it is and
+    mirrored left to right, and averages the two outputs (class
+    probabilities for the package's classifiers). It costs two forward passes
+    and adds no weights: the returned model shares `model`'s layers.
+
+    Args:
+        model: a single-input, single-output model of images.
+        data_format: the images' layout; default the model's own (a
+            `ResNet`'s), else `keras.config.image_data_format()`.
+
+    Returns:
+        A functional model with `model`'s input and output shapes, named
+        `<model.name>_flip_tta`.
+
+    Raises:
+        ValueError: `model` does not take one 4-D image input and give one output.
+    """
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or len(model.inputs[0].shape) != 4:
+        raise ValueError(f"with_flip_tta needs a model with one 4-D image input and one output. Received: "
+                         f"{model.name} with inputs {[tuple(x.shape) for x in model.inputs]} and "
+                         f"{len(model.outputs)} output(s)")
+    if data_format is None:
+        data_format = model.get_config().get("data_format") if isinstance(model, ResNet) else None
+    data_format = data_format or keras.config.image_data_format()
+    inputs = keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype, name="images")
+    mirrored = HorizontalFlip(data_format=data_format, dtype=model.inputs[0].dtype, name="mirror")(inputs)
+    # float32: a bfloat16 mean of two near-equal probabilities would tie classes.
+    outputs = layers.Average(name="flip_average", dtype="float32")([model(inputs), model(mirrored)])
+    return keras.Model(inputs, outputs, name=f"{model.name}_flip_tta")
 
 
 def load_model(path: str, **kwargs: Any) -> keras.Model:

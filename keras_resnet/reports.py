@@ -61,8 +61,10 @@ def plot_history(csv_path: str, png_path: str, title: str) -> Optional[str]:
 
 def training_summary(model: str, dataset: str, result: dict) -> str:
     """The one line scripts/train.py prints at the end of a run."""
+    tta = result.get("test_accuracy_flip_tta")
+    tta = "" if tta is None else f", with flip TTA {tta:.4f}"
     return (f"{model} on {dataset}: test loss {result['test_loss']:.4f}, test accuracy "
-            f"{result['test_accuracy']:.4f} ({result['epochs_run']} epoch(s) run, from epoch "
+            f"{result['test_accuracy']:.4f}{tta} ({result['epochs_run']} epoch(s) run, from epoch "
             f"{result['initial_epoch'] + 1}; final model {result['final_model']})")
 
 

@@ -23,7 +23,8 @@ from keras_resnet.run_dir import BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_
 
 log = logging.getLogger("keras_resnet")
 
-__all__ = ["TrainConfig", "NonFiniteLossError", "StopOnNonFiniteLoss", "validate", "prepare_data", "train"]
+__all__ = ["TrainConfig", "NonFiniteLossError", "StopOnNonFiniteLoss", "validate", "prepare_data", "train",
+           "flip_tta_accuracy"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -183,8 +184,9 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
         strategy: an already created strategy (else made from config).
 
     Returns:
-        A dict with test_loss, test_accuracy, epochs_run, initial_epoch,
-        paths of what was written, and the Keras model under "model".
+        A dict with test_loss, test_accuracy (and test_accuracy_flip_tta
+        with `config.tta="flip"`), epochs_run, initial_epoch, paths of what
+        was written, and the Keras model under "model".
 
     Raises:
         ValueError: a bad config or missing data, found before any file is written.
@@ -227,6 +229,7 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
                         shuffle=False)
     final_weights, final_model = run_dir.save_final(model)
     test_loss, test_accuracy = model.evaluate(prepared.test_ds, verbose=0)
+    tta_accuracy = flip_tta_accuracy(model, prepared.test_ds, strategy) if config.tta == "flip" else None
     curves = reports.plot_history(run_dir.path(HISTORY_FILE), run_dir.path(CURVES_FILE),
                                   f"{spec.name} on {config.dataset}") if run_dir.is_chief else None
     result = dict(
@@ -235,6 +238,29 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
         epochs=epochs, steps_per_epoch=steps_per_epoch, final_model=final_model, final_weights=final_weights,
         best_weights=run_dir.path(BEST_WEIGHTS), curves=curves, class_names=list(source.class_names),
         num_train=prepared.num_train)
+    if tta_accuracy is not None:
+        result["test_accuracy_flip_tta"] = tta_accuracy
     if run_dir.is_chief:
         run_dir.write_result(result)
     return dict(result, model=model)
+
+
+def flip_tta_accuracy(model: keras.Model, dataset: tf.data.Dataset, strategy=None) -> float:
+    """Top-1 accuracy with flip test-time augmentation (`models.with_flip_tta`).
+
+    Args:
+        model: a trained classifier of NHWC images.
+        dataset: batches of (images, one-hot labels), as `prepare_data`'s test_ds.
+        strategy: the strategy `model` was built under; default the current one.
+
+    Returns:
+        The fraction of images whose class, from the outputs averaged over
+        the image and its mirror image, is the label.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        tta = models.with_flip_tta(model, data_format="channels_last")
+        # evaluate needs a loss; only the accuracy is read.
+        tta.compile(loss=keras.losses.CategoricalCrossentropy(),
+                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    return float(tta.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet.layers import NORMALIZATIONS, BatchNormalization, DropPath, InputNormalization, ZeroPadShortcut
+from keras_resnet.layers import (NORMALIZATIONS, BatchNormalization, DropPath, HorizontalFlip, InputNormalization,
+                                 ZeroPadShortcut)
 
 
 def test_zero_pad_shortcut_subsamples_and_pads_evenly():
@@ -13,6 +14,20 @@ def test_zero_pad_shortcut_subsamples_and_pads_evenly():
     np.testing.assert_array_equal(y[..., 2:4], x[:, ::2, ::2, :])
     np.testing.assert_array_equal(y[..., :2], 0)
     np.testing.assert_array_equal(y[..., 4:], 0)
+
+
+@pytest.mark.parametrize("data_format, width_axis", [("channels_last", 2), ("channels_first", 3)])
+def test_horizontal_flip_mirrors_the_width_axis_in_both_layouts(data_format, width_axis):
+    x = np.arange(2 * 3 * 4 * 5, dtype="float32").reshape(2, 3, 4, 5)
+    layer = HorizontalFlip(data_format=data_format, name="mirror")
+    for training in (False, True):  # unlike RandomFlip, always and never at random
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=training)),
+                                      np.flip(x, axis=width_axis))
+    assert layer.weights == [] and layer.compute_output_shape((None, 3, 4, 5)) == (None, 3, 4, 5)
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert clone.get_config() == layer.get_config() and clone.data_format == data_format
+    with pytest.raises(ValueError, match="data_format must be one of"):
+        HorizontalFlip(data_format="NHWC")
 
 
 def test_zero_pad_shortcut_has_no_weights_and_round_trips():

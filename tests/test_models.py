@@ -431,6 +431,31 @@ def test_the_model_owns_its_dtype_and_a_float32_copy_is_a_rebuild():
     assert keras_resnet.with_dtype(copy, "float32") is copy
 
 
+def test_flip_tta_averages_each_image_with_its_mirror_and_round_trips(tmp_path):
+    model = keras_resnet.build("resnet8", input_shape=(16, 16, 1), classes=4)
+    tta = keras_resnet.with_flip_tta(model)
+    assert tta.name == "resnet8_flip_tta" and tta.count_params() == model.count_params()
+    x = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 1)).astype("float32")
+    mirrored = x[:, :, ::-1]
+    predict = lambda m, images: keras.ops.convert_to_numpy(m(images))  # noqa: E731
+    expected = (predict(model, x) + predict(model, mirrored)) / 2
+    np.testing.assert_allclose(predict(tta, x), expected, atol=1e-6)
+    np.testing.assert_allclose(predict(tta, mirrored), expected, atol=1e-6)  # blind to the mirror
+    path = str(tmp_path / "tta.keras")
+    tta.save(path)
+    np.testing.assert_allclose(predict(keras_resnet.load_model(path), x), expected, atol=1e-6)
+    # The mirror takes the model's own layout (TensorFlow's CPU kernels cannot run channels_first).
+    nchw = keras_resnet.build("resnet8", input_shape=(1, 16, 16), classes=4, data_format="channels_first")
+    assert keras_resnet.with_flip_tta(nchw).get_layer("mirror").data_format == "channels_first"
+    assert tta.get_layer("mirror").data_format == "channels_last"
+
+
+def test_flip_tta_refuses_a_model_with_several_outputs():
+    backbone = keras_resnet.build_backbone("resnet8", input_shape=(16, 16, 1))
+    with pytest.raises(ValueError, match="with_flip_tta needs a model with one 4-D image input and one output"):
+        keras_resnet.with_flip_tta(backbone)
+
+
 def test_feature_info_is_recorded_while_building():
     model = keras_resnet.ResNet50(include_top=False, input_shape=(64, 64, 3))
     assert [(f.key, f.layer, f.channels, f.reduction) for f in model.feature_info] == [

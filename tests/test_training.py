@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import training
+from keras_resnet import reports, training
 from conftest import make_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,6 +68,23 @@ def test_a_wide_resnet_trains_with_its_recipe_and_dropout(idx_dir, tmp_path):
 def test_training_learns_the_easy_data(idx_dir, tmp_path):
     result = training.train(config(idx_dir, tmp_path, epochs=6, recipe="fast", learning_rate=0.05))
     assert result["test_accuracy"] >= 0.5
+
+
+def test_flip_tta_scores_each_test_image_averaged_with_its_mirror(idx_dir, tmp_path):
+    settings = config(idx_dir, tmp_path, tta="flip")
+    result = training.train(settings)
+    model = result["model"]
+    correct = total = 0
+    for images, labels in training.prepare_data(settings, 32).test_ds:
+        images = images.numpy()
+        scores = model.predict(images, verbose=0) + model.predict(images[:, :, ::-1], verbose=0)
+        correct += int(np.sum(np.argmax(scores, 1) == np.argmax(labels.numpy(), 1)))
+        total += len(images)
+    assert total == 40
+    assert result["test_accuracy_flip_tta"] == pytest.approx(correct / total, abs=1e-6)
+    assert json.loads((tmp_path / "result.json").read_text())["test_accuracy_flip_tta"] == pytest.approx(
+        correct / total, abs=1e-6)
+    assert f"with flip TTA {correct / total:.4f}" in reports.training_summary("resnet8", "mnist", result)
 
 
 class Interrupt(keras.callbacks.Callback):
@@ -127,6 +144,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_backup(idx_di
         (dict(model="plain8", stochastic_depth=0.5), "plain8 is a plain net, which has none"),
         (dict(dropout=1.0), r"--dropout must be in \[0, 1\)"),
         (dict(model="preact_resnet164", dropout=0.3), "preact_resnet164 has bottleneck blocks"),
+        (dict(tta="five_crop"), "Unknown tta 'five_crop'; known: none, flip"),
     ],
 )
 def test_bad_config_fails_before_any_work(idx_dir, tmp_path, changes, message):
@@ -207,9 +225,10 @@ def test_script_mirrored_epoch_and_indivisible_batch(idx_dir, tmp_path):
     bad = run_script(common + [f"--model_dir={tmp_path / 'bad'}", "--batch_size=33"])
     assert bad.returncode == 1
     assert "--batch_size=33 (global) must divide evenly over the 2 replicas" in bad.stderr
-    ok = run_script(common + [f"--model_dir={tmp_path / 'ok'}", "--batch_size=32"])
+    ok = run_script(common + [f"--model_dir={tmp_path / 'ok'}", "--batch_size=32", "--tta=flip"])
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert "resnet8 on mnist: test loss" in ok.stdout and "test accuracy" in ok.stdout
+    assert "with flip TTA" in ok.stdout
 
 
 def free_ports(n):
