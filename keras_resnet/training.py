@@ -18,13 +18,13 @@ import tensorflow as tf
 
 from keras_resnet import config as config_lib
 from keras_resnet import data, distribute, models, pipelines, recipes, reports, specs, weights
-from keras_resnet.config import TrainConfig
+from keras_resnet.config import TTA_MODES, TrainConfig
 from keras_resnet.run_dir import BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_FILE, LOGS_DIR, RunDir
 
 log = logging.getLogger("keras_resnet")
 
 __all__ = ["TrainConfig", "NonFiniteLossError", "StopOnNonFiniteLoss", "validate", "prepare_data", "train",
-           "flip_tta_accuracy"]
+           "flip_tta_accuracy", "TTA_MODES"]
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -60,8 +60,8 @@ def test_the_main_job_prints_no_tensorflow_logs_unless_asked(tmp_path):
 
 @pytest.mark.parametrize("field", [f for f in dataclasses.fields(config.TrainConfig) if f.metadata.get("choices")])
 def test_choices_come_from_the_library(field):
-    from keras_resnet import distribute, pipelines, recipes
+    from keras_resnet import distribute, pipelines, recipes, training
 
     library = {"strategy": distribute.STRATEGIES, "recipe": tuple(recipes.RECIPES),
-               "augmentation": pipelines.AUGMENTATIONS, "dtype": config.DTYPES}
+               "augmentation": pipelines.AUGMENTATIONS, "dtype": config.DTYPES, "tta": training.TTA_MODES}
     assert tuple(field.metadata["choices"]) == tuple(library[field.name])
