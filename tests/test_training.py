@@ -39,7 +39,8 @@ def run_script(args, env=None, timeout=300):
 
 
 def test_one_epoch_writes_every_artifact(idx_dir, tmp_path):
-    result = training.train(config(idx_dir, tmp_path, stochastic_depth=0.5))
+    settings = config(idx_dir, tmp_path, stochastic_depth=0.5, tta="flip")
+    result = training.train(settings)
     assert np.isfinite(result["test_loss"]) and 0 <= result["test_accuracy"] <= 1
     assert (result["epochs"], result["steps_per_epoch"], result["num_train"]) == (1, 4, 128)
     for name in ("best.weights.h5", "final.weights.h5", "final.keras", "history.csv",
@@ -54,6 +55,18 @@ def test_one_epoch_writes_every_artifact(idx_dir, tmp_path):
     assert [round(layer.rate, 4) for layer in model.layers if isinstance(layer, keras_resnet.DropPath)] == [
         0.1667, 0.3333, 0.5]
     assert run["stochastic_depth"] == 0.5
+    # --tta=flip: each test image scored by the outputs averaged over it and its mirror image.
+    correct = total = 0
+    for images, labels in training.prepare_data(settings, 32).test_ds:
+        images = images.numpy()
+        scores = model.predict(images, verbose=0) + model.predict(images[:, :, ::-1], verbose=0)
+        correct += int(np.sum(np.argmax(scores, 1) == np.argmax(labels.numpy(), 1)))
+        total += len(images)
+    assert total == 40
+    assert result["test_accuracy_flip_tta"] == pytest.approx(correct / total, abs=1e-6)
+    assert json.loads((tmp_path / "result.json").read_text())["test_accuracy_flip_tta"] == pytest.approx(
+        correct / total, abs=1e-6)
+    assert f"with flip TTA {correct / total:.4f}" in reports.training_summary("resnet8", "mnist", result)
 
 
 def test_a_wide_resnet_trains_with_its_recipe_and_dropout(idx_dir, tmp_path):
@@ -68,23 +81,6 @@ def test_a_wide_resnet_trains_with_its_recipe_and_dropout(idx_dir, tmp_path):
 def test_training_learns_the_easy_data(idx_dir, tmp_path):
     result = training.train(config(idx_dir, tmp_path, epochs=6, recipe="fast", learning_rate=0.05))
     assert result["test_accuracy"] >= 0.5
-
-
-def test_flip_tta_scores_each_test_image_averaged_with_its_mirror(idx_dir, tmp_path):
-    settings = config(idx_dir, tmp_path, tta="flip")
-    result = training.train(settings)
-    model = result["model"]
-    correct = total = 0
-    for images, labels in training.prepare_data(settings, 32).test_ds:
-        images = images.numpy()
-        scores = model.predict(images, verbose=0) + model.predict(images[:, :, ::-1], verbose=0)
-        correct += int(np.sum(np.argmax(scores, 1) == np.argmax(labels.numpy(), 1)))
-        total += len(images)
-    assert total == 40
-    assert result["test_accuracy_flip_tta"] == pytest.approx(correct / total, abs=1e-6)
-    assert json.loads((tmp_path / "result.json").read_text())["test_accuracy_flip_tta"] == pytest.approx(
-        correct / total, abs=1e-6)
-    assert f"with flip TTA {correct / total:.4f}" in reports.training_summary("resnet8", "mnist", result)
 
 
 class Interrupt(keras.callbacks.Callback):
