@@ -229,7 +229,6 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
                         shuffle=False)
     final_weights, final_model = run_dir.save_final(model)
     test_loss, test_accuracy = model.evaluate(prepared.test_ds, verbose=0)
-    tta_accuracy = flip_tta_accuracy(model, prepared.test_ds, strategy) if config.tta == "flip" else None
     curves = reports.plot_history(run_dir.path(HISTORY_FILE), run_dir.path(CURVES_FILE),
                                   f"{spec.name} on {config.dataset}") if run_dir.is_chief else None
     result = dict(
@@ -238,8 +237,8 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
         epochs=epochs, steps_per_epoch=steps_per_epoch, final_model=final_model, final_weights=final_weights,
         best_weights=run_dir.path(BEST_WEIGHTS), curves=curves, class_names=list(source.class_names),
         num_train=prepared.num_train)
-    if tta_accuracy is not None:
-        result["test_accuracy_flip_tta"] = tta_accuracy
+    if config.tta == "flip":
+        result["test_accuracy_flip_tta"] = flip_tta_accuracy(model, prepared.test_ds, strategy)
     if run_dir.is_chief:
         run_dir.write_result(result)
     return dict(result, model=model)
