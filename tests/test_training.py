@@ -10,6 +10,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_resnet
 from keras_resnet import reports, training
@@ -67,6 +68,21 @@ def test_one_epoch_writes_every_artifact(idx_dir, tmp_path):
     assert json.loads((tmp_path / "result.json").read_text())["test_accuracy_flip_tta"] == pytest.approx(
         correct / total, abs=1e-6)
     assert f"with flip TTA {correct / total:.4f}" in reports.training_summary("resnet8", "mnist", result)
+
+
+def test_flip_tta_accuracy_takes_the_class_of_the_averaged_outputs():
+    # Logits [left pixel, 0]: an image [1, -3] is class 0 alone, but class 1 once averaged with its mirror
+    # [-3, 1] (sigmoid(1) + sigmoid(-3) < 1), so the plain and the flip accuracies must differ.
+    inputs = keras.Input((1, 2, 1))
+    dense = keras.layers.Dense(2, activation="softmax", use_bias=False)
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    dense.set_weights([np.array([[1.0, 0.0], [0.0, 0.0]], "float32")])
+    model.compile(loss="categorical_crossentropy", metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    images = np.array([[1.0, -3.0], [1.0, -3.0], [3.0, -1.0]], "float32").reshape(3, 1, 2, 1)
+    labels = np.eye(2, dtype="float32")[[1, 1, 0]]
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
+    assert model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"] == pytest.approx(1 / 3)
+    assert training.flip_tta_accuracy(model, dataset) == pytest.approx(1.0)
 
 
 def test_a_wide_resnet_trains_with_its_recipe_and_dropout(idx_dir, tmp_path):
