@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import re
 import statistics
 import tempfile
 import time
@@ -22,7 +23,7 @@ import keras
 import numpy as np
 
 from keras_resnet import config as config_lib
-from keras_resnet import models, specs
+from keras_resnet import models, profiling, specs
 from keras_resnet.flops import count_macs
 from keras_resnet.layers import BatchNormalization
 from keras_resnet.run_dir import write_json, write_text
@@ -324,6 +325,30 @@ def measure_batchnorm(config, dtype: str) -> list:
     return _throughput("batchnorm", subjects, config, dtype)
 
 
+def measure_profiles(config, spec, dtype: str, xla: bool) -> list:
+    """A tf.profiler trace of the training step of each subject, charged by op type and by layer class.
+
+    Each subject (the model, its variants and keras.applications' net) runs
+    `warmup_rounds` untimed steps (at least one) and `steps_per_round`
+    profiled ones; its trace is kept beside the report for TensorBoard.
+    """
+    subjects = _subjects(config, spec, dtype)
+    first = next(iter(subjects.values()))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (config.batch_size,) + tuple(first.input_shape[1:])).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, spec.classes, config.batch_size), spec.classes)
+    traces = os.path.splitext(config.output)[0] + "_traces"
+    profiles = []
+    for name, model in subjects.items():
+        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
+                      jit_compile=xla)
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", f"{name} {dtype}{' xla' if xla else ''}").strip("_")
+        profile = profiling.profile_training(model, x, y, os.path.join(traces, slug), config.steps_per_round,
+                                             config.warmup_rounds, name, dtype)
+        profiles.append(dataclasses.asdict(profile))
+    return profiles
+
+
 def comparisons(results: list) -> list:
     """Ratios within one task, dtype and XLA setting: keras_resnet against keras.applications, per image and per MAC;
     each dtype against float32; the pipeline against the synthetic step."""
@@ -377,9 +402,10 @@ def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores (AMX bf16: {m['amx_bf16']}, AVX512_BF16: "
              f"{m['avx512_bf16']}), GPUs: {', '.join(m['gpus']) or 'none'}; Keras {m['keras']} on "
-             f"{m['backend']} {m['backend_version']}.", "",
-             "| task | subject | dtype | XLA | batch | threads | median | rounds | GMAC/s (forward) | peak RSS (MiB) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"{m['backend']} {m['backend_version']}."]
+    if report["results"]:
+        lines += ["", "| task | subject | dtype | XLA | batch | threads | median | rounds | GMAC/s (forward) | "
+                  "peak RSS (MiB) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
         gmacs = f"{r['gmacs_per_second']:.1f}" if r["gmacs_per_second"] else ""
         rss = f"{r['peak_rss_mb']:.0f}" if r["peak_rss_mb"] else ""
@@ -387,11 +413,14 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['task']} | {r['subject']} | {r['dtype']} | {'on' if r['xla'] else 'off'} | "
                      f"{r['batch_size']} | {r['threads'] or ''} | {r['value']:.3g} {r['unit']} | {rounds} | "
                      f"{gmacs} | {rss} |")
-    lines += ["", "| task | dtype | XLA | ratio | per image | per multiply-add |", "|---|---|---|---|---|---|"]
+    if report["comparisons"]:
+        lines += ["", "| task | dtype | XLA | ratio | per image | per multiply-add |", "|---|---|---|---|---|---|"]
     for c in report["comparisons"]:
         per_mac = f"{c['per_mac']:.3f}" if c["per_mac"] is not None else ""
         lines.append(f"| {c['task']} | {c['dtype']} | {'on' if c['xla'] else 'off'} | {c['what']} | "
                      f"{c['per_image']:.3f} | {per_mac} |")
+    if report.get("profiles"):
+        lines += ["", profiling.markdown(report["profiles"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -409,7 +438,8 @@ def run(config: config_lib.BenchmarkConfig) -> dict:
     """Measure what `config` asks for and write the JSON report and its markdown table.
 
     Returns:
-        The report: {"machine", "config", "results", "comparisons", "paths"}.
+        The report: {"machine", "config", "results", "comparisons", "profiles", "paths"};
+        "profiles" holds `keras_resnet.profiling.StepProfile`s as dicts.
 
     Raises:
         ValueError: a setting is invalid (checked before anything is built),
@@ -418,22 +448,28 @@ def run(config: config_lib.BenchmarkConfig) -> dict:
     config_lib.validate(config)
     spec = specs.get_spec(config.model)
     if keras.backend.backend() != "tensorflow" and set(config.tasks) - {"inference", "train"}:
-        raise ValueError(f"litert, pipeline and batchnorm run on TensorFlow; the {keras.backend.backend()} backend "
-                         f"measures inference and train only. Received: tasks={','.join(config.tasks)}")
+        raise ValueError(f"litert, pipeline, batchnorm and profile run on TensorFlow; the {keras.backend.backend()} "
+                         f"backend measures inference and train only. Received: tasks={','.join(config.tasks)}")
     if "pipeline" in config.tasks:
         from keras_resnet import data
 
         data.check_dataset_name(config.dataset)
     dtypes = [_resolve_dtype(d) for d in config.dtypes]
+    if "profile" in config.tasks and machine()["gpus"]:
+        raise ValueError("--tasks=profile charges host CPU op events, which on a GPU are kernel launches, not kernels; "
+                         "hide the GPUs (CUDA_VISIBLE_DEVICES=) to profile on the CPU, or trace the GPU with "
+                         "tf.profiler and TensorBoard's profile plugin.")
     if "mixed_float16" in dtypes and not machine()["gpus"]:
         raise ValueError("mixed_float16 needs a GPU (CPUs emulate float16 slowly); use float32 or "
                          "mixed_bfloat16 here. Received: dtypes=" + ",".join(config.dtypes))
-    results = []
+    results, profiles = [], []
     model_tasks = [t for t in config.tasks if t in ("inference", "train")]
     for dtype in dtypes:
         for xla in (False, True) if config.xla and keras.backend.backend() != "jax" else (False,):
             if model_tasks:
                 results += measure_models(config, spec, model_tasks, dtype, xla)
+            if "profile" in config.tasks:
+                profiles += measure_profiles(config, spec, dtype, xla)
         if "pipeline" in config.tasks:
             results += measure_pipeline(config, spec, dtype)
         if "batchnorm" in config.tasks:
@@ -442,7 +478,7 @@ def run(config: config_lib.BenchmarkConfig) -> dict:
         results += measure_litert(config, spec)
     report = {"machine": machine(), "config": dataclasses.asdict(config),
               "results": [dict(dataclasses.asdict(r), gmacs_per_second=r.gmacs_per_second) for r in results],
-              "comparisons": comparisons(results)}
+              "comparisons": comparisons(results), "profiles": profiles}
     table = os.path.splitext(config.output)[0] + ".md"
     report["paths"] = {"json": config.output, "markdown": table}
     write_json(config.output, report)

@@ -321,7 +321,7 @@ class ReproduceConfig(RunSettings):
             self.model_dir = f"runs/reproduce_{self.dataset}"
 
 
-BENCHMARK_TASKS = ("inference", "train", "litert", "pipeline", "batchnorm")
+BENCHMARK_TASKS = ("inference", "train", "litert", "pipeline", "batchnorm", "profile")
 
 
 def _one_or_more_of(choices: tuple) -> Callable:
@@ -349,7 +349,9 @@ class BenchmarkConfig:
     tasks: tuple = setting(("inference", "train"), "What to measure: inference, train (a training step), "
                            "litert (batch-1 latency of the four TFLite exports), pipeline (the training input "
                            "pipeline on --dataset against a training step on synthetic tensors), batchnorm (the "
-                           "normalisation layer alone, fused kernel against Keras's, on 56x56x64 activations).",
+                           "normalisation layer alone, fused kernel against Keras's, on 56x56x64 activations), profile (a "
+                           "tf.profiler trace of each subject's training step, its op time charged by op type and by "
+                           "layer class; CPU only).",
                            check=_one_or_more_of(BENCHMARK_TASKS))
     dtypes: tuple = setting(("float32",), "Dtype policies: float32, mixed_bfloat16, mixed_float16 (GPU), auto.",
                             check=_one_or_more_of(DTYPES))

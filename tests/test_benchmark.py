@@ -45,6 +45,29 @@ def test_the_fused_batchnorm_is_compared_with_keras_own(tmp_path):
     assert ratio["per_image"] == pytest.approx(values[0] / values[1])
 
 
+def test_a_profile_charges_each_subjects_training_step(tmp_path):
+    report = benchmark.run(small(tmp_path, tasks=("profile",), keras_batchnorm=True, image_size=32,
+                                 dtypes=("float32", "mixed_bfloat16")))
+    assert report["results"] == [] and report["comparisons"] == []
+    names = ["keras_resnet resnet8", "keras_resnet resnet8 keras_batchnorm"]
+    assert [(p["dtype"], p["subject"]) for p in report["profiles"]] == [
+        (d, n) for d in ("float32", "mixed_bfloat16") for n in names]
+    for profile in report["profiles"]:
+        assert profile["steps"] == 1 and profile["batch_size"] == 2
+        assert os.path.dirname(profile["trace_dir"]) == str(tmp_path / "bench_traces")
+        assert sum(r["share"] for r in profile["by_layer"]) == pytest.approx(1.0)
+        types = {r["op_type"] for r in profile["by_op_type"]}
+        # keras_resnet's layer runs TensorFlow's fused kernel; Keras's own runs separate ops.
+        fused = not profile["subject"].endswith("keras_batchnorm")
+        assert ("FusedBatchNormV3" in types) == fused and ("SquaredDifference" in types) != fused
+        if profile["dtype"] == "mixed_bfloat16":
+            assert "Cast" in types
+    table = open(report["paths"]["markdown"]).read()
+    assert "| | keras_resnet resnet8, float32 | keras_resnet resnet8 keras_batchnorm, float32 |" in table
+    assert "| BatchNormalization |" in table and "| Conv2DBackpropFilter |" in table
+    assert "| task | subject |" not in table
+
+
 def test_the_normalisation_layer_alone_fused_against_keras(tmp_path):
     report = benchmark.run(small(tmp_path, tasks=("batchnorm",), dtypes=("float32", "mixed_bfloat16")))
     subjects = [(r["dtype"], r["subject"]) for r in report["results"]]
