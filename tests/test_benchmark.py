@@ -107,3 +107,11 @@ def test_bad_settings_fail_before_any_work(tmp_path, changes, message):
     with pytest.raises(ValueError, match=message):
         benchmark.run(small(tmp_path, **changes))
     assert not os.listdir(tmp_path)
+
+
+def test_a_profile_is_refused_where_gpus_would_run_the_ops(tmp_path, monkeypatch):
+    real = benchmark.machine()
+    monkeypatch.setattr(benchmark, "machine", lambda: dict(real, gpus=["/physical_device:GPU:0"]))
+    with pytest.raises(ValueError, match="--tasks=profile charges host CPU op events.*CUDA_VISIBLE_DEVICES"):
+        benchmark.run(small(tmp_path, tasks=("profile",)))
+    assert not os.listdir(tmp_path)
