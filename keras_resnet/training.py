@@ -92,6 +92,13 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
             "--dtype=mixed_float16 needs a GPU: this run has none, and CPUs have no float16 "
             "arithmetic (TF emulates it, slower than float32). Use --dtype=mixed_bfloat16 "
             "(fast on CPUs with AMX or AVX512_BF16 and on TPUs) or float32.")
+    if distribute.resolve_dtype(config.dtype) == "mixed_bfloat16" and config.strategy != "tpu" and not gpus \
+            and distribute.fast_dtype() != "mixed_bfloat16":
+        # Correct but slow, so a warning: the user may mean it (to test a bfloat16 run before moving it).
+        log.warning("--dtype=mixed_bfloat16 on a CPU without AMX or AVX512_BF16: TensorFlow emulates bfloat16 "
+                    "there, and its convolution gradients ran 6 to 22x slower than in float32 on such a CPU "
+                    "(docs/BENCHMARKS.md), so this run will train several times slower than --dtype=float32 "
+                    "(or auto, which picks float32 here).")
     if config.freeze not in models.freeze_choices(spec):
         raise ValueError(f"--freeze must be one of {', '.join(models.freeze_choices(spec))} for {spec.name}. "
                          f"Received: freeze={config.freeze!r}")

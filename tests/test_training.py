@@ -1,6 +1,7 @@
 """Training tests: tiny generated data, a CIFAR net of depth 8, a few steps."""
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -162,6 +163,16 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_backup(idx_di
 def test_bad_config_fails_before_any_work(idx_dir, tmp_path, changes, message):
     with pytest.raises(ValueError, match=message):
         training.validate(config(idx_dir, tmp_path, **changes))
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("fast, warned", [("float32", True), ("mixed_bfloat16", False)])
+def test_bfloat16_on_a_cpu_without_native_bfloat16_is_warned_of(idx_dir, tmp_path, monkeypatch, caplog, fast,
+                                                                 warned):
+    monkeypatch.setattr(training.distribute, "fast_dtype", lambda: fast)
+    with caplog.at_level(logging.WARNING, logger="keras_resnet"):
+        training.validate(config(idx_dir, tmp_path, dtype="mixed_bfloat16"))
+    assert ("convolution gradients ran 6 to 22x slower" in caplog.text) == warned
     assert not os.listdir(tmp_path)
 
 
