@@ -106,8 +106,10 @@ def op_events(xspace) -> list:
                 # Op events are "<name>:<type>" with the type as display name; tf.data and executor
                 # events are not.
                 if meta.display_name and meta.name.endswith(":" + meta.display_name):
-                    events.append((meta.name[:-len(meta.display_name) - 1], meta.display_name,
-                                   event.duration_ps * 1e-12))
+                    op_type = meta.display_name
+                    if op_type.startswith("__inference_"):  # a compiled function (XLA): drop its trace counter
+                        op_type = _SUFFIX.sub("", op_type)
+                    events.append((meta.name[:-len(meta.display_name) - 1], op_type, event.duration_ps * 1e-12))
     return events
 
 
@@ -235,6 +237,8 @@ def markdown(profiles: list, top: int = 15) -> str:
                 _cell({"ms": ms, "share": ms / p["op_ms"]}) for ms, p in zip(rest, profiles)) + " |")
         return out
 
+    if any(p["xla"] for p in profiles):
+        lines += ["", "XLA compiles the whole step into one cluster: its time shows as one op, charged to no layer."]
     lines += ["", "By layer class (forward and backward):", "", header, rule] + rows("layer", "by_layer", None)
     lines += ["", "By op type:", "", header, rule] + rows("op_type", "by_op_type", top)
     return "\n".join(lines) + "\n"

@@ -64,6 +64,10 @@ def test_op_events_sum_by_type_and_by_layer_per_step():
         ("Conv2D", pytest.approx(3.0), pytest.approx(5.0), pytest.approx(8 / 12)),
         ("BatchNormalization", pytest.approx(3.0), 0.0, pytest.approx(3 / 12)),
         ("(optimizer)", pytest.approx(1.0), 0.0, pytest.approx(1 / 12))]
+    # A compiled (XLA) step is one op whose type loses its trace counter, so runs compare.
+    [(_, op_type, _)] = profiling.op_events(xspace([
+        ("StatefulPartitionedCall:__inference_one_step_on_data_5231", "__inference_one_step_on_data_5231", 1)]))
+    assert op_type == "__inference_one_step_on_data"
     # Device planes (GPU kernels) are not host op events.
     assert profiling.op_events(xspace([("a/b:Conv2D", "Conv2D", 1)], plane="/device:GPU:0")) == []
     with pytest.raises(ValueError, match="no TensorFlow op events"):
@@ -99,3 +103,24 @@ def test_profiling_needs_a_compiled_model_and_steps(tmp_path):
     with pytest.raises(ValueError, match="steps must be >= 1"):
         profiling.profile_training(model, x, y, str(tmp_path), steps=0)
     assert not os.listdir(tmp_path)
+
+
+def test_markdown_sets_profiles_side_by_side_and_sums_the_rarest_op_types():
+    def profile(subject, xla, types, layers):
+        total = sum(types.values())
+        return dict(subject=subject, dtype="float32", xla=xla, step_ms=10.0, op_ms=total,
+                    by_op_type=[dict(op_type=t, ms=ms, share=ms / total) for t, ms in types.items()],
+                    by_layer=[dict(layer=n, ms=ms, share=ms / total) for n, ms in layers.items()])
+
+    table = profiling.markdown([
+        profile("a", False, {"Conv2D": 6.0, "Mul": 3.0, "Cast": 1.0}, {"Conv2D": 6.0, "BatchNormalization": 4.0}),
+        profile("b", True, {"__inference_one_step_on_data": 5.0}, {"(other)": 5.0})], top=1)
+    lines = table.splitlines()
+    assert "| | a, float32 | b, float32, XLA |" in lines
+    assert "| summed op time | 10.0 | 5.0 |" in lines
+    assert "| Conv2D | 6.0 (60.0 %) |  |" in lines and "| (other) |  | 5.0 (100.0 %) |" in lines
+    # top=1 keeps the type with the largest share in any profile; the rest is one row per profile.
+    assert "| __inference_one_step_on_data |  | 5.0 (100.0 %) |" in lines
+    assert "| 3 other op types | 10.0 (100.0 %) | 0.0 (0.0 %) |" in lines
+    assert any(line.startswith("XLA compiles the whole step") for line in lines)
+    assert profiling.markdown([]) == ""
