@@ -78,16 +78,18 @@ def charge(op_name: str, classes: dict, optimizer_scope: str) -> tuple:
     """(layer class or bucket, backward?) for one op name.
 
     Keras name scopes repeat a layer's name with a "_<n>" suffix per call
-    ("conv1_bn_1"); the innermost scope that names a layer wins.
+    ("conv1_bn_1"); the innermost scope that names a layer wins. The
+    optimizer's update goes to the optimizer even where a scope inside it
+    names the layer whose variable it updates.
     """
     scopes = op_name.split("/")[:-1]
     backward = BACKWARD_SCOPE in scopes
+    if optimizer_scope in scopes:
+        return OPTIMIZER, backward
     for scope in reversed(scopes):
         for name in (scope, _SUFFIX.sub("", scope)):
             if name in classes:
                 return classes[name], backward
-    if optimizer_scope in scopes:
-        return OPTIMIZER, backward
     if LOSS_SCOPE in scopes:
         return LOSS, backward
     return OTHER, backward

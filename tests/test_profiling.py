@@ -30,6 +30,7 @@ def xspace(events, plane="/host:CPU"):
     ("StatefulPartitionedCall/resnet8_1/conv1_conv_1/convolution", ("Conv2D", False)),
     ("StatefulPartitionedCall/gradient_tape/resnet8_1/conv1_bn_1/FusedBatchNormGradV3", ("BatchNormalization", True)),
     ("StatefulPartitionedCall/sgd/Mul_36", ("(optimizer)", False)),
+    ("StatefulPartitionedCall/sgd/conv1_conv_1/Mul", ("(optimizer)", False)),
     ("StatefulPartitionedCall/compile_loss/categorical_crossentropy/softmax_cross_entropy_with_logits",
      ("(loss)", False)),
     ("StatefulPartitionedCall/AddN_1", ("(other)", False)),
