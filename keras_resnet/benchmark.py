@@ -197,6 +197,19 @@ def _subjects(config, spec, dtype: str) -> dict:
     return subjects
 
 
+def _synthetic_batch(config, input_shape: tuple, classes: int) -> tuple:
+    """One batch of random pixels and one-hot labels (throughput does not depend on the values)."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (config.batch_size,) + tuple(input_shape)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, classes, config.batch_size), classes)
+    return x, y
+
+
+def _compile(model: keras.Model, xla: bool = False) -> None:
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
+                  jit_compile=xla)
+
+
 def _step(model: keras.Model, task: str, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
     if task == "inference":
         return lambda: model.predict_on_batch(x)
@@ -206,18 +219,14 @@ def _step(model: keras.Model, task: str, x: np.ndarray, y: np.ndarray) -> Callab
 def measure_models(config, spec, tasks, dtype: str, xla: bool) -> list:
     """Inference and training-step throughput of the model and its keras.applications counterpart."""
     subjects = _subjects(config, spec, dtype)
-    first = next(iter(subjects.values()))
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (config.batch_size,) + tuple(first.input_shape[1:])).astype("float32")
-    y = keras.utils.to_categorical(rng.integers(0, spec.classes, config.batch_size), spec.classes)
+    x, y = _synthetic_batch(config, next(iter(subjects.values())).input_shape[1:], spec.classes)
     macs = {name: count_macs(model) for name, model in subjects.items()}
     results = []
     # JAX runs eagerly without jit: there, XLA is the only way, and is what its users get.
     xla = xla or keras.backend.backend() == "jax"
     for task in tasks:
         for model in subjects.values():
-            model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
-                          jit_compile=xla)
+            _compile(model, xla)
         results += _throughput(task, {name: _step(model, task, x, y) for name, model in subjects.items()}, config,
                                dtype, xla, macs)
     return results
@@ -273,10 +282,8 @@ def measure_pipeline(config, spec, dtype: str) -> list:
     batches = iter(prepared.train_pipeline(config.augmentation))
     model = models.build(spec.name, input_shape=prepared.input_shape, classes=source.num_classes,
                          mean=prepared.mean, dtype=dtype)
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy")
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (config.batch_size,) + prepared.input_shape).astype("float32")
-    y = keras.utils.to_categorical(rng.integers(0, source.num_classes, config.batch_size), source.num_classes)
+    _compile(model)
+    x, y = _synthetic_batch(config, prepared.input_shape, source.num_classes)
 
     def from_pipeline():
         images, labels = next(batches)
@@ -333,15 +340,11 @@ def measure_profiles(config, spec, dtype: str, xla: bool) -> list:
     profiled ones; its trace is kept beside the report for TensorBoard.
     """
     subjects = _subjects(config, spec, dtype)
-    first = next(iter(subjects.values()))
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (config.batch_size,) + tuple(first.input_shape[1:])).astype("float32")
-    y = keras.utils.to_categorical(rng.integers(0, spec.classes, config.batch_size), spec.classes)
+    x, y = _synthetic_batch(config, next(iter(subjects.values())).input_shape[1:], spec.classes)
     traces = os.path.splitext(config.output)[0] + "_traces"
     profiles = []
     for name, model in subjects.items():
-        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
-                      jit_compile=xla)
+        _compile(model, xla)
         slug = re.sub(r"[^A-Za-z0-9]+", "_", f"{name} {dtype}{' xla' if xla else ''}").strip("_")
         profile = profiling.profile_training(model, x, y, os.path.join(traces, slug), config.steps_per_round,
                                              config.warmup_rounds, name, dtype)

@@ -87,12 +87,13 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
     config_lib.validate(config)
     spec = specs.get_spec(config.model)
     gpus = tf.config.list_physical_devices("GPU")
-    if distribute.resolve_dtype(config.dtype) == "mixed_float16" and config.strategy != "tpu" and not gpus:
+    dtype = distribute.resolve_dtype(config.dtype)
+    if dtype == "mixed_float16" and config.strategy != "tpu" and not gpus:
         raise ValueError(
             "--dtype=mixed_float16 needs a GPU: this run has none, and CPUs have no float16 "
             "arithmetic (TF emulates it, slower than float32). Use --dtype=mixed_bfloat16 "
             "(fast on CPUs with AMX or AVX512_BF16 and on TPUs) or float32.")
-    if distribute.resolve_dtype(config.dtype) == "mixed_bfloat16" and config.strategy != "tpu" and not gpus \
+    if dtype == "mixed_bfloat16" and config.strategy != "tpu" and not gpus \
             and distribute.fast_dtype() != "mixed_bfloat16":
         # Correct but slow, so a warning: the user may mean it (to test a bfloat16 run before moving it).
         log.warning("--dtype=mixed_bfloat16 on a CPU without AMX or AVX512_BF16: TensorFlow emulates bfloat16 "
