@@ -16,6 +16,28 @@ def small_model(name: str, **kwargs):
     return keras_resnet.build(name, input_shape=(side, side, 3), **kwargs)
 
 
+def infer(model, x):
+    """One eager forward pass in inference mode, as NumPy.
+
+    For the parity tests' one batch: `predict` first traces a function, 5 s
+    for a ResNet-152 here against 1 s for the eager pass, with equal outputs.
+    """
+    import keras
+
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def channels_first(build):
+    """`build()` with Keras's global image data format set to channels_first, restored after."""
+    import keras
+
+    keras.config.set_image_data_format("channels_first")
+    try:
+        return build()
+    finally:
+        keras.config.set_image_data_format("channels_last")
+
+
 def write_idx(path: str, array) -> None:
     """Write a uint8 array as a gzipped IDX file (the MNIST format)."""
     import gzip

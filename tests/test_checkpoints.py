@@ -11,6 +11,7 @@ from safetensors.numpy import save_file
 
 import keras_resnet
 from keras_resnet import checkpoints
+from conftest import infer
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
 import random_weights  # noqa: E402
@@ -47,13 +48,13 @@ def _logits_of(model):
 def test_keras_applications_import_gives_its_logits(name):
     reference = _logits_of(_randomised_keras_application(name))
     pixels = random_weights.images(3, 2, SIZE)
-    expected = reference.predict(keras.applications.resnet.preprocess_input(pixels.copy()), verbose=0)
+    expected = infer(reference, keras.applications.resnet.preprocess_input(pixels.copy()))
     model = keras_resnet.build(name.lower(), input_shape=(SIZE, SIZE, 3), stride_in_1x1=True,
                                preprocessing="caffe", classifier_activation=None)
     report = checkpoints.import_checkpoint(model, reference)
     assert report == {"format": "keras.applications", "source": f"the keras.applications model {reference.name!r}",
                       "assigned": len(model.weights), "head": True}
-    logits = model.predict(pixels, verbose=0)
+    logits = infer(model, pixels)
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert (logits.argmax(-1) == expected.argmax(-1)).all()
 
@@ -62,7 +63,7 @@ def test_keras_applications_import_gives_its_logits(name):
 def test_keras_applications_v2_imports_exactly_with_its_layer_names(depth):
     reference = _logits_of(_randomised_keras_application(f"ResNet{depth}V2"))
     pixels = random_weights.images(5, 2, SIZE)
-    expected = reference.predict(keras.applications.resnet_v2.preprocess_input(pixels.copy()), verbose=0)
+    expected = infer(reference, keras.applications.resnet_v2.preprocess_input(pixels.copy()))
     model = keras_resnet.build(f"resnet{depth}v2", input_shape=(SIZE, SIZE, 3), preprocessing="tf",
                                classifier_activation=None)
     # All weights, BN statistics included, as keras.applications counts them (keras.io's table).
@@ -70,7 +71,7 @@ def test_keras_applications_v2_imports_exactly_with_its_layer_names(depth):
     assert {l.name for l in model.layers if l.weights} == {l.name for l in reference.layers if l.weights}
     report = checkpoints.import_checkpoint(model, reference)
     assert report["assigned"] == len(model.weights) and report["head"] is True
-    logits = model.predict(pixels, verbose=0)
+    logits = infer(model, pixels)
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
     assert (logits.argmax(-1) == expected.argmax(-1)).all()
     if depth == 50:  # a v1 model strides on the 1x1 and has no post_bn: refused, nothing assigned
@@ -86,10 +87,10 @@ def test_a_keras_applications_v2_file_brings_its_preprocessing(tmp_path):
     reference.save_weights(path)
     assert checkpoints.sniff(path) == checkpoints.KERAS_APPLICATIONS
     pixels = random_weights.images(6, 2, SIZE)
-    expected = reference.predict(keras.applications.resnet_v2.preprocess_input(pixels.copy()), verbose=0)
+    expected = infer(reference, keras.applications.resnet_v2.preprocess_input(pixels.copy()))
     model = keras_resnet.ResNet50V2(input_shape=(SIZE, SIZE, 3), weights=path, classifier_activation=None)
     assert model.get_layer("preprocessing").get_config()["mean"] == [127.5] * 3
-    np.testing.assert_allclose(model.predict(pixels, verbose=0), expected, rtol=1e-4,
+    np.testing.assert_allclose(infer(model, pixels), expected, rtol=1e-4,
                                atol=1e-5 * np.abs(expected).max())
 
 
@@ -100,12 +101,12 @@ def test_keras_applications_files_import_as_the_model_does(tmp_path, suffix):
     reference.save(path) if suffix == ".h5" else reference.save_weights(path)
     assert checkpoints.sniff(path) == checkpoints.KERAS_APPLICATIONS
     pixels = random_weights.images(4, 2, SIZE)
-    expected = reference.predict(keras.applications.resnet.preprocess_input(pixels.copy()), verbose=0)
+    expected = infer(reference, keras.applications.resnet.preprocess_input(pixels.copy()))
     # weights=<file> adds the checkpoint's own preprocessing: raw pixels in.
     model = keras_resnet.ResNet50(input_shape=(SIZE, SIZE, 3), stride_in_1x1=True, weights=path,
                                   classifier_activation=None)
     assert model.get_layer("preprocessing").get_config()["reverse_channels"] is True
-    np.testing.assert_allclose(model.predict(pixels, verbose=0), expected, rtol=1e-4,
+    np.testing.assert_allclose(infer(model, pixels), expected, rtol=1e-4,
                                atol=1e-4 * np.abs(expected).max())
 
 
@@ -117,7 +118,7 @@ def test_torchvision_and_timm_safetensors_match_their_own_logits(tmp_path, golde
     model = keras_resnet.build(golden.split("/")[1], weights=path, input_shape=(data["size"], data["size"], 3),
                                classifier_activation=None)
     assert model.get_layer("preprocessing").get_config()["reverse_channels"] is False
-    logits = model.predict(random_weights.images(data["image_seed"], data["batch"], data["size"]), verbose=0)
+    logits = infer(model, random_weights.images(data["image_seed"], data["batch"], data["size"]))
     expected = np.asarray(data["logits"], np.float32)
     # Measured: 7e-7 of the largest logit (float32 summation order).
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())

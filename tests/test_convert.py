@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 import keras_resnet
+from conftest import infer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "convert_weights.py")
@@ -32,8 +33,8 @@ def test_a_keras_applications_file_converts_with_exact_parity_and_loads_with_its
     model = keras_resnet.ResNet50(weights=out, stride_in_1x1=True, input_shape=(64, 64, 3))
     assert model.get_layer("preprocessing").get_config()["reverse_channels"] is True
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
-    expected = reference.predict(keras.applications.resnet.preprocess_input(pixels.copy()), verbose=0)
-    np.testing.assert_allclose(model.predict(pixels, verbose=0), expected, atol=1e-5)
+    expected = infer(reference, keras.applications.resnet.preprocess_input(pixels.copy()))
+    np.testing.assert_allclose(infer(model, pixels), expected, atol=1e-5)
 
 
 def test_a_checkpoint_of_another_depth_writes_nothing(tmp_path):

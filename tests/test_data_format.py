@@ -10,58 +10,22 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from conftest import small_model
-
-
-def _channels_first(build):
-    keras.config.set_image_data_format("channels_first")
-    try:
-        return build()
-    finally:
-        keras.config.set_image_data_format("channels_last")
-
-
-def _transposed_output(shape):
-    return shape if len(shape) == 2 else (shape[0], shape[3], shape[1], shape[2])
-
-
-# Every layout of the table; the 1202s and preact_resnet1001 repeat the blocks
-# of the 110s and preact_resnet164 (a channels_first build costs 30 s), and
-# the deeper ResNeXt, Wide, ResNet-D and v2 nets repeat the blocks of their
-# 50-layer (and resnet18d's, wrn16_8's) twins.
-LAYOUTS = [name for name in keras_resnet.list_models()
-           if keras_resnet.get_spec(name).depth < 1000
-           and name not in ("resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "resnet34d", "resnet101d",
-                            "resnet152d", "seresnext50_32x4d", "resnet101v2", "resnet152v2", "wrn28_10")]
-
-
-@pytest.mark.parametrize("name", LAYOUTS)
-def test_every_model_builds_channels_first_with_the_same_layers_and_weights(name):
-    last = small_model(name)
-    height, width, channels = last.input_shape[1:]
-    first = _channels_first(lambda: keras_resnet.build(name, input_shape=(channels, height, width)))
-    assert first.get_config()["data_format"] == "channels_first"
-    assert [layer.name for layer in first.layers] == [layer.name for layer in last.layers]
-    assert [tuple(w.shape) for w in first.weights] == [tuple(w.shape) for w in last.weights]
-    assert first.count_params() == last.count_params()
-    assert first.output_shape == last.output_shape
-    assert keras_resnet.count_macs(first) == keras_resnet.count_macs(last)
-    assert first.identity == last.identity  # weights files load into either format
+from conftest import channels_first
 
 
 def test_backbones_and_option_a_follow_the_format():
-    first = _channels_first(lambda: keras_resnet.build_backbone("resnet20", input_shape=(3, 32, 32)))
+    first = channels_first(lambda: keras_resnet.build_backbone("resnet20", input_shape=(3, 32, 32)))
     assert {k: tuple(v.shape) for k, v in first.output.items()} == {
         "C2": (None, 16, 32, 32), "C3": (None, 32, 16, 16), "C4": (None, 64, 8, 8)}
     assert [f.channels for f in first.feature_info] == [16, 32, 64]
     with pytest.raises(ValueError, match=r"input_shape \(channels, height, width\) needs a known channel count"):
-        _channels_first(lambda: keras_resnet.ResNet20(input_shape=(None, 32, 32)))
+        channels_first(lambda: keras_resnet.ResNet20(input_shape=(None, 32, 32)))
 
 
 def test_tensorflow_on_cpu_refuses_nchw_convolutions_with_its_own_error():
     import tensorflow as tf
 
-    model = _channels_first(lambda: keras_resnet.build("resnet8", input_shape=(3, 16, 16)))
+    model = channels_first(lambda: keras_resnet.build("resnet8", input_shape=(3, 16, 16)))
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU runs NCHW convolutions")
     with pytest.raises(tf.errors.UnimplementedError, match="only supports the NHWC tensor format on the CPU"):
@@ -127,7 +91,7 @@ def test_weights_and_checkpoints_load_into_either_format(tmp_path):
 
     last = keras_resnet.build("resnet8", input_shape=(16, 16, 3), mean_shape=(16, 16, 3))
     path = keras_resnet.save_weights(last, str(tmp_path / "r8.weights.h5"))
-    first = _channels_first(lambda: keras_resnet.build("resnet8", input_shape=(3, 16, 16), mean_shape=(16, 16, 3),
+    first = channels_first(lambda: keras_resnet.build("resnet8", input_shape=(3, 16, 16), mean_shape=(16, 16, 3),
                                                         weights=path))
     for a, b in zip(first.weights, last.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
@@ -137,7 +101,7 @@ def test_weights_and_checkpoints_load_into_either_format(tmp_path):
     golden = json.load(open(os.path.join(os.path.dirname(__file__), "goldens", "goldens.json")))
     checkpoint = str(tmp_path / "r18.safetensors")
     save_file(random_weights.draw(golden["torchvision/resnet18"]["keys"], 0), checkpoint)
-    r18 = _channels_first(lambda: keras_resnet.ResNet18(input_shape=(3, 32, 32), weights=checkpoint))
+    r18 = channels_first(lambda: keras_resnet.ResNet18(input_shape=(3, 32, 32), weights=checkpoint))
     assert r18.get_layer("preprocessing").get_config()["data_format"] == "channels_first"
 
 
@@ -148,5 +112,5 @@ def test_training_builds_channels_last_whatever_the_global_format(tmp_path):
     idx = make_idx_dataset(str(tmp_path / "data"), num_train=32, num_test=8)
     config = training.TrainConfig(model="resnet8", dataset="mnist", data_dir=idx, model_dir=str(tmp_path / "run"),
                                   batch_size=16, train_steps=1, verbose=0, download=False)
-    result = _channels_first(lambda: training.train(config))
+    result = channels_first(lambda: training.train(config))
     assert result["model"].get_config()["data_format"] == "channels_last"

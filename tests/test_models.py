@@ -10,7 +10,7 @@ import pytest
 
 import keras_resnet
 from keras_resnet import applications
-from conftest import small_model
+from conftest import channels_first, small_model
 
 ALL = keras_resnet.list_models()
 
@@ -77,9 +77,43 @@ def test_output_shapes_with_and_without_top(name):
     features = keras_resnet.build(name, include_top=False, input_shape=(side, side, 1))
     assert features.output_shape == (None, final, final, spec.num_features)
     assert features.layers[-1].name == last
-    for pooling in ("avg", "max"):
-        pooled = keras_resnet.build(name, include_top=False, pooling=pooling, input_shape=(side, side, 1))
+
+
+# Every layout of the table; the 1202s and preact_resnet1001 repeat the blocks
+# of the 110s and preact_resnet164 (a channels_first build costs 30 s), and
+# the deeper ResNeXt, Wide, ResNet-D and v2 nets repeat the blocks of their
+# 50-layer (and resnet18d's, wrn16_8's) twins. Here rather than in
+# test_data_format: the channels_last twin is the cached model of the tests above.
+LAYOUTS = [name for name in ALL
+           if keras_resnet.get_spec(name).depth < 1000
+           and name not in ("resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "resnet34d", "resnet101d",
+                            "resnet152d", "seresnext50_32x4d", "resnet101v2", "resnet152v2", "wrn28_10")]
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_every_model_builds_channels_first_with_the_same_layers_and_weights(name):
+    last = small_model(name)
+    height, width, channels = last.input_shape[1:]
+    first = channels_first(lambda: keras_resnet.build(name, input_shape=(channels, height, width)))
+    assert first.get_config()["data_format"] == "channels_first"
+    assert [layer.name for layer in first.layers] == [layer.name for layer in last.layers]
+    assert [tuple(w.shape) for w in first.weights] == [tuple(w.shape) for w in last.weights]
+    assert first.count_params() == last.count_params()
+    assert first.output_shape == last.output_shape
+    assert keras_resnet.count_macs(first) == keras_resnet.count_macs(last)
+    assert first.identity == last.identity  # weights files load into either format
+
+
+# Pooling is appended after the last stage whatever the net (a build of a
+# ResNet-152 costs 5 s): one net of each stem and block kind.
+@pytest.mark.parametrize("name", ["resnet20", "resnet18", "resnet50v2"])
+def test_pooling_without_top_gives_one_vector_per_image(name):
+    spec = keras_resnet.get_spec(name)
+    last = keras_resnet.stage_output_names(spec)[f"C{len(spec.stages) + 1}"]
+    for pooling, layer in (("avg", "avg_pool"), ("max", "max_pool")):
+        pooled = keras_resnet.build(name, include_top=False, pooling=pooling, input_shape=(64, 64, 1))
         assert pooled.output_shape == (None, spec.num_features)
+        assert [l.name for l in pooled.layers[-2:]] == [last, layer]
 
 
 # plain1202 is resnet1202's graph less the additions (50 s a round trip);

@@ -15,6 +15,7 @@ from safetensors.numpy import save_file
 
 import keras_resnet
 from keras_resnet import pretrained
+from conftest import infer
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
 import random_weights  # noqa: E402
@@ -111,7 +112,7 @@ def test_imagenet_weights_download_convert_cache_and_match_the_reference(served_
     pixels = random_weights.images(GOLDEN["image_seed"], GOLDEN["batch"], size)
     model = keras_resnet.ResNet18(weights="imagenet", input_shape=(size, size, 3), classifier_activation=None)
     expected = np.asarray(GOLDEN["logits"], np.float32)
-    np.testing.assert_allclose(model.predict(pixels, verbose=0), expected, rtol=1e-4,
+    np.testing.assert_allclose(infer(model, pixels), expected, rtol=1e-4,
                                atol=1e-5 * np.abs(expected).max())
     cache = os.path.join(os.environ["KERAS_HOME"], "models", "keras_resnet")
     assert sorted(os.listdir(cache)) == ["resnet18_torchvision_v1.weights.h5"]  # converted only
