@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.config import AUGMENTATIONS
+from keras_resnet.config import AUGMENTATIONS, CROP_PADDING
 from keras_resnet.data import DataSource
 
 log = logging.getLogger("keras_resnet")
@@ -60,16 +60,21 @@ _PCA_EIGVEC = np.array(
 )
 
 
-def train_transform(augmentation: str, image_size, native=None) -> Callable:
+def train_transform(augmentation: str, image_size, native=None, crop_padding: int = CROP_PADDING) -> Callable:
     """The training view: the paper's augmentation, float32 0-255 out.
 
-    "cifar": pad 4 pixels on each side, random crop back, random horizontal
-    flip. "imagenet": shorter side random in [256, 480] (scaled by
-    image_size/224), random crop, flip, PCA colour noise. "none": the
-    evaluation view.
+    "cifar": pad `crop_padding` pixels (the paper's 4) of zeros on each side,
+    random crop back, random horizontal flip. "imagenet": shorter side random
+    in [256, 480] (scaled by image_size/224), random crop, flip, PCA colour
+    noise. "none": the evaluation view.
+
+    Raises:
+        ValueError: an unknown augmentation, or a negative `crop_padding`.
     """
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"Unknown augmentation; valid: {AUGMENTATIONS}. Received: {augmentation!r}")
+    if not isinstance(crop_padding, int) or crop_padding < 0:
+        raise ValueError(f"crop_padding must be an integer >= 0. Received: crop_padding={crop_padding!r}")
     height, width = image_size
     centre = eval_transform(image_size, native)
     if augmentation == "none":
@@ -77,7 +82,7 @@ def train_transform(augmentation: str, image_size, native=None) -> Callable:
     if augmentation == "cifar":
         def transform(image):
             image = centre(image)
-            image = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
+            image = tf.pad(image, [[crop_padding, crop_padding], [crop_padding, crop_padding], [0, 0]])
             image = tf.image.random_crop(image, (height, width, tf.shape(image)[-1]))
             return tf.image.random_flip_left_right(image)
         return transform
@@ -185,9 +190,9 @@ class PreparedData:
         """(H, W, C) of the model's input."""
         return tuple(self.image_size) + (int(self.mean.shape[-1]),)
 
-    def train_pipeline(self, augmentation: str) -> tf.data.Dataset:
-        """The repeated, shuffled, batched training pipeline with `augmentation`."""
-        view = train_transform(augmentation, self.image_size, self.source.image_shape[:2])
+    def train_pipeline(self, augmentation: str, crop_padding: int = CROP_PADDING) -> tf.data.Dataset:
+        """The repeated, shuffled, batched training pipeline with `augmentation` (`train_transform`)."""
+        view = train_transform(augmentation, self.image_size, self.source.image_shape[:2], crop_padding)
         return make_pipeline(self.train, self.batch_size, view, training=True, seed=self.seed, cache=self.cache,
                              drop_remainder=True).map(_one_hot(self.source.num_classes)).repeat()
 

@@ -113,8 +113,13 @@ class RunDir:
         except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"{path} is unreadable ({error}): pick another --model_dir, or delete it.") from None
 
-    def check_identity(self, identity: dict) -> None:
+    def check_identity(self, identity: dict, absent: Optional[dict] = None) -> None:
         """Refuse a directory that holds a run with other settings.
+
+        Args:
+            identity: the settings that shape this run's trajectory.
+            absent: settings added after older runs were recorded, each with
+                the value those runs had (their run.json lacks the key).
 
         Raises:
             ValueError: naming every setting that differs, before any work.
@@ -122,6 +127,7 @@ class RunDir:
         saved = self.read_run()
         if saved is None:
             return
+        saved = {**(absent or {}), **saved}
         diff = {k: (saved.get(k), v) for k, v in identity.items() if saved.get(k) != v}
         if diff:
             described = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())

@@ -116,10 +116,17 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
     if config.dropout and spec.block != specs.BASIC:
         raise ValueError(f"--dropout drops units between a basic block's two convs (Wide ResNets); {spec.name} has "
                          f"{spec.block} blocks. Received: dropout={config.dropout}")
+    augmentation = config.augmentation or recipes.get_recipe(config.recipe).augmentation
+    if config.crop_padding != config_lib.CROP_PADDING and augmentation != "cifar":
+        raise ValueError(f"--crop_padding sets the cifar augmentation's padding; this run's augmentation is "
+                         f"{augmentation} (--recipe={config.recipe}): add --augmentation=cifar, or leave "
+                         f"--crop_padding out. Received: crop_padding={config.crop_padding}")
     if config.image_size is not None and config.image_size < spec.min_size:
         raise ValueError(f"{spec.name} needs images of at least {spec.min_size} px. "
                          f"Received: image_size={config.image_size}")
-    RunDir(config.model_dir).check_identity(_resolved_identity(config, recipes.get_recipe(config.recipe)))
+    # Runs recorded before --crop_padding existed padded 4.
+    RunDir(config.model_dir).check_identity(_resolved_identity(config, recipes.get_recipe(config.recipe)),
+                                            absent=dict(crop_padding=config_lib.CROP_PADDING))
     return spec
 
 
@@ -209,7 +216,7 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
 
     prepared = prepare_data(config, batch_size)
     source = prepared.source
-    train_ds = prepared.train_pipeline(config.augmentation or recipe.augmentation)
+    train_ds = prepared.train_pipeline(config.augmentation or recipe.augmentation, config.crop_padding)
     plan = recipes.plan(recipe, batch_size, prepared.num_train, spec.depth, epochs=config.epochs,
                         train_steps=config.train_steps, learning_rate=config.learning_rate,
                         weight_decay=config.weight_decay, warmup_steps=config.warmup_steps)

@@ -146,6 +146,36 @@ def test_cifar_augmentation_pads_crops_and_flips():
     np.testing.assert_array_equal(centre(image).numpy(), image.numpy().astype(np.float32))
 
 
+def _shifts(image: np.ndarray, padding: int) -> dict:
+    """Every view of `image` and its mirror shifted by up to `padding` pixels, zero-filled, by (flip, dy, dx)."""
+    h, w = image.shape[:2]
+    views = {}
+    for flip, source in ((False, image), (True, image[:, ::-1])):
+        padded = np.pad(source, [(padding, padding), (padding, padding), (0, 0)])
+        for dy in range(-padding, padding + 1):
+            for dx in range(-padding, padding + 1):
+                views[(flip, dy, dx)] = padded[padding + dy:padding + dy + h, padding + dx:padding + dx + w]
+    return views
+
+
+@pytest.mark.parametrize("padding", [0, 2, 4])
+def test_cifar_augmentation_crops_within_its_padding(padding):
+    tf.random.set_seed(padding)
+    image = np.random.default_rng(0).integers(1, 256, (28, 28, 1)).astype(np.float32)  # no zeros: pads show
+    augment = pipelines.train_transform("cifar", (28, 28), (28, 28), crop_padding=padding)
+    views = _shifts(image, padding)
+    seen = set()
+    for _ in range(200):
+        out = augment(tf.constant(image, tf.uint8)).numpy()
+        [key] = [k for k, v in views.items() if np.array_equal(v, out)]
+        seen.add(key)
+    # Every shift is within the padding, and 200 crops reach its edge both ways.
+    assert max(max(abs(dy), abs(dx)) for _, dy, dx in seen) == padding
+    assert {dy for _, dy, _ in seen} >= {-padding, padding} and {f for f, _, _ in seen} == {False, True}
+    with pytest.raises(ValueError, match=r"crop_padding must be an integer >= 0. Received: crop_padding=-1"):
+        pipelines.train_transform("cifar", (28, 28), crop_padding=-1)
+
+
 def test_imagenet_augmentation_and_centre_view_on_variable_sizes():
     image = tf.constant(np.random.default_rng(0).integers(0, 255, (300, 400, 3)), tf.uint8)
     augment = pipelines.train_transform("imagenet", (224, 224))

@@ -95,6 +95,20 @@ def test_a_wide_resnet_trains_with_its_recipe_and_dropout(idx_dir, tmp_path):
     assert (run["model"], run["recipe"], run["dropout"], run["weight_decay"]) == ("wrn10_2", "wrn", 0.3, 5e-4)
 
 
+def test_crop_padding_reaches_the_training_pipeline_and_the_run_record(idx_dir, tmp_path, monkeypatch):
+    asked = []
+    original = training.pipelines.PreparedData.train_pipeline
+
+    def spy(self, augmentation, crop_padding=4):
+        asked.append((augmentation, crop_padding))
+        return original(self, augmentation, crop_padding)
+
+    monkeypatch.setattr(training.pipelines.PreparedData, "train_pipeline", spy)
+    training.train(config(idx_dir, tmp_path, recipe="fast", crop_padding=2, train_steps=1))
+    assert asked == [("cifar", 2)]
+    assert json.loads((tmp_path / "run.json").read_text())["crop_padding"] == 2
+
+
 def test_training_learns_the_easy_data(idx_dir, tmp_path):
     result = training.train(config(idx_dir, tmp_path, epochs=6, recipe="fast", learning_rate=0.05))
     assert result["test_accuracy"] >= 0.5
@@ -153,6 +167,9 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_backup(idx_di
         (dict(image_size=16, model="resnet18"), "resnet18 needs images of at least 32 px"),
         (dict(shortcut="Z"), "Unknown shortcut option"),
         (dict(augmentation="mixup"), "Unknown augmentation 'mixup'"),
+        (dict(crop_padding=-1), "--crop_padding must be >= 0. Received: crop_padding=-1"),
+        (dict(recipe="imagenet", crop_padding=2), r"--crop_padding sets the cifar augmentation's padding; this "
+                                                  r"run's augmentation is imagenet \(--recipe=imagenet\)"),
         (dict(stochastic_depth=1.0), r"--stochastic_depth must be in \[0, 1\)"),
         (dict(model="plain8", stochastic_depth=0.5), "plain8 is a plain net, which has none"),
         (dict(dropout=1.0), r"--dropout must be in \[0, 1\)"),
@@ -191,9 +208,19 @@ def test_a_relaunch_with_other_trajectory_settings_is_refused_and_changes_nothin
         training.train(config(idx_dir, tmp_path, recipe="cifar", batch_size=64))
     with pytest.raises(ValueError, match=r"learning_rate: 0.025 there, 0.5 now"):
         training.train(config(idx_dir, tmp_path, recipe="fast", learning_rate=0.5))
+    with pytest.raises(ValueError, match=r"crop_padding: 4 there, 2 now"):
+        training.train(config(idx_dir, tmp_path, recipe="fast", crop_padding=2))
     assert before == {name: os.path.getmtime(tmp_path / name) for name in before}
     # The recipe's own batch size given explicitly is the same run.
     assert training.train(config(idx_dir, tmp_path, recipe="fast", batch_size=32))["epochs_run"] == 0
+    # A run recorded before --crop_padding existed padded the paper's 4: it is the same run.
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["crop_padding"] == 4
+    del run["crop_padding"]
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    assert training.train(config(idx_dir, tmp_path, recipe="fast"))["epochs_run"] == 0
+    with pytest.raises(ValueError, match=r"crop_padding: 4 there, 2 now"):
+        training.train(config(idx_dir, tmp_path, recipe="fast", crop_padding=2))
 
 
 class PoisonFirstStep(keras.callbacks.Callback):
