@@ -113,8 +113,9 @@ class TrainConfig(RunSettings):
     freeze: str = setting("none", "With --weights: keep these layers as loaded (BN statistics too): none, "
                           "backbone (all but the classifier), or conv1 .. conv5 (the stem up to that stage).")
     train_steps: Optional[int] = setting(None, "Total training steps (overrides --epochs).", check=at_least(1))
-    augmentation: Optional[str] = setting(None, "Override the recipe's augmentation (cifar: pad --crop_padding + crop + flip; "
-                                          "imagenet: scale, crop, flip, PCA colour; none).", choices=AUGMENTATIONS)
+    augmentation: Optional[str] = setting(None, "Override the recipe's augmentation (cifar: pad --crop_padding "
+                                          "+ crop + flip; imagenet: scale, crop, flip, PCA colour; none).",
+                                          choices=AUGMENTATIONS)
     crop_padding: int = setting(CROP_PADDING, "The cifar augmentation's zero padding on each side before its "
                                 "random crop back to size: the paper's 4 on 32x32 CIFAR; 2 suits 28x28 "
                                 "Fashion-MNIST (README).", check=at_least(0))

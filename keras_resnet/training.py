@@ -118,9 +118,10 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
                          f"{spec.block} blocks. Received: dropout={config.dropout}")
     augmentation = config.augmentation or recipes.get_recipe(config.recipe).augmentation
     if config.crop_padding != config_lib.CROP_PADDING and augmentation != "cifar":
+        source = "--augmentation" if config.augmentation else f"--recipe={config.recipe}"
         raise ValueError(f"--crop_padding sets the cifar augmentation's padding; this run's augmentation is "
-                         f"{augmentation} (--recipe={config.recipe}): add --augmentation=cifar, or leave "
-                         f"--crop_padding out. Received: crop_padding={config.crop_padding}")
+                         f"{augmentation} ({source}): use --augmentation=cifar, or leave --crop_padding out. "
+                         f"Received: crop_padding={config.crop_padding}")
     if config.image_size is not None and config.image_size < spec.min_size:
         raise ValueError(f"{spec.name} needs images of at least {spec.min_size} px. "
                          f"Received: image_size={config.image_size}")

@@ -168,6 +168,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_backup(idx_di
         (dict(shortcut="Z"), "Unknown shortcut option"),
         (dict(augmentation="mixup"), "Unknown augmentation 'mixup'"),
         (dict(crop_padding=-1), "--crop_padding must be >= 0. Received: crop_padding=-1"),
+        (dict(augmentation="none", crop_padding=2), r"this run's augmentation is none \(--augmentation\)"),
         (dict(recipe="imagenet", crop_padding=2), r"--crop_padding sets the cifar augmentation's padding; this "
                                                   r"run's augmentation is imagenet \(--recipe=imagenet\)"),
         (dict(stochastic_depth=1.0), r"--stochastic_depth must be in \[0, 1\)"),
