@@ -106,7 +106,8 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
     if config.freeze != "none" and not config.weights:
         raise ValueError(f"--freeze={config.freeze} keeps pretrained layers as loaded: it needs --weights "
                          "(imagenet, a checkpoint name or a file).")
-    if recipes.get_recipe(config.recipe).finetunes and not config.weights:
+    recipe = recipes.get_recipe(config.recipe)
+    if recipe.finetunes and not config.weights:
         raise ValueError(f"--recipe={config.recipe} fine-tunes pretrained weights: give --weights, or use "
                          "another recipe.")
     models.weights_preprocessing(spec, config.weights)
@@ -116,7 +117,7 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
     if config.dropout and spec.block != specs.BASIC:
         raise ValueError(f"--dropout drops units between a basic block's two convs (Wide ResNets); {spec.name} has "
                          f"{spec.block} blocks. Received: dropout={config.dropout}")
-    augmentation = config.augmentation or recipes.get_recipe(config.recipe).augmentation
+    augmentation = config.augmentation or recipe.augmentation
     if config.crop_padding != config_lib.CROP_PADDING and augmentation != "cifar":
         source = "--augmentation" if config.augmentation else f"--recipe={config.recipe}"
         raise ValueError(f"--crop_padding sets the cifar augmentation's padding; this run's augmentation is "
@@ -126,7 +127,7 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
         raise ValueError(f"{spec.name} needs images of at least {spec.min_size} px. "
                          f"Received: image_size={config.image_size}")
     # Runs recorded before --crop_padding existed padded 4.
-    RunDir(config.model_dir).check_identity(_resolved_identity(config, recipes.get_recipe(config.recipe)),
+    RunDir(config.model_dir).check_identity(_resolved_identity(config, recipe),
                                             absent=dict(crop_padding=config_lib.CROP_PADDING))
     return spec
 
