@@ -110,10 +110,15 @@ def test_every_model_builds_channels_first_with_the_same_layers_and_weights(name
 def test_pooling_without_top_gives_one_vector_per_image(name):
     spec = keras_resnet.get_spec(name)
     last = keras_resnet.stage_output_names(spec)[f"C{len(spec.stages) + 1}"]
-    for pooling, layer in (("avg", "avg_pool"), ("max", "max_pool")):
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 1)).astype("float32")
+    for pooling, layer, reduce in (("avg", "avg_pool", np.mean), ("max", "max_pool", np.max)):
         pooled = keras_resnet.build(name, include_top=False, pooling=pooling, input_shape=(64, 64, 1))
         assert pooled.output_shape == (None, spec.num_features)
         assert [l.name for l in pooled.layers[-2:]] == [last, layer]
+        # The pooled vector is that reduction of the last stage's feature map.
+        maps = keras.Model(pooled.input, pooled.get_layer(last).output)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(pooled(x)),
+                                   reduce(keras.ops.convert_to_numpy(maps(x)), axis=(1, 2)), rtol=1e-5, atol=1e-6)
 
 
 # plain1202 is resnet1202's graph less the additions (50 s a round trip);
