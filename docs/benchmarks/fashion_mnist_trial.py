@@ -2,6 +2,14 @@
 
     .venv/bin/python docs/benchmarks/fashion_mnist_trial.py --model=resnet8 --epochs=10 --xla=1
     .venv/bin/python docs/benchmarks/fashion_mnist_trial.py --model=resnet14 --epochs=6
+    .venv/bin/python docs/benchmarks/fashion_mnist_trial.py --model=resnet8 --epochs=10 --xla=1 --ema=0.998
+    .venv/bin/python docs/benchmarks/fashion_mnist_trial.py --model=resnet8 --epochs=10 --xla=1 \
+        --ema_sweep=0.99,0.995,0.998 --recal=100
+
+--ema: Keras's optimizer EMA (trainable weights only). --ema_sweep: moving averages of the same run's trainable
+weights with each momentum (Keras's formula, kept beside the training), each scored after --recal training
+batches recompute the batch-norm statistics for it (SWA's update_bn: the plain mean of their batch statistics),
+beside the trained weights with and without that recomputation.
 """
 import time, json
 T0 = time.time()
@@ -16,6 +24,7 @@ p.add_argument("--wd", type=float, default=5e-4); p.add_argument("--ls", type=fl
 p.add_argument("--pad", type=int, default=2); p.add_argument("--warm", type=float, default=1.0)
 p.add_argument("--width", type=float, default=1.0); p.add_argument("--seed", type=int, default=0)
 p.add_argument("--xla", type=int, default=0); p.add_argument("--ema", type=float, default=0)
+p.add_argument("--ema_sweep", default=""); p.add_argument("--recal", type=int, default=100)
 a = p.parse_args()
 keras.utils.set_random_seed(a.seed)
 src = data.load_dataset("fashion_mnist", None)
@@ -44,10 +53,36 @@ class Ev(keras.callbacks.Callback):
     def on_epoch_end(self, e, logs=None):
         t = time.time(); acc = evaluate(); self.eval_time += time.time() - t
         print(f"epoch {e+1} loss {logs['loss']:.4f} train_acc {logs['accuracy']:.4f} test {acc} t={time.time()-T0:.0f}s", flush=True)
+class Averages(keras.callbacks.Callback):
+    def __init__(self, momenta):
+        super().__init__(); self.momenta = momenta; self.avg = {k: None for k in momenta}
+    def on_train_batch_end(self, b, logs=None):
+        w = [v.numpy() for v in self.model.trainable_variables]
+        for k in self.momenta:
+            a = self.avg[k]
+            self.avg[k] = w if a is None else [np.float32(k) * x + np.float32(1 - k) * y for x, y in zip(a, w)]
+def recalibrate(batches):
+    bns = [l for l in m._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    momenta = [l.momentum for l in bns]
+    for k, (x, _) in enumerate(ds.take(batches)):
+        for l in bns: l.momentum = k / (k + 1)
+        m(x, training=True)
+    for l, mo in zip(bns, momenta): l.momentum = mo
 ev = Ev(); ev.eval_time = 0
+import numpy as np
+sweep = [float(k) for k in a.ema_sweep.split(",") if k]
+averages = Averages(sweep)
 print(f"setup {time.time()-T0:.0f}s", flush=True)
 t1 = time.time()
-m.fit(ds, epochs=a.epochs, steps_per_epoch=steps, verbose=0, callbacks=[ev])
+m.fit(ds, epochs=a.epochs, steps_per_epoch=steps, verbose=0, callbacks=[ev] + ([averages] if sweep else []))
 fit = time.time() - t1 - ev.eval_time
 acc = evaluate()
+if sweep:
+    trained = m.get_weights(); scores = {"trained": acc}
+    recalibrate(a.recal); scores["trained_recal"] = evaluate()
+    for k in sweep:
+        m.set_weights(trained)
+        for v, x in zip(m.trainable_variables, averages.avg[k]): v.assign(x)
+        scores[f"ema{k}"] = evaluate(); recalibrate(a.recal); scores[f"ema{k}_recal"] = evaluate()
+    print(json.dumps(scores), flush=True)
 print(json.dumps(dict(vars(a), fit_s=round(fit), total_s=round(time.time() - T0 - ev.eval_time), test=acc[0], test_tta=acc[1])), flush=True)
