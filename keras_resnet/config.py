@@ -165,6 +165,11 @@ class TrainConfig(RunSettings):
             dropout=self.dropout or None, crop_padding=self.crop_padding)
 
 
+# Identity settings added after runs were first recorded, with the value every run recorded before them had
+# (its run.json lacks the key): such a run resumes under these values. Runs before --crop_padding padded 4.
+IDENTITY_OF_OLDER_RUNS = dict(crop_padding=CROP_PADDING)
+
+
 TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVES = {"val_accuracy": "max", "val_loss": "min", "accuracy": "max", "loss": "min"}
 FAMILIES = ("cifar", "imagenet")

@@ -61,6 +61,11 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             "(lower --learning_rate, or check the data, first).")
 
 
+def _augmentation(config: TrainConfig, recipe: recipes.Recipe) -> str:
+    """The run's augmentation: --augmentation, else the recipe's."""
+    return config.augmentation or recipe.augmentation
+
+
 def _resolved_identity(config: TrainConfig, recipe: recipes.Recipe) -> dict:
     """The run's identity with the recipe's defaults filled in, so equal runs compare equal."""
     identity = config.identity()
@@ -68,7 +73,7 @@ def _resolved_identity(config: TrainConfig, recipe: recipes.Recipe) -> dict:
     identity.update(
         dtype=distribute.resolve_dtype(config.dtype),
         batch_size=batch_size,
-        augmentation=config.augmentation or recipe.augmentation,
+        augmentation=_augmentation(config, recipe),
         weight_decay=recipe.weight_decay if config.weight_decay is None else config.weight_decay,
         learning_rate=(recipe.learning_rate * batch_size / recipe.batch_size if config.learning_rate is None
                        else config.learning_rate))
@@ -117,7 +122,7 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
     if config.dropout and spec.block != specs.BASIC:
         raise ValueError(f"--dropout drops units between a basic block's two convs (Wide ResNets); {spec.name} has "
                          f"{spec.block} blocks. Received: dropout={config.dropout}")
-    augmentation = config.augmentation or recipe.augmentation
+    augmentation = _augmentation(config, recipe)
     if config.crop_padding != config_lib.CROP_PADDING and augmentation != "cifar":
         source = "--augmentation" if config.augmentation else f"--recipe={config.recipe}"
         raise ValueError(f"--crop_padding sets the cifar augmentation's padding; this run's augmentation is "
@@ -126,9 +131,8 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
     if config.image_size is not None and config.image_size < spec.min_size:
         raise ValueError(f"{spec.name} needs images of at least {spec.min_size} px. "
                          f"Received: image_size={config.image_size}")
-    # Runs recorded before --crop_padding existed padded 4.
     RunDir(config.model_dir).check_identity(_resolved_identity(config, recipe),
-                                            absent=dict(crop_padding=config_lib.CROP_PADDING))
+                                            absent=config_lib.IDENTITY_OF_OLDER_RUNS)
     return spec
 
 
@@ -218,7 +222,7 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
 
     prepared = prepare_data(config, batch_size)
     source = prepared.source
-    train_ds = prepared.train_pipeline(config.augmentation or recipe.augmentation, config.crop_padding)
+    train_ds = prepared.train_pipeline(_augmentation(config, recipe), config.crop_padding)
     plan = recipes.plan(recipe, batch_size, prepared.num_train, spec.depth, epochs=config.epochs,
                         train_steps=config.train_steps, learning_rate=config.learning_rate,
                         weight_decay=config.weight_decay, warmup_steps=config.warmup_steps)

@@ -13,7 +13,7 @@ beside the trained weights with and without that recomputation.
 """
 import time, json
 T0 = time.time()
-import keras, tensorflow as tf
+import keras, numpy as np, tensorflow as tf
 import keras_resnet
 from keras_resnet import data
 import argparse
@@ -69,7 +69,6 @@ def recalibrate(batches):
         m(x, training=True)
     for l, mo in zip(bns, momenta): l.momentum = mo
 ev = Ev(); ev.eval_time = 0
-import numpy as np
 sweep = [float(k) for k in a.ema_sweep.split(",") if k]
 averages = Averages(sweep)
 print(f"setup {time.time()-T0:.0f}s", flush=True)
