@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +9,7 @@ import pytest
 
 import keras_resnet
 from keras_resnet import applications
-from conftest import channels_first, small_model
+from conftest import channels_first, jax_env, small_model
 
 ALL = keras_resnet.list_models()
 
@@ -438,8 +437,7 @@ def test_models_run_on_the_jax_backend():
         print("ok")
         """
     )
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", code], env=jax_env(), capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
