@@ -1,9 +1,14 @@
 """Shared helpers: models built once per session, tiny generated IDX data sets."""
 
 import functools
+import importlib.util
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
 
 import keras_resnet  # noqa: E402
 
@@ -27,8 +32,12 @@ def infer(model, x):
     return keras.ops.convert_to_numpy(model(x, training=False))
 
 
-def jax_env() -> dict:
-    """The environment of a subprocess that runs Keras on JAX, on the CPU.
+# Found without importing it: JAX in a TensorFlow test process is not wanted.
+requires_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+
+
+def run_on_jax(code: str, timeout: int) -> None:
+    """Run `code` in a subprocess with Keras on JAX, on the CPU; it must exit 0 after printing "ok".
 
     The JAX tests check results, not speed. Building a net runs its
     initializers eagerly, each a small XLA compile per weight shape; without
@@ -37,8 +46,11 @@ def jax_env() -> dict:
     accelerator plugins.
     """
     flags = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    return dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-                XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
 
 
 def channels_first(build):

@@ -1,8 +1,6 @@
 """channels_first builds: the same layers and weights as channels_last, the same outputs where the backend runs NCHW."""
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -10,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from conftest import channels_first, jax_env
+from conftest import channels_first, requires_jax, run_on_jax
 
 
 def test_backbones_and_option_a_follow_the_format():
@@ -32,8 +30,7 @@ def test_tensorflow_on_cpu_refuses_nchw_convolutions_with_its_own_error():
         model(np.zeros((1, 3, 16, 16), "float32"))
 
 
-@pytest.mark.skipif(subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode != 0,
-                    reason="jax is not installed")
+@requires_jax
 def test_the_same_weights_give_the_same_outputs_in_both_formats_on_jax():
     code = textwrap.dedent(
         """
@@ -43,6 +40,19 @@ def test_the_same_weights_give_the_same_outputs_in_both_formats_on_jax():
         assert keras.backend.backend() == "jax"
         rng = np.random.default_rng(0)
         build, backbone = keras_resnet.build, keras_resnet.build_backbone
+
+        # Random statistics, scales and shifts, so that every layer's layout
+        # shows; the kernels keep their He initialisation and the gammas stay
+        # near 1, so the signal survives to the logits (N(0, 0.2) gammas
+        # shrink it 2x a layer: plain14's logits came out the same for any
+        # input), and the training mean keeps its 0-255 values.
+        def value(v):
+            if v.path.startswith("preprocessing/") or v.path.endswith("kernel"):
+                return keras.ops.convert_to_numpy(v)
+            if "variance" in v.path:
+                return rng.uniform(0.5, 2.0, v.shape)
+            return rng.uniform(0.5, 1.5, v.shape) if v.path.endswith("gamma") else rng.normal(0, 0.2, v.shape)
+
         cases = [
             ("resnet8", dict(input_shape=(16, 16, 3)), (build, backbone)),   # option A: subsample + channel pad
             ("plain14", dict(input_shape=(16, 16, 3), mean=rng.uniform(0, 255, (16, 16, 3)).astype("float32")),
@@ -60,18 +70,6 @@ def test_the_same_weights_give_the_same_outputs_in_both_formats_on_jax():
                 keras.config.set_image_data_format("channels_first")
                 first = make(name, **dict(kwargs, input_shape=(c, h, w)), **extra)
                 keras.config.set_image_data_format("channels_last")
-                # Random statistics, scales and shifts, so that every layer's layout
-                # shows; the kernels keep their He initialisation and the gammas stay
-                # near 1, so the signal survives to the logits (N(0, 0.2) gammas
-                # shrink it 2x a layer: plain14's logits came out the same for any
-                # input), and the training mean keeps its 0-255 values.
-                def value(v):
-                    if v.path.startswith("preprocessing/") or v.path.endswith("kernel"):
-                        return keras.ops.convert_to_numpy(v)
-                    if "variance" in v.path:
-                        return rng.uniform(0.5, 2.0, v.shape)
-                    return rng.uniform(0.5, 1.5, v.shape) if v.path.endswith("gamma") else rng.normal(0, 0.2, v.shape)
-
                 values = [value(v) for v in last.weights]
                 last.set_weights(values)
                 first.set_weights(values)
@@ -91,9 +89,7 @@ def test_the_same_weights_give_the_same_outputs_in_both_formats_on_jax():
         print("ok")
         """
     )
-    result = subprocess.run([sys.executable, "-c", code], env=jax_env(), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
+    run_on_jax(code, timeout=600)
 
 
 def test_weights_and_checkpoints_load_into_either_format(tmp_path):

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -9,7 +7,7 @@ import pytest
 
 import keras_resnet
 from keras_resnet import applications
-from conftest import channels_first, jax_env, small_model
+from conftest import channels_first, requires_jax, run_on_jax, small_model
 
 ALL = keras_resnet.list_models()
 
@@ -125,9 +123,9 @@ def test_pooling_without_top_gives_one_vector_per_image(name):
 # deeper ones do (they repeat the same blocks more times): the paper's
 # ImageNet 18, 34 (basic) and 50 (bottleneck), the CIFAR 20 and 110, and
 # their plain twins; resnet1202 covers the 4,200-layer path (plain1202 is
-# its graph less the additions, 50 s a round trip). Of the follow-ups, one net per spec field
-# (groups, width, deep stem and pooled projections, SE; v2's stride and
-# biases, pre-activation bottlenecks, Wide ResNets' widening).
+# its graph less the additions, 50 s a round trip). Of the follow-ups, one
+# net per spec field (groups, width, deep stem and pooled projections, SE;
+# v2's stride and biases, pre-activation bottlenecks, Wide ResNets' widening).
 ROUND_TRIPS = [name for name in ALL if name not in (
     "resnet101", "resnet152", "plain101", "plain152", "resnet32", "resnet44", "resnet56", "plain32", "plain44",
     "plain56", "plain1202", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "resnet34d", "resnet50d",
@@ -414,9 +412,7 @@ def test_applications_exist_for_every_model():
     assert keras_resnet.ResNeXt50_32x4d(weights=None, input_shape=(32, 32, 3)).name == "resnext50_32x4d"
 
 
-@pytest.mark.skipif(subprocess.run([sys.executable, "-c", "import jax"],
-                                   capture_output=True).returncode != 0,
-                    reason="jax is not installed")
+@requires_jax
 def test_models_run_on_the_jax_backend():
     code = textwrap.dedent(
         """
@@ -437,10 +433,7 @@ def test_models_run_on_the_jax_backend():
         print("ok")
         """
     )
-    result = subprocess.run([sys.executable, "-c", code], env=jax_env(), capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
+    run_on_jax(code, timeout=300)
 
 
 def test_a_saved_model_is_its_spec_and_options(tmp_path):
