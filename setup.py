@@ -2,12 +2,24 @@
 
 from setuptools import find_packages, setup
 
+EXPORT = [
+    "ai-edge-litert>=2.3",
+    "tensorflow-serving-api>=2.21",
+    # The TFLite metadata schema and writers (tflite-support's successor) and MediaPipe Tasks'
+    # ImageClassifier, which reads the files as Android's does.
+    "mediapipe>=1.2",
+    # ONNX export (Keras's export(format="onnx") converts with tf2onnx) and its verification.
+    "tf2onnx>=1.17",
+    "onnx>=1.17",
+    "onnxruntime>=1.20",
+]
+
 setup(
     name="keras_resnet",
     version="0.1.0",
     description=(
         "ResNet-18..152 and the paper's CIFAR nets as Keras 3 models, with "
-        "tf.distribute training, TF Serving / LiteRT export and keras-tuner search."
+        "tf.distribute training, TF Serving / LiteRT / ONNX export and keras-tuner search."
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
@@ -33,14 +45,13 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "export": ["ai-edge-litert>=2.3", "tensorflow-serving-api>=2.21"],
+        "export": EXPORT,
         "tests": [
             "pytest>=8",
             # The suite runs one test module per core (pytest.ini): 2 cores take it under 15 minutes.
             "pytest-xdist>=3",
             "jax[cpu]",
-            "ai-edge-litert>=2.3",
-            "tensorflow-serving-api>=2.21",
+            *EXPORT,
         ],
     },
 )

@@ -9,7 +9,10 @@ from typing import Optional
 import numpy as np
 
 # Largest max-abs difference from the Keras model each float artifact may show.
-TOLERANCES = {"saved_model": 1e-5, "float32": 1e-4, "float16": 1e-2}
+TOLERANCES = {"saved_model": 1e-5, "float32": 1e-4, "float16": 1e-2, "onnx": 1e-4}
+# What export writes: a SavedModel for TF Serving, LiteRT files for Android, an ONNX file for ONNX Runtime.
+FORMATS = ("saved_model", "tflite", "onnx")
+DEFAULT_FORMATS = ("saved_model", "tflite")
 
 
 class ExportVerificationError(RuntimeError):

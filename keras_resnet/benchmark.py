@@ -11,6 +11,7 @@ placements compare fairly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import platform
 import re
@@ -38,17 +39,17 @@ class Result:
     """One subject's measurement.
 
     Attributes:
-        task: "inference", "train", "litert" or "pipeline".
+        task: "inference", "train", "latency" or "pipeline".
         subject: what ran, e.g. "keras_resnet resnet50" or
             "keras.applications ResNet50".
         dtype: the Keras dtype policy (LiteRT: the quantization).
         xla: compiled with jit_compile=True.
         batch_size: images per call.
         value: the median over rounds, in `unit`.
-        unit: "images/s", or "ms" (LiteRT latency of one image).
+        unit: "images/s", or "ms" (latency of one image).
         rounds: every timed round, in `unit`.
         macs: forward multiply-adds of one image (None where not counted).
-        threads: LiteRT interpreter threads.
+        threads: LiteRT's and ONNX Runtime's threads (None: TensorFlow's own pool).
         peak_rss_mb: the process's resident-memory high-water mark after
             this measurement (one process holds every subject, so it bounds
             rather than separates them).
@@ -232,11 +233,18 @@ def measure_models(config, spec, tasks, dtype: str, xla: bool) -> list:
     return results
 
 
-def measure_litert(config, spec) -> list:
-    """Batch-1 latency of the float32, float16, dynamic-range and full-int8 LiteRT files of the model."""
+def measure_latency(config, spec) -> list:
+    """Batch-1 latency of the model's deployed forms, taking turns in one process.
+
+    The four LiteRT files (float32, float16, dynamic-range and full int8) and
+    the ONNX file (ONNX Runtime) at each of `config.threads`, and the Keras
+    model as a TensorFlow graph (what TF Serving runs), whose thread pool is
+    the process's (recorded as threads None).
+    """
+    import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from keras_resnet import litert
+    from keras_resnet import litert, onnx_export
 
     side = config.image_size or spec.input_shape[0]
     model = models.build(spec.name, input_shape=(side, side, 3), dtype="float32")
@@ -245,30 +253,38 @@ def measure_litert(config, spec) -> list:
     representative = rng.uniform(0, 255, (8, side, side, 3)).astype("float32")
     image = rng.uniform(0, 255, (1, side, side, 3)).astype("float32")
     macs = count_macs(model)
-    interpreters = {}
+    subject = f"keras_resnet {spec.name}"
+    subjects = {}
     with tempfile.TemporaryDirectory() as workdir:
         for quantization in litert.QUANTIZATIONS:
             content = litert.convert(model, quantization, workdir, representative)
             for threads in config.threads:
                 interpreter = Interpreter(model_content=content, num_threads=threads)
                 interpreter.allocate_tensors()
-                interpreters[quantization, threads] = interpreter
-
-    def invoke(interpreter):
-        detail = interpreter.get_input_details()[0]
-        x = image if detail["dtype"] == np.float32 else np.clip(image, 0, 255).astype(detail["dtype"])
-        interpreter.set_tensor(detail["index"], x)
-        return interpreter.invoke
-
-    seconds = alternate({key: invoke(interp) for key, interp in interpreters.items()}, config.warmup_rounds,
-                        config.rounds, config.steps_per_round)
+                subjects[f"{subject} (LiteRT)", quantization, threads] = _invoke_litert(interpreter, image)
+        path = os.path.join(workdir, "model.onnx")
+        onnx_export.convert(model, path, [str(i) for i in range(int(model.output_shape[-1]))], spec.name)
+        for threads in config.threads:
+            runner = onnx_export.ONNXClassifier(path, threads=threads)
+            subjects[f"{subject} (ONNX Runtime)", "float32", threads] = functools.partial(runner, image)
+    graph = tf.function(lambda x: model(x, training=False))
+    tensor = tf.constant(image)
+    subjects[f"{subject} (TensorFlow)", "float32", None] = lambda: graph(tensor).numpy()
+    seconds = alternate(subjects, config.warmup_rounds, config.rounds, config.steps_per_round)
     rss = peak_rss_mb()
     results = []
-    for (quantization, threads), times in seconds.items():
+    for (name, dtype, threads), times in seconds.items():
         latencies = [1000 * t / config.steps_per_round for t in times]
-        results.append(Result("litert", f"keras_resnet {spec.name}", quantization, False, 1,
-                              statistics.median(latencies), "ms", latencies, macs, threads, rss))
+        results.append(Result("latency", name, dtype, False, 1, statistics.median(latencies), "ms", latencies, macs,
+                               threads, rss))
     return results
+
+
+def _invoke_litert(interpreter, image: np.ndarray) -> Callable:
+    detail = interpreter.get_input_details()[0]
+    x = image if detail["dtype"] == np.float32 else np.clip(image, 0, 255).astype(detail["dtype"])
+    interpreter.set_tensor(detail["index"], x)
+    return interpreter.invoke
 
 
 def measure_pipeline(config, spec, dtype: str) -> list:
@@ -390,12 +406,15 @@ def comparisons(results: list) -> list:
         if reference is not None and r.dtype != "float32":
             rows.append(dict(task=r.task, dtype=r.dtype, xla=r.xla, what=f"{r.subject}: {r.dtype} / float32",
                              per_image=r.value / reference.value, per_mac=None))
-    latency = {(r.subject, r.threads): r for r in results if r.task == "litert" and r.dtype == "float32"}
+    # Every deployed form against LiteRT's float32 file on as many threads (TensorFlow: on all the cores).
+    litert_float32 = {r.threads: r for r in results
+                      if r.task == "latency" and r.subject.endswith("(LiteRT)") and r.dtype == "float32"}
     for r in results:
-        reference = latency.get((r.subject, r.threads))
-        if r.task == "litert" and reference is not None and r is not reference:
-            rows.append(dict(task="litert", dtype=r.dtype, xla=False,
-                             what=f"{r.dtype} latency / float32, {r.threads} thread(s)",
+        reference = litert_float32.get(r.threads or max(litert_float32, default=0))
+        if r.task == "latency" and reference is not None and r is not reference:
+            threads = f"{r.threads} thread(s)" if r.threads else f"TensorFlow's pool / {reference.threads} thread(s)"
+            rows.append(dict(task="latency", dtype=r.dtype, xla=False,
+                             what=f"{r.subject} {r.dtype} / LiteRT float32 latency, {threads}",
                              per_image=r.value / reference.value, per_mac=None))
     return rows
 
@@ -451,7 +470,7 @@ def run(config: config_lib.BenchmarkConfig) -> dict:
     config_lib.validate(config)
     spec = specs.get_spec(config.model)
     if keras.backend.backend() != "tensorflow" and set(config.tasks) - {"inference", "train"}:
-        raise ValueError(f"litert, pipeline, batchnorm and profile run on TensorFlow; the {keras.backend.backend()} "
+        raise ValueError(f"latency, pipeline, batchnorm and profile run on TensorFlow; the {keras.backend.backend()} "
                          f"backend measures inference and train only. Received: tasks={','.join(config.tasks)}")
     if "pipeline" in config.tasks:
         from keras_resnet import data
@@ -477,8 +496,8 @@ def run(config: config_lib.BenchmarkConfig) -> dict:
             results += measure_pipeline(config, spec, dtype)
         if "batchnorm" in config.tasks:
             results += measure_batchnorm(config, dtype)
-    if "litert" in config.tasks:
-        results += measure_litert(config, spec)
+    if "latency" in config.tasks:
+        results += measure_latency(config, spec)
     report = {"machine": machine(), "config": dataclasses.asdict(config),
               "results": [dict(dataclasses.asdict(r), gmacs_per_second=r.gmacs_per_second) for r in results],
               "comparisons": comparisons(results), "profiles": profiles}

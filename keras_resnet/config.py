@@ -12,6 +12,7 @@ import dataclasses
 from typing import Callable, Optional
 
 from keras_resnet import specs
+from keras_resnet.artifacts import DEFAULT_FORMATS, FORMATS
 from keras_resnet.recipes import RECIPES
 
 DTYPES = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
@@ -52,6 +53,12 @@ def _non_negative(name, value):
 def _positive(name, value):
     if value <= 0:
         raise ValueError(f"--{name} must be > 0. Received: {name}={value}")
+
+
+def _formats(name, value):
+    unknown = [v for v in value if v not in FORMATS]
+    if unknown or not value:
+        raise ValueError(f"--{name} takes one or more of {', '.join(FORMATS)}. Received: {name}={','.join(value)}")
 
 
 def _model(name, value):
@@ -145,7 +152,10 @@ class TrainConfig(RunSettings):
                        "accuracy beside the plain one; for data whose classes survive a left-right flip.",
                        choices=TTA_MODES)
     export_dir: Optional[str] = setting(None, "After training, export and verify the final model here "
-                                        "(SavedModel + TFLite; scripts/train.py).")
+                                        "(--formats; scripts/train.py).")
+    formats: tuple = setting(DEFAULT_FORMATS, "What --export_dir writes: any of saved_model (TF Serving), tflite "
+                             "(LiteRT files for Android, with TFLite metadata) and onnx (ONNX Runtime).",
+                             check=_formats)
 
     def __post_init__(self):
         if self.model_dir is None:
@@ -332,7 +342,7 @@ class ReproduceConfig(RunSettings):
             self.model_dir = f"runs/reproduce_{self.dataset}"
 
 
-BENCHMARK_TASKS = ("inference", "train", "litert", "pipeline", "batchnorm", "profile")
+BENCHMARK_TASKS = ("inference", "train", "latency", "pipeline", "batchnorm", "profile")
 
 
 def _one_or_more_of(choices: tuple) -> Callable:
@@ -358,7 +368,8 @@ class BenchmarkConfig:
     image_size: Optional[int] = setting(None, "Input side; default the model's (224 for the ImageNet nets).",
                                         check=at_least(1))
     tasks: tuple = setting(("inference", "train"), "What to measure: inference, train (a training step), "
-                           "litert (batch-1 latency of the four TFLite exports), pipeline (the training input "
+                           "latency (batch-1 latency of the four LiteRT files, the ONNX file on ONNX Runtime and "
+                           "the TensorFlow graph), pipeline (the training input "
                            "pipeline on --dataset against a training step on synthetic tensors), batchnorm (the "
                            "normalisation layer alone, fused kernel against Keras's, on 56x56x64 activations), profile (a "
                            "tf.profiler trace of each subject's training step, its op time charged by op type and by "
@@ -375,7 +386,7 @@ class BenchmarkConfig:
     rounds: int = setting(5, "Timed rounds; the median is reported. Subjects alternate round by round.",
                           check=at_least(1))
     steps_per_round: int = setting(3, "Batches in a round.", check=at_least(1))
-    threads: tuple = setting((1, 2), "LiteRT interpreter threads.", check=_threads)
+    threads: tuple = setting((1, 2), "latency: LiteRT's and ONNX Runtime's threads.", check=_threads)
     dataset: str = setting("fashion_mnist", "pipeline: the data set whose training pipeline is timed (checked "
                            "with --tasks=pipeline).")
     data_dir: Optional[str] = setting(None, "pipeline: where the data set is (see scripts/train.py).")

@@ -18,6 +18,8 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet.serving import image_format, to_channels
+
 log = logging.getLogger("keras_resnet")
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -214,8 +216,6 @@ def find_unreadable(files: list, full_decode: bool = True) -> list:
     first epoch would do anyway); without it only each file's signature is
     read, which finds non-images and empty files but not truncated ones.
     """
-    from keras_resnet.serving import image_format
-
     if not full_decode:
         bad = []
         for path in files:
@@ -299,8 +299,9 @@ def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0, skip_bad_
             raise ValueError(f"No decodable images left in a split under {data_dir!r} after skipping {shown}.")
 
     def decode(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-        return image, tf.cast(label, tf.int32)
+        # Grey from colour files by the same weights as serving and the camera-ready exports.
+        image = tf.io.decode_image(tf.io.read_file(path), channels=0, expand_animations=False)
+        return to_channels(image, channels), tf.cast(label, tf.int32)
 
     def dataset(f, l):
         return tf.data.Dataset.from_tensor_slices((f, l)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,8 +1,9 @@
-"""Export a trained model: validate the request once, then SavedModel and LiteRT files, each verified.
+"""Export a trained model: validate the request once, then SavedModel, LiteRT and ONNX files, each verified.
 
 The exported graphs take raw 0-255 pixels: the model's own first layer
 subtracts the training mean (see `keras_resnet.layers.MeanSubtraction`).
-The formats live in `keras_resnet.saved_model` and `keras_resnet.litert`.
+The formats live in `keras_resnet.saved_model`, `keras_resnet.litert` and
+`keras_resnet.onnx_export`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import tensorflow as tf
 
 from keras_resnet import imagenet, litert, models
 from keras_resnet import saved_model as saved_model_lib
-from keras_resnet.artifacts import ArtifactReport, ExportVerificationError, model_input, top1_accuracy
+from keras_resnet.artifacts import (DEFAULT_FORMATS, FORMATS, ArtifactReport, ExportVerificationError, model_input,
+                                    top1_accuracy)
 from keras_resnet.layers import InputNormalization, MeanSubtraction
 from keras_resnet.reports import artifact_table
 from keras_resnet.run_dir import RunDir
 from keras_resnet.serving import TFLiteClassifier
-
-FORMATS = ("saved_model", "tflite")
 
 log = logging.getLogger("keras_resnet")
 
@@ -96,6 +96,10 @@ def _evaluate(reports: Sequence[ArtifactReport], model: keras.Model, images: np.
     for report in reports:
         if report.artifact == "saved_model":
             scores = saved_model_lib.serving_scores(report.path, images)
+        elif report.artifact == "onnx":
+            from keras_resnet.onnx_export import ONNXClassifier
+
+            scores = ONNXClassifier(report.path)(images)
         else:
             scores = TFLiteClassifier(report.path)(images)
         report.accuracy, report.reference_accuracy = top1_accuracy(scores, labels), reference
@@ -117,7 +121,7 @@ def _validate(formats, quantizations, num_samples, version, eval_examples) -> No
 
 
 def export_model(source: str, export_dir: str = "saved_models", name: Optional[str] = None,
-                 version: Optional[int] = None, overwrite: bool = False, formats: Sequence[str] = FORMATS,
+                 version: Optional[int] = None, overwrite: bool = False, formats: Sequence[str] = DEFAULT_FORMATS,
                  quantizations: Sequence[str] = litert.QUANTIZATIONS, num_samples: int = 64,
                  top_k: int = 5, eval_examples: Optional[int] = None) -> list:
     """Export a trained model as `scripts/export.py` does.
@@ -125,12 +129,13 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
     Args:
         source: a scripts/train.py --model_dir, or a .keras file.
         export_dir: base directory: SavedModels go to <export_dir>/<name>/<version>/,
-            TFLite files to <export_dir>/tflite/<name>/.
+            TFLite files to <export_dir>/tflite/<name>/, the ONNX file to
+            <export_dir>/onnx/<name>/.
         name: model name; default the run's model name.
         version: SavedModel version; default the next free one, or the
             version already exported from the same weights.
         overwrite: replace an existing version.
-        formats: "saved_model" and/or "tflite".
+        formats: any of "saved_model", "tflite" and "onnx".
         quantizations: TFLite variants.
         num_samples: verification images (test split of the run's data set).
         top_k: classes returned by the serving signatures.
@@ -172,6 +177,10 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
             mean = keras.ops.convert_to_numpy(model.get_layer("preprocessing").mean)
         reports += litert.export_tflite(model, os.path.join(export_dir, "tflite", name), labels, samples,
                                         quantizations, representative, name, mean)
+    if "onnx" in formats:
+        from keras_resnet import onnx_export
+
+        reports.append(onnx_export.export_onnx(model, os.path.join(export_dir, "onnx", name), labels, samples, name))
     if evaluation is not None:
         _evaluate(reports, model, *evaluation)
     return reports

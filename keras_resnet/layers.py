@@ -119,6 +119,27 @@ class MeanSubtraction(keras.layers.Layer):
         return config
 
 
+# tf.image.rgb_to_grayscale's weights (ITU-R BT.601 luma), which decode grey images for training and serving.
+GRAYSCALE_WEIGHTS = (0.2989, 0.5870, 0.1140)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class RGBToGrayscale(keras.layers.Layer):
+    """RGB pixels [..., 3] to one grey channel [..., 1], as `tf.image.rgb_to_grayscale` computes it.
+
+    The first layer of a camera-ready export of a net trained on grey images
+    (`keras_resnet.litert.camera_ready`): a phone's RGB frame goes in as it is.
+    Channels-last only, like every export.
+    """
+
+    def call(self, inputs):
+        weights = ops.convert_to_tensor(GRAYSCALE_WEIGHTS, dtype=self.compute_dtype)
+        return ops.sum(ops.cast(inputs, self.compute_dtype) * weights, axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class InputNormalization(keras.layers.Layer):
     """A pretrained checkpoint's own input normalisation, on raw 0-255 RGB pixels.

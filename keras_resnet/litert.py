@@ -1,8 +1,16 @@
-"""LiteRT (TFLite) files for Android: conversion, quantization, verification and the app's card.
+"""LiteRT (TFLite) files for Android: conversion, quantization, verification, metadata and the app's card.
 
 Each file is converted from a SavedModel of the bare model (TFLiteConverter's
 Keras path fails on Keras 3 models), run with LiteRT's interpreter against
-the Keras model, and published under its name only if it matches.
+the Keras model, given the standard TFLite metadata (`litert_metadata`:
+labels, normalisation, colour space) and published under its name only if it
+matches.
+
+Every file takes RGB, the camera's frames as they are: a net trained on grey
+images gets a first layer that converts RGB to grey with the weights its
+training and serving decode grey images with (`camera_ready`). The
+SavedModel keeps the training channels: its bytes signature decodes any
+image to them.
 """
 
 from __future__ import annotations
@@ -14,13 +22,18 @@ from typing import Iterable, Optional, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as schema_fb
+from tensorflow.lite.tools import flatbuffer_utils
 
-from keras_resnet.artifacts import TOLERANCES, ArtifactReport, ExportVerificationError, compare, model_input
-from keras_resnet.layers import InputNormalization
-from keras_resnet.run_dir import atomic_path, remove_leftovers, write_json, write_text
+from keras_resnet import __version__, litert_metadata
+from keras_resnet.artifacts import (TOLERANCES, ArtifactReport, ExportVerificationError, compare, model_input,
+                                    weights_digest)
+from keras_resnet.layers import InputNormalization, RGBToGrayscale
+from keras_resnet.run_dir import LABELS_FILE, atomic_path, remove_leftovers, write_json, write_labels
 from keras_resnet.serving import TFLiteClassifier
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
+GRAYSCALE_LAYER = "rgb_to_grayscale"
 INT8_NEEDS_SAMPLES = (
     "Full-integer int8 needs representative samples from the training data (about 100 images) to calibrate "
     "activation ranges: export from a scripts/train.py --model_dir (its data set is reloaded), pass "
@@ -82,11 +95,82 @@ def convert(model: keras.Model, quantization: str, workdir: str,
         # conversion on the phone.
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.float32
+        return raw_pixel_input(converter.convert())
     return converter.convert()
 
 
+def raw_pixel_input(flatbuffer: bytes) -> bytes:
+    """An int8 file whose uint8 input is raw pixels: scale 1, zero point 0.
+
+    The converter gives the input the calibrated scale, the training images'
+    largest pixel / 255 (219/255 for a dim data set). MediaPipe and apps
+    feed a camera's pixels as they are, so the input is declared as raw
+    pixels and the file's first op, a QUANTIZE, requantizes them to the
+    calibrated int8 range instead.
+
+    Raises:
+        ValueError: the input does not feed QUANTIZE ops only (a converter
+            that quantizes otherwise).
+    """
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    graph = model.subgraphs[0]
+    index = graph.inputs[0]
+    # The builtin code's two fields, as flatbuffer_utils.opcode_to_name reads them.
+    codes = [max(code.builtinCode, code.deprecatedBuiltinCode) for code in model.operatorCodes]
+    consumers = [codes[op.opcodeIndex] for op in graph.operators if index in op.inputs]
+    if not consumers or any(code != schema_fb.BuiltinOperator.QUANTIZE for code in consumers):
+        raise ValueError("The int8 file's uint8 input does not feed QUANTIZE ops only: its scale cannot be set "
+                         "to raw pixels")
+    quantization = graph.tensors[index].quantization
+    quantization.scale, quantization.zeroPoint = np.ones(1, np.float32), np.zeros(1, np.int64)
+    return flatbuffer_utils.convert_object_to_bytearray(model)
+
+
+def camera_ready(model: keras.Model) -> keras.Model:
+    """`model` as a phone's camera feeds it: RGB in.
+
+    A net trained on grey images gets a first layer, `rgb_to_grayscale`, that
+    converts RGB to grey as `tf.image.rgb_to_grayscale` does (the conversion
+    that decodes grey training and serving images); an RGB net is returned as
+    it is.
+
+    Raises:
+        ValueError: the model takes neither 1 nor 3 channels.
+    """
+    height, width, channels = model_input(model)
+    if channels == 3:
+        return model
+    if channels != 1:
+        raise ValueError(f"Android exports take RGB images; {model.name!r} takes {channels} channels (1 or 3 "
+                         "can be exported).")
+    inputs = keras.Input((height, width, 3), name="image")
+    return keras.Model(inputs, model(RGBToGrayscale(name=GRAYSCALE_LAYER)(inputs)), name=model.name)
+
+
+def as_rgb(images: np.ndarray) -> np.ndarray:
+    """[N, H, W, 1] grey images as the RGB a camera would give (grey in every channel); RGB as it is."""
+    images = np.asarray(images, np.float32)
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def classifier_info(name: str, model: keras.Model, labels: Sequence[str]) -> litert_metadata.ClassifierInfo:
+    """The TFLite metadata of `model`'s files: raw pixels in (mean 0, std 1: the normalisation is inside)."""
+    height, width, channels = model_input(model)
+    grey = " converted to grey inside the file (the net was trained on grey images)," if channels == 1 else ""
+    return litert_metadata.ClassifierInfo(
+        name=name, labels=list(labels), version=f"weights sha256:{weights_digest(model)[:16]}",
+        description=(f"{name}: a residual network (He et al. 2015) classifying {width}x{height} RGB images into "
+                     f"{len(labels)} classes. Input: raw pixels 0-255,{grey} normalised inside the model. "
+                     "Output: probabilities."),
+        author=f"keras_resnet {__version__}")
+
+
 def card(name: str, model: keras.Model, labels: Sequence[str], files: dict, mean: Optional[np.ndarray]) -> dict:
-    """What an app needs to run the files: input, normalisation, labels, quantization."""
+    """What an app needs to run the files: input, normalisation, labels, quantization.
+
+    The files also carry this as standard TFLite metadata; the card is for
+    reading it without a metadata parser.
+    """
     height, width, channels = model_input(model)
     names = [layer.name for layer in model.layers]
     normalization = {"type": "none: feed pixels as the model was trained on them"}
@@ -104,12 +188,17 @@ def card(name: str, model: keras.Model, labels: Sequence[str], files: dict, mean
                 normalization["mean_per_channel"] = [float(v) for v in np.asarray(mean).reshape(-1, channels).mean(0)]
     return {
         "model": name,
-        "input": {"height": height, "width": width, "channels": channels, "layout": "NHWC",
+        "input": {"height": height, "width": width, "channels": 3, "layout": "NHWC",
                   "batch": 1, "dtype": "float32 (uint8 for int8)",
-                  "range": "raw pixels 0-255, grayscale" if channels == 1 else "raw pixels 0-255, RGB"},
+                  "range": "raw pixels 0-255, RGB" + (
+                      "; converted to grey inside the file (tf.image.rgb_to_grayscale's weights), as the net "
+                      "was trained on grey images" if channels == 1 else ""),
+                  "trained_channels": channels},
         "normalization": normalization,
         "output": {"name": "probabilities", "shape": [1, len(labels)], "activation": "softmax"},
-        "labels_file": "labels.txt",
+        "metadata": "standard TFLite metadata (MediaPipe Tasks, LiteRT support library, Android Studio): "
+                    "name, normalisation mean 0 / std 1, RGB, labels packed as " + LABELS_FILE,
+        "labels_file": LABELS_FILE,
         "labels": list(labels),
         "files": files,
     }
@@ -118,7 +207,18 @@ def card(name: str, model: keras.Model, labels: Sequence[str], files: dict, mean
 def export_tflite(model: keras.Model, out_dir: str, labels: Sequence[str], samples: np.ndarray,
                   quantizations: Iterable[str] = QUANTIZATIONS, representative: Optional[np.ndarray] = None,
                   name: Optional[str] = None, mean: Optional[np.ndarray] = None) -> list:
-    """Write verified .tflite files, labels.txt and an app card (JSON).
+    """Write verified, camera-ready .tflite files with TFLite metadata, labels.txt and an app card (JSON).
+
+    Args:
+        model: the float32 Keras classifier (0-255 input, fixed size, 1 or 3 channels).
+        out_dir: where the files go.
+        labels: class names, index = class id.
+        samples: float32 [N, H, W, C] 0-255 images to verify on (grey ones
+            are fed to the files as RGB).
+        quantizations: TFLite variants.
+        representative: int8 calibration images, as `samples`.
+        name: file name stem and the metadata's model name.
+        mean: the training mean, for the card.
 
     Returns:
         An `ArtifactReport` per file.
@@ -132,14 +232,18 @@ def export_tflite(model: keras.Model, out_dir: str, labels: Sequence[str], sampl
     quantizations = check_quantizations(quantizations)
     check_samples(quantizations, representative)
     name = name or model.name
+    app_model = camera_ready(model)
+    info = classifier_info(name, model, labels)
+    samples = as_rgb(samples)
+    representative = None if representative is None else as_rgb(representative)
     os.makedirs(out_dir, exist_ok=True)
     remove_leftovers(out_dir)
-    reference = keras.ops.convert_to_numpy(model(samples, training=False)).astype(np.float32)
+    reference = keras.ops.convert_to_numpy(app_model(samples, training=False)).astype(np.float32)
     reports, files = [], {}
     with tempfile.TemporaryDirectory() as workdir:
         for q in quantizations:
             path = os.path.join(out_dir, f"{name}_{q}.tflite")
-            flatbuffer = convert(model, q, workdir, representative)
+            flatbuffer = litert_metadata.populate(convert(app_model, q, workdir, representative), info)
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:
                     f.write(flatbuffer)
@@ -152,6 +256,6 @@ def export_tflite(model: keras.Model, out_dir: str, labels: Sequence[str], sampl
             reports.append(report)
             files[q] = dict(file=os.path.basename(path), bytes=len(flatbuffer), **runner.quantization(),
                             max_abs_diff=diff, top1_agreement=agreement)
-    write_text(os.path.join(out_dir, "labels.txt"), "\n".join(labels) + "\n")
+    write_labels(out_dir, labels)
     write_json(os.path.join(out_dir, f"{name}.json"), card(name, model, labels, files, mean))
     return reports

@@ -1,4 +1,4 @@
-"""Clients for exported models: local SavedModel and TFLite, TF Serving REST and gRPC.
+"""Clients for exported models: local SavedModel, TFLite and ONNX, TF Serving REST and gRPC.
 
 Each returns [(labels, scores)] per image, best first, and names the file of
 an input it cannot decode. The REST client imports neither Keras nor
@@ -11,11 +11,13 @@ import json
 import os
 import urllib.error
 import urllib.request
+import zipfile
 from typing import Optional, Sequence
 
 import numpy as np
 
 from keras_resnet import serving
+from keras_resnet.run_dir import LABELS_FILE
 
 
 def _names(images: Sequence[bytes], names: Optional[Sequence[str]]) -> list:
@@ -69,17 +71,44 @@ def predict_tflite(path: str, images: Sequence[bytes], top_k: int = 5,
     names = _names(images, names)
     serving.check_images(images, names)
     runner = serving.TFLiteClassifier(path)
-    labels_file = os.path.join(os.path.dirname(path), "labels.txt")
-    labels = [str(i) for i in range(int(runner.output["shape"][-1]))]
-    if os.path.isfile(labels_file):
-        with open(labels_file) as f:
-            labels = f.read().splitlines()
-    probabilities = runner(_decode_each(images, names, runner.input_size, runner.channels))
+    labels = tflite_labels(path, int(runner.output["shape"][-1]))
+    return _top_k(runner(_decode_each(images, names, runner.input_size, runner.channels)), labels, top_k)
+
+
+def predict_onnx(path: str, images: Sequence[bytes], top_k: int = 5,
+                 names: Optional[Sequence[str]] = None) -> list:
+    """Decode images as the SavedModel does and run them through an .onnx file with ONNX Runtime."""
+    from keras_resnet.onnx_export import ONNXClassifier
+
+    names = _names(images, names)
+    serving.check_images(images, names)
+    runner = ONNXClassifier(path)
+    return _top_k(runner(_decode_each(images, names, runner.input_size, runner.channels)), runner.labels(), top_k)
+
+
+def _top_k(probabilities: np.ndarray, labels: Sequence[str], top_k: int) -> list:
     results = []
     for p in probabilities:
         order = np.argsort(-p)[:top_k]
         results.append(([labels[i] for i in order], [float(p[i]) for i in order]))
     return results
+
+
+def tflite_labels(path: str, num_classes: int) -> list:
+    """A .tflite file's class names: the labels packed in its metadata, else labels.txt beside it, else ids."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as packed:
+            if LABELS_FILE in packed.namelist():
+                return packed.read(LABELS_FILE).decode().splitlines()
+    return _labels_beside(path, num_classes)
+
+
+def _labels_beside(path: str, num_classes: int) -> list:
+    labels_file = os.path.join(os.path.dirname(path), LABELS_FILE)
+    if os.path.isfile(labels_file):
+        with open(labels_file) as f:
+            return f.read().splitlines()
+    return [str(i) for i in range(num_classes)]
 
 
 def predict_rest(server: str, model_name: str, images: Sequence[bytes], timeout: float = 30.0,

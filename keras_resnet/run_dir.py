@@ -67,6 +67,16 @@ def write_text(path: str, text: str) -> str:
     return path
 
 
+def labels_text(labels: Sequence[str]) -> str:
+    """The content of a labels file: one class name a line, line i = class id i."""
+    return "".join(f"{label}\n" for label in labels)
+
+
+def write_labels(directory: str, labels: Sequence[str]) -> str:
+    """Write `directory`/labels.txt atomically; returns its path."""
+    return write_text(os.path.join(directory, LABELS_FILE), labels_text(labels))
+
+
 def write_json(path: str, value: Any) -> str:
     """Write `value` as indented JSON to `path` atomically."""
     return write_text(path, json.dumps(value, indent=2, default=list) + "\n")
@@ -142,7 +152,7 @@ class RunDir:
         remove_leftovers(self.work)
         if self.is_chief:
             write_json(os.path.join(self.root, RUN_FILE), run_info)
-            write_text(os.path.join(self.root, LABELS_FILE), "\n".join(class_names) + "\n")
+            write_labels(self.root, class_names)
 
     # ------------------------------------------------------------ results
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 from keras_resnet import serving
 from keras_resnet.artifacts import (TOLERANCES, ArtifactReport, ExportVerificationError, compare, model_input,
                                     weights_digest)
-from keras_resnet.run_dir import TMP_PREFIX, write_text
+from keras_resnet.run_dir import TMP_PREFIX, write_labels, write_text
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 SOURCE_FILE = os.path.join("assets.extra", "keras_resnet_source.json")
@@ -182,7 +182,7 @@ def export_saved_model(model: keras.Model, base_dir: str, labels: Sequence[str],
     try:
         export_path = os.path.join(staging, "model")
         serving_archive(model, labels, top_k).write_out(export_path, verbose=False)
-        write_text(os.path.join(export_path, "assets", "labels.txt"), "\n".join(labels) + "\n")
+        write_labels(os.path.join(export_path, "assets"), labels)
         write_text(os.path.join(export_path, SOURCE_FILE), json.dumps({"weights_sha256": digest}) + "\n")
         _warmup_requests(os.path.join(export_path, WARMUP_FILE), model_name, samples[:4])
         report = verify_saved_model(model, export_path, samples)

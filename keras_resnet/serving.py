@@ -28,13 +28,21 @@ def decode_image(data, size: Sequence[int], channels: int):
 
     height, width = size
     image = tf.cast(tf.io.decode_image(data, channels=0, expand_animations=False), tf.float32)
+    image = tf.image.resize(to_channels(image, channels), (height, width))
+    return tf.ensure_shape(image, (height, width, channels))
+
+
+def to_channels(image, channels: int):
+    """A decoded [H, W, any] image with `channels` (1 or 3) channels: RGB to grey by
+    `tf.image.rgb_to_grayscale` (the weights of `keras_resnet.layers.GRAYSCALE_WEIGHTS`), grey repeated
+    to RGB, alpha dropped. Training data and serving decode grey images with it alike.
+    """
+    import tensorflow as tf
+
     found = tf.shape(image)[-1]
     if channels == 1:
-        image = tf.cond(found >= 3, lambda: tf.image.rgb_to_grayscale(image[..., :3]), lambda: image[..., :1])
-    else:
-        image = tf.cond(found >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3]))
-    image = tf.image.resize(image, (height, width))
-    return tf.ensure_shape(image, (height, width, channels))
+        return tf.cond(found >= 3, lambda: tf.image.rgb_to_grayscale(image[..., :3]), lambda: image[..., :1])
+    return tf.cond(found >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3]))
 
 
 def decode_images(image_bytes, size: Sequence[int], channels: int):
@@ -112,8 +120,16 @@ class TFLiteClassifier:
         return int(self.input["shape"][-1])
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities [N, classes] of float32 [N, H, W, C] 0-255 images.
+
+        Grey images given to an RGB file (a camera-ready export of a grey
+        net) go in as a camera would give them: grey in every channel.
+        """
+        images = np.asarray(images, np.float32)
+        if images.ndim == 4 and images.shape[-1] == 1 and self.channels == 3:
+            images = np.repeat(images, 3, axis=-1)
         outputs = []
-        for image in np.asarray(images, np.float32):
+        for image in images:
             x = image[None]
             if self.input["dtype"] != np.float32:
                 scale, zero = self.input["quantization"]

@@ -1,4 +1,4 @@
-"""Export a trained model for TF Serving (SavedModel) and Android (LiteRT), verified.
+"""Export a trained model for TF Serving (SavedModel), Android (LiteRT) and ONNX Runtime, verified.
 
     python scripts/export.py --model_dir=runs/resnet20_fashion_mnist --export_dir=saved_models
 """
@@ -8,6 +8,8 @@ from keras_resnet import cli
 cli.import_tensorflow()
 from absl import flags  # noqa: E402
 
+from keras_resnet.artifacts import DEFAULT_FORMATS, FORMATS  # noqa: E402
+
 flags.DEFINE_string("model_dir", None, "A scripts/train.py --model_dir (or use --model_path).")
 flags.DEFINE_string("model_path", None, "A .keras file saved from a keras_resnet model.")
 flags.DEFINE_string("export_dir", "saved_models", "Base directory of the exports.")
@@ -15,7 +17,7 @@ flags.DEFINE_string("name", None, "Model name (TF Serving's); default the run's 
 flags.DEFINE_integer("version", None, "SavedModel version; default the next free one (or the one already "
                      "exported from the same weights).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing version.")
-flags.DEFINE_list("formats", ["saved_model", "tflite"], "saved_model and/or tflite.")
+flags.DEFINE_list("formats", list(DEFAULT_FORMATS), f"Any of {', '.join(FORMATS)}.")
 flags.DEFINE_list("quantizations", ["float32", "float16", "dynamic_int8", "int8"], "TFLite variants.")
 flags.DEFINE_integer("num_samples", 64, "Test images to verify each artifact on.")
 flags.DEFINE_integer("eval_examples", None, "Test images on which every artifact's top-1 accuracy (and the "

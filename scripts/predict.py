@@ -2,6 +2,7 @@
 
     python scripts/predict.py --saved_model=saved_models/resnet20 images/*.png
     python scripts/predict.py --tflite=saved_models/tflite/resnet20/resnet20_int8.tflite images/*.png
+    python scripts/predict.py --onnx=saved_models/onnx/resnet20/resnet20.onnx images/*.png
     python scripts/predict.py --server=http://localhost:8501 --model_name=resnet20 images/*.png
     python scripts/predict.py --grpc=localhost:8500 --model_name=resnet20 images/*.png
 """
@@ -14,7 +15,8 @@ from absl import flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "A SavedModel version directory, or its base (newest version).")
-flags.DEFINE_string("tflite", None, "A .tflite file (labels.txt beside it).")
+flags.DEFINE_string("tflite", None, "A .tflite file (its labels are packed inside, or labels.txt is beside it).")
+flags.DEFINE_string("onnx", None, "An .onnx file exported by scripts/export.py (ONNX Runtime).")
 flags.DEFINE_string("server", None, "TF Serving REST address, e.g. http://localhost:8501.")
 flags.DEFINE_string("grpc", None, "TF Serving gRPC address, e.g. localhost:8500.")
 flags.DEFINE_string("model_name", None, "Model name on the server.")
@@ -24,9 +26,9 @@ flags.DEFINE_float("timeout", 30.0, "Seconds to wait for a server.")
 
 def main(argv):
     files = argv[1:]
-    targets = [t for t in (FLAGS.saved_model, FLAGS.tflite, FLAGS.server, FLAGS.grpc) if t]
+    targets = [t for t in (FLAGS.saved_model, FLAGS.tflite, FLAGS.onnx, FLAGS.server, FLAGS.grpc) if t]
     if len(targets) != 1:
-        raise ValueError("pass exactly one of --saved_model, --tflite, --server, --grpc")
+        raise ValueError("pass exactly one of --saved_model, --tflite, --onnx, --server, --grpc")
     if not files:
         raise ValueError("name at least one image file")
     missing = [f for f in files if not os.path.isfile(f)]
@@ -46,6 +48,8 @@ def main(argv):
         results = predict.predict_saved_model(FLAGS.saved_model, images, names=files)
     elif FLAGS.tflite:
         results = predict.predict_tflite(FLAGS.tflite, images, names=files)
+    elif FLAGS.onnx:
+        results = predict.predict_onnx(FLAGS.onnx, images, names=files)
     elif FLAGS.server:
         results = predict.predict_rest(FLAGS.server, FLAGS.model_name, images, FLAGS.timeout, names=files)
     else:

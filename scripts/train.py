@@ -24,7 +24,7 @@ def main(argv):
         from keras_resnet import export
 
         with cli.native_stderr_silenced():  # LiteRT's converter and interpreter print from C++
-            exported = export.export_model(settings.model_dir, settings.export_dir)
+            exported = export.export_model(settings.model_dir, settings.export_dir, formats=settings.formats)
         print(export.format_reports(exported))
     return 0
 

@@ -80,23 +80,31 @@ def test_the_normalisation_layer_alone_fused_against_keras(tmp_path):
         ("mixed_bfloat16", f"{n}: mixed_bfloat16 / float32") for n in names]
 
 
-def test_training_steps_litert_latency_and_the_input_pipeline(tmp_path):
+def test_training_steps_deployed_latency_and_the_input_pipeline(tmp_path):
     data_dir = make_idx_dataset(str(tmp_path / "data"))
-    report = benchmark.run(small(tmp_path, tasks=("train", "pipeline", "litert"), data_dir=data_dir))
+    report = benchmark.run(small(tmp_path, tasks=("train", "pipeline", "latency"), data_dir=data_dir))
     train = [r for r in report["results"] if r["task"] == "train"]
     assert [r["subject"] for r in train] == ["keras_resnet resnet8"] and train[0]["value"] > 0
     pipeline = [r for r in report["results"] if r["task"] == "pipeline"]
     assert [r["subject"] for r in pipeline] == ["fashion_mnist pipeline alone (cifar)", "train step, synthetic tensors",
                                                 "train step fed by the pipeline"]
-    latency = [(r["dtype"], r["threads"], r["unit"], r["batch_size"]) for r in report["results"] if r["task"] == "litert"]
-    assert latency == [(q, 1, "ms", 1) for q in ("float32", "float16", "dynamic_int8", "int8")]
+    latency = [(r["subject"], r["dtype"], r["threads"], r["unit"], r["batch_size"])
+               for r in report["results"] if r["task"] == "latency"]
+    assert latency == [("keras_resnet resnet8 (LiteRT)", q, 1, "ms", 1)
+                       for q in ("float32", "float16", "dynamic_int8", "int8")] + [
+        ("keras_resnet resnet8 (ONNX Runtime)", "float32", 1, "ms", 1),
+        ("keras_resnet resnet8 (TensorFlow)", "float32", None, "ms", 1)]
+    assert all(r["value"] > 0 for r in report["results"] if r["task"] == "latency")
     whats = [c["what"] for c in report["comparisons"]]
     assert "train step fed by the pipeline / train step, synthetic tensors" in whats
-    assert "int8 latency / float32, 1 thread(s)" in whats
+    assert "keras_resnet resnet8 (LiteRT) int8 / LiteRT float32 latency, 1 thread(s)" in whats
+    assert "keras_resnet resnet8 (ONNX Runtime) float32 / LiteRT float32 latency, 1 thread(s)" in whats
+    assert "keras_resnet resnet8 (TensorFlow) float32 / LiteRT float32 latency, TensorFlow's pool / 1 thread(s)" \
+        in whats
 
 
 @pytest.mark.parametrize("changes, message", [
-    (dict(tasks=("inference", "speed")), "--tasks takes one or more of inference, train, litert, pipeline, batchnorm"),
+    (dict(tasks=("inference", "speed")), "--tasks takes one or more of inference, train, latency, pipeline, batchnorm"),
     (dict(dtypes=("float64",)), "--dtypes takes one or more of float32"),
     (dict(dtypes=("mixed_float16",)), "mixed_float16 needs a GPU"),
     (dict(model="resnet51"), "Unknown model 'resnet51'"),

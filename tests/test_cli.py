@@ -39,6 +39,14 @@ def test_a_bad_list_value_names_its_flag(tmp_path):
     assert not os.path.exists(tmp_path / "x")
 
 
+def test_an_unknown_export_format_is_refused_before_training(tmp_path):
+    out = script("train.py", "--model=resnet8", "--formats=saved_model,pdf", f"--model_dir={tmp_path / 'x'}",
+                 f"--export_dir={tmp_path / 'e'}")
+    assert out.returncode == 1
+    assert "--formats takes one or more of saved_model, tflite, onnx. Received: formats=saved_model,pdf" in out.stderr
+    assert not os.path.exists(tmp_path / "x") and not os.path.exists(tmp_path / "e")
+
+
 def test_the_main_job_prints_no_tensorflow_logs_unless_asked(tmp_path):
     data = make_idx_dataset(str(tmp_path / "data"), num_train=64, num_test=16)
     common = ["--model=resnet8", "--dataset=mnist", f"--data_dir={data}", "--train_steps=1", "--batch_size=16",

@@ -117,6 +117,21 @@ def test_image_folder(tmp_path):
         data.load_dataset("image_folder", str(tmp_path / "train" / "cat"))
 
 
+def test_image_folders_convert_channels_as_serving_and_the_camera_ready_exports_do(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    grey = rgb[..., :1]
+    for cls, image in (("colour", rgb), ("grey", grey)):
+        os.makedirs(tmp_path / cls)
+        (tmp_path / cls / "0.png").write_bytes(tf.io.encode_png(image).numpy())
+        (tmp_path / cls / "1.png").write_bytes(tf.io.encode_png(image).numpy())
+    as_grey = {int(y): x.numpy() for x, y in data.load_image_folder(str(tmp_path), channels=1).train}
+    np.testing.assert_array_equal(as_grey[0], tf.image.rgb_to_grayscale(rgb).numpy())
+    np.testing.assert_array_equal(as_grey[1], grey)
+    as_rgb = {int(y): x.numpy() for x, y in data.load_image_folder(str(tmp_path), channels=3).train}
+    np.testing.assert_array_equal(as_rgb[0], rgb)
+    np.testing.assert_array_equal(as_rgb[1], np.repeat(grey, 3, -1))
+
+
 def test_tfds_path_with_mock_data():
     import tensorflow_datasets as tfds
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import keras_resnet
 from keras_resnet import export, litert, models, predict, saved_model, serving, training
+from keras_resnet.artifacts import FORMATS
 from conftest import make_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,7 +28,7 @@ def run(tmp_path_factory):
         model="resnet8", dataset="mnist", data_dir=data_dir, model_dir=model_dir, batch_size=32, epochs=6,
         recipe="fast", learning_rate=0.05, download=False, verbose=0, validation_split=0.2))
     export_dir = str(base / "saved_models")
-    reports = export.export_model(model_dir, export_dir, num_samples=64)
+    reports = export.export_model(model_dir, export_dir, num_samples=64, formats=FORMATS)
     return dict(model_dir=model_dir, export_dir=export_dir, reports={r.artifact: r for r in reports},
                 model=keras_resnet.load_model(os.path.join(model_dir, "final.keras")), data_dir=data_dir)
 
@@ -38,12 +39,15 @@ def png(image):
 
 def test_every_artifact_matches_keras(run):
     r = run["reports"]
-    assert set(r) == {"saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic_int8", "tflite_int8"}
+    assert set(r) == {"saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic_int8", "tflite_int8",
+                      "onnx"}
     assert r["saved_model"].max_abs_diff <= 1e-5
+    assert r["onnx"].max_abs_diff <= 1e-4 and r["onnx"].top1_agreement == 1.0
     assert r["tflite_float32"].max_abs_diff <= 1e-4
     assert r["tflite_float16"].max_abs_diff <= 1e-2
     assert r["tflite_int8"].top1_agreement >= 0.95
     assert r["saved_model"].path == os.path.join(run["export_dir"], "resnet8", "1")
+    assert r["onnx"].path == os.path.join(run["export_dir"], "onnx", "resnet8", "resnet8.onnx")
     for report in r.values():
         assert os.path.exists(report.path)
 
@@ -51,9 +55,11 @@ def test_every_artifact_matches_keras(run):
 def test_tflite_card_and_labels(run):
     folder = os.path.join(run["export_dir"], "tflite", "resnet8")
     card = json.load(open(os.path.join(folder, "resnet8.json")))
-    assert card["input"]["height"] == 28 and card["input"]["channels"] == 1
+    assert card["input"]["height"] == 28 and card["input"]["channels"] == 3
+    assert card["input"]["trained_channels"] == 1 and "converted to grey inside the file" in card["input"]["range"]
     assert card["labels"] == [str(i) for i in range(10)]
     assert card["files"]["int8"]["input_dtype"] == "uint8"
+    assert (card["files"]["int8"]["input_scale"], card["files"]["int8"]["input_zero_point"]) == (1.0, 0)
     assert card["files"]["float32"]["input_dtype"] == "float32"
     assert open(os.path.join(folder, "labels.txt")).read().split() == card["labels"]
 
@@ -138,7 +144,7 @@ def test_bad_export_requests_fail_before_any_work(run, tmp_path):
     with pytest.raises(ValueError, match="Unknown quantization"):
         export.export_model(keras_file, str(tmp_path), quantizations=["int4"])
     with pytest.raises(ValueError, match="Unknown export format"):
-        export.export_model(keras_file, str(tmp_path), formats=["onnx"])
+        export.export_model(keras_file, str(tmp_path), formats=["coreml"])
     with pytest.raises(ValueError, match="is not a finished scripts/train.py --model_dir"):
         export.export_model(str(tmp_path), str(tmp_path))
     with pytest.raises(ValueError, match="a train.py --model_dir or a .keras file"):
@@ -165,7 +171,7 @@ def test_every_artifact_is_evaluated_on_the_whole_test_split(run):
         assert report.reference_accuracy == pytest.approx(keras_accuracy, abs=1e-9)
         assert 0.0 <= report.accuracy <= 1.0
     # Float exports give the model's own scores, so the same top-1 on every image.
-    for name in ("saved_model", "tflite_float32"):
+    for name in ("saved_model", "tflite_float32", "onnx"):
         assert run["reports"][name].accuracy_drop == pytest.approx(0.0, abs=1e-9)
     table = export.format_reports(list(run["reports"].values()))
     assert "test acc" in table and f"the Keras model itself: {keras_accuracy:.2%}" in table
@@ -200,8 +206,9 @@ def test_predict_gives_the_same_top1_on_every_artifact(run):
     folder = os.path.join(run["export_dir"], "tflite", "resnet8")
     for q in litert.QUANTIZATIONS:
         results[q] = predict.predict_tflite(os.path.join(folder, f"resnet8_{q}.tflite"), images)
+    results["onnx"] = predict.predict_onnx(os.path.join(run["export_dir"], "onnx", "resnet8", "resnet8.onnx"), images)
     top1 = {k: [labels[0] for labels, _ in v] for k, v in results.items()}
-    for q in ("float32", "float16"):
+    for q in ("float32", "float16", "onnx"):
         assert top1[q] == top1["saved_model"], q
     # Quantized weights move the logits by ~1e-2: a near tie of this barely
     # trained net can flip (dynamic_int8 flipped 1 of 16 in one CI run).
@@ -219,12 +226,13 @@ def test_predict_script(run, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     outputs = []
     for target in (f"--saved_model={run['export_dir']}/resnet8",
-                   f"--tflite={run['export_dir']}/tflite/resnet8/resnet8_float32.tflite"):
+                   f"--tflite={run['export_dir']}/tflite/resnet8/resnet8_float32.tflite",
+                   f"--onnx={run['export_dir']}/onnx/resnet8/resnet8.onnx"):
         out = subprocess.run([sys.executable, script, target, "--top_k=1"] + paths, capture_output=True,
                              text=True, timeout=120, env=env)
         assert out.returncode == 0, out.stderr[-2000:]
         outputs.append([line.split(": ")[1].split()[0] for line in out.stdout.splitlines() if ".png: " in line])
-    assert len(outputs[0]) == 2 and outputs[0] == outputs[1]
+    assert len(outputs[0]) == 2 and outputs[0] == outputs[1] == outputs[2]
     bad = subprocess.run([sys.executable, script, f"--saved_model={run['export_dir']}/resnet8", "missing.png"],
                          capture_output=True, text=True, timeout=120, env=env)
     assert bad.returncode == 1 and "no such file(s): missing.png" in bad.stderr
