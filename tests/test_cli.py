@@ -51,7 +51,8 @@ def test_the_main_job_prints_no_tensorflow_logs_unless_asked(tmp_path):
     data = make_idx_dataset(str(tmp_path / "data"), num_train=64, num_test=16)
     common = ["--model=resnet8", "--dataset=mnist", f"--data_dir={data}", "--train_steps=1", "--batch_size=16",
               "--verbose=0", "--nodownload", "--max_test_examples=16"]
-    quiet = script("train.py", *common, f"--model_dir={tmp_path / 'quiet'}", f"--export_dir={tmp_path / 'exp'}")
+    quiet = script("train.py", *common, f"--model_dir={tmp_path / 'quiet'}", f"--export_dir={tmp_path / 'exp'}",
+                   "--formats=saved_model,tflite,onnx")
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     assert quiet.stderr == "", quiet.stderr[-3000:]
     lines = quiet.stdout.splitlines()
@@ -60,8 +61,9 @@ def test_the_main_job_prints_no_tensorflow_logs_unless_asked(tmp_path):
     assert lines[2].endswith("each artifact verified on 16 images and evaluated on 16 test images")
     assert lines[3].split() == ["artifact", "max", "|diff|", "top-1", "agree", "tolerance", "test", "acc", "vs",
                                 "Keras", "path"]
-    assert len(lines) == 10, lines  # the table: a header, five artifacts and the Keras model's accuracy
-    assert lines[9].startswith("test acc: top-1 on the run's 16 test images; the Keras model itself: ")
+    assert len(lines) == 11, lines  # the table: a header, six artifacts and the Keras model's accuracy
+    assert lines[9].startswith("onnx ") and lines[9].endswith(str(tmp_path / "exp" / "onnx" / "resnet8" / "resnet8.onnx"))
+    assert lines[10].startswith("test acc: top-1 on the run's 16 test images; the Keras model itself: ")
     loud = script("train.py", *common, f"--model_dir={tmp_path / 'loud'}", "--verbosity=0")
     assert loud.returncode == 0 and len(loud.stderr.splitlines()) > len(quiet.stderr.splitlines())
 
