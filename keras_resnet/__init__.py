@@ -1,10 +1,16 @@
 """keras_resnet: the ResNets of He et al. (2015) for Keras 3.
 
 The public names are imported on first use (PEP 562), so a light module such
-as `keras_resnet.serving` can be imported without Keras or TensorFlow.
+as `keras_resnet.serving` can be imported without Keras or TensorFlow. The
+registered Keras classes that `.keras` files name are registered as soon as
+Keras is imported too, in either order, so `keras.saving.load_model` finds
+them (`_register_with_keras`).
 """
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import sys
 
 __version__ = "0.1.0"
 
@@ -58,7 +64,54 @@ def __getattr__(name):
         raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"keras_resnet.{module}"), name)
     globals()[name] = value
+    _register_with_keras()
     return value
+
+
+# The modules defining the registered classes a .keras file of ours names (ResNet, its layers, its schedules).
+_REGISTERING = ("layers", "models", "recipes")
+
+
+def _register_with_keras() -> None:
+    """Import the registering modules, if Keras is loaded and none of ours is half-imported (cheap once done)."""
+    if "keras" not in sys.modules or any(
+            getattr(getattr(module, "__spec__", None), "_initializing", False)
+            for name, module in list(sys.modules.items()) if name.startswith("keras_resnet.")):
+        return
+    for module in _REGISTERING:
+        importlib.import_module(f"keras_resnet.{module}")
+
+
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Registers our classes right after Keras itself is first imported, whoever imports it.
+
+    Keras finds a class a `.keras` file names only if it is registered, and
+    looks for no module outside Keras's own packages; importing Keras here
+    would make every client of this package (the REST one too) load
+    TensorFlow.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            _register_with_keras()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+if "keras" in sys.modules:
+    _register_with_keras()
+else:
+    sys.meta_path.insert(0, _RegisterAfterKeras())
 
 
 def __dir__():

@@ -27,7 +27,7 @@ from keras_resnet import config as config_lib
 from keras_resnet import models, profiling, specs
 from keras_resnet.flops import count_macs
 from keras_resnet.layers import BatchNormalization
-from keras_resnet.run_dir import write_json, write_text
+from keras_resnet.run_dir import check_writable_dir, write_json, write_text
 
 # keras.applications' networks with the same layers as ours.
 KERAS_COUNTERPARTS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152",
@@ -468,6 +468,7 @@ def run(config: config_lib.BenchmarkConfig) -> dict:
             or mixed_float16 without a GPU.
     """
     config_lib.validate(config)
+    check_writable_dir(os.path.dirname(os.path.abspath(config.output)), "output", repr(config.output))
     spec = specs.get_spec(config.model)
     if keras.backend.backend() != "tensorflow" and set(config.tasks) - {"inference", "train"}:
         raise ValueError(f"latency, pipeline, batchnorm and profile run on TensorFlow; the {keras.backend.backend()} "

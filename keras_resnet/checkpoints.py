@@ -69,11 +69,33 @@ def sniff(path: Union[str, os.PathLike]) -> str:
         (header_size,) = struct.unpack("<Q", head[:8])
         if head[8:9] == b"{" and 0 < header_size < os.path.getsize(path):
             return SAFETENSORS
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch.save: zip, or the legacy pickle
+    if head.startswith(b"PK\x03\x04"):
+        return _sniff_zip(path)
+    if head[:1] == b"\x80":  # torch.save's legacy format: a bare pickle
         return TORCH
-    raise ValueError(f"{path!r} is not a weights file this package reads: valid are keras_resnet's .weights.h5, "
-                     "torch's .pth/.pt, .safetensors and keras.applications' .h5/.weights.h5 (formats are "
-                     "recognised by content).")
+    raise ValueError(_NOT_WEIGHTS.format(path=path))
+
+
+_NOT_WEIGHTS = ("{path!r} is not a weights file this package reads: valid are keras_resnet's .weights.h5, torch's "
+                ".pth/.pt, .safetensors and keras.applications' .h5/.weights.h5 (formats are recognised by content).")
+
+
+def _sniff_zip(path: str) -> str:
+    """TORCH for torch.save's zip (`<name>/data.pkl`); a .keras archive or any other zip is refused, saying which."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"{path!r} is a damaged zip archive ({error}): {_NOT_WEIGHTS.format(path=path)}") from None
+    if any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
+        return TORCH
+    if "config.json" in names and "model.weights.h5" in names:
+        raise ValueError(f"{path!r} is a Keras model archive (.keras), not a weights file: load the model with "
+                         "keras_resnet.load_model(path); to start from its weights, write them with "
+                         "keras_resnet.save_weights(model, 'model.weights.h5') and pass that file.")
+    raise ValueError(_NOT_WEIGHTS.format(path=path))
 
 
 def _sniff_hdf5(path: str) -> str:

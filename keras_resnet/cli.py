@@ -135,7 +135,12 @@ def quiet() -> None:
 
 
 def run(main: Callable, errors: tuple = (ValueError,)) -> None:
-    """`app.run(main)`, turning a user's mistake (`errors`) into one line on stderr and exit status 1."""
+    """`app.run(main)`, turning a user's mistake into one line on stderr and exit status 1.
+
+    The mistakes are `errors`, and an `OSError` on a named path (a folder
+    that cannot be made or written, a file that cannot be read): the line
+    names the path and the system's reason.
+    """
 
     def wrapped(argv):
         quiet()
@@ -143,6 +148,11 @@ def run(main: Callable, errors: tuple = (ValueError,)) -> None:
             return main(argv)
         except errors as error:
             print(f"error: {error}", file=sys.stderr)
+            return 1
+        except OSError as error:
+            if error.filename is None:
+                raise
+            print(f"error: {error.filename}: {error.strerror or error}", file=sys.stderr)
             return 1
 
     app.run(lambda argv: sys.exit(wrapped(argv)))

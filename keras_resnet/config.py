@@ -98,7 +98,10 @@ class RunSettings:
     max_train_examples: Optional[int] = setting(None, "Use at most this many training images (quick runs).",
                                                 check=at_least(1))
     max_test_examples: Optional[int] = setting(None, "Use at most this many test images.", check=at_least(1))
-    download: bool = setting(True, "Let tensorflow-datasets download data that is not found locally.")
+    download: bool = setting(True, "Let tensorflow-datasets download data that is not found locally (into its own "
+                             "folder; an explicit --data_dir is only read).")
+    prepare_data_dir: bool = setting(False, "With --data_dir: let tensorflow-datasets download and prepare the data "
+                                     "set there when it is not there.")
     skip_bad_images: bool = setting(False, "image_folder: leave out files that do not decode (their names are "
                                     "logged) instead of stopping before training.")
     verbose: int = setting(1, "Keras verbosity: 0 silent, 1 progress bar, 2 a line per epoch.")
@@ -132,6 +135,9 @@ class TrainConfig(RunSettings):
     warmup_steps: Optional[int] = setting(None, "A linear learning-rate warm-up over this many steps, on any "
                                           "depth, in place of the recipe's (cifar: 0.01 for 400 steps on depth "
                                           ">= 110); 0 for none.", check=at_least(0))
+    default_warmup_steps: Optional[int] = setting(None, "The caller's default for --warmup_steps (reproduce.py's "
+                                                  "78): a linear warm-up cut to half of a shorter run, where an "
+                                                  "explicit --warmup_steps is kept exactly.", flag=False)
     dtype: str = setting("float32", "float32, mixed_bfloat16 (fast on CPUs with AMX or AVX512_BF16), "
                          "mixed_float16 (GPUs), or auto: the fastest of these on this machine's hardware.",
                          choices=DTYPES)
@@ -169,7 +175,8 @@ class TrainConfig(RunSettings):
             shortcut=(self.shortcut or spec.shortcut).upper(), width_multiplier=self.width_multiplier,
             image_size=self.image_size, recipe=self.recipe, batch_size=self.batch_size, epochs=self.epochs,
             train_steps=self.train_steps, learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-            warmup_steps=self.warmup_steps, augmentation=self.augmentation, dtype=self.dtype, sync_bn=self.sync_bn, seed=self.seed,
+            warmup_steps=self.warmup_steps if self.warmup_steps is not None else self.default_warmup_steps,
+            augmentation=self.augmentation, dtype=self.dtype, sync_bn=self.sync_bn, seed=self.seed,
             validation_split=self.validation_split, max_train_examples=self.max_train_examples,
             weights=self.weights, freeze=self.freeze, stochastic_depth=self.stochastic_depth or None,
             dropout=self.dropout or None, crop_padding=self.crop_padding)
@@ -261,6 +268,19 @@ class TuneConfig(RunSettings):
     def __post_init__(self):
         if self.model_dir is None:
             self.model_dir = f"runs/tune_{self.dataset}"
+
+    def identity(self) -> dict:
+        """The settings that shape the search's trials: a relaunch must match them to resume it.
+
+        --max_trials is left out: a relaunch may extend a search.
+        """
+        return dict(
+            dataset=self.dataset, tuner=self.tuner, batch_size=self.batch_size, epochs=self.epochs,
+            executions_per_trial=self.executions_per_trial, objective=self.objective, seed=self.seed,
+            validation_split=self.validation_split, max_train_examples=self.max_train_examples,
+            max_test_examples=self.max_test_examples,
+            **{f"space.{k}": list(v) if isinstance(v, tuple) else v
+               for k, v in dataclasses.asdict(self.space).items()})
 
 
 def validate(config) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from keras_resnet import checkpoints, models, specs
 from keras_resnet import weights as weights_lib
 from keras_resnet.layers import NORMALIZATIONS
+from keras_resnet.run_dir import check_writable_dir
 
 
 def _reference_keras_applications(path: str, spec, pixels: np.ndarray):
@@ -81,6 +82,7 @@ def convert(source: str, model: str, output: str, *, stride_in_1x1: Optional[boo
     """
     if not os.fspath(output).endswith(".weights.h5"):
         raise ValueError(f"output must be a .weights.h5 path. Received: output={output!r}")
+    check_writable_dir(os.path.dirname(os.path.abspath(output)), "output", repr(os.fspath(output)))
     spec = specs.get_spec(model)
     kind = checkpoints.sniff(source)
     if kind == checkpoints.KERAS_RESNET:

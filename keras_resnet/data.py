@@ -242,8 +242,9 @@ def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0, skip_bad_
     FULL_CHECK_LIMIT images, by its signature in larger ones).
 
     Raises:
-        ValueError: no classes or images, or undecodable images (named)
-            unless `skip_bad_images`, which leaves them out and logs them.
+        ValueError: no classes or images, a class folder without images, or
+            undecodable images (named) unless `skip_bad_images`, which leaves
+            them out and logs them.
     """
     splits = {}
     for split, options in (("train", ("train",)), ("test", ("val", "validation", "test"))):
@@ -271,6 +272,10 @@ def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0, skip_bad_
     files, labels = listing(root)
     if not files:
         raise ValueError(f"No images ({', '.join(exts[:5])}) under {root!r}/<class>/")
+    empty = [cls for i, cls in enumerate(class_names) if i not in set(labels)]
+    if empty:
+        raise ValueError(f"Class folder(s) without images ({', '.join(exts[:5])}) under {root!r}: "
+                         f"{', '.join(empty)}. Each subfolder is a class: add its images, or remove the folder.")
     if "test" in splits:
         test_files, test_labels = listing(splits["test"])
     else:
@@ -323,11 +328,15 @@ def load_tfds(name: str, data_dir: Optional[str], download: bool = True) -> Data
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=data_dir)
-    if not download and not builder.is_prepared():
-        raise ValueError(
-            f"tfds data set {name!r} is not prepared in {builder.data_dir!r} and download=False."
-        )
-    builder.download_and_prepare()
+    if not builder.is_prepared():
+        if not download:
+            raise ValueError(f"tfds data set {name!r} is not prepared in {builder.data_dir!r} and download=False.")
+        try:
+            builder.download_and_prepare()
+        except OSError as error:  # requests' and urllib's network errors are OSErrors
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"tensorflow-datasets could not download {name} ({reason}): check the network, or "
+                             "pass --data_dir of a local copy.") from None
     info = builder.info
     # Without metadata (e.g. under tfds.testing.mock_data) splits are unknown.
     splits = {name: s.num_examples for name, s in info.splits.items()} or {"train": None, "test": None}
@@ -362,7 +371,7 @@ def load_tfds(name: str, data_dir: Optional[str], download: bool = True) -> Data
 
 
 def load_dataset(name: str, data_dir: Optional[str] = None, download: bool = True,
-                 skip_bad_images: bool = False) -> DataSource:
+                 skip_bad_images: bool = False, prepare_data_dir: bool = False) -> DataSource:
     """Load a data set, offline where a local copy exists.
 
     Args:
@@ -370,16 +379,21 @@ def load_dataset(name: str, data_dir: Optional[str] = None, download: bool = Tru
             `dataset-fashion-mnist` files), "cifar10"/"cifar100" (python or
             binary archives in `data_dir`), "image_folder" (`data_dir` of class
             subfolders), or any tensorflow-datasets name (downloaded by tfds).
-        data_dir: where to look; for tfds, its data_dir.
-        download: let tfds download when no local copy exists.
+        data_dir: where to look; for tfds, its data_dir. An explicit folder
+            is only read, unless `prepare_data_dir`.
+        download: let tfds download into its own folder when no local copy
+            exists and no `data_dir` is given.
         skip_bad_images: image_folder: leave undecodable files out (logged)
             instead of raising.
+        prepare_data_dir: let tfds download and prepare the data set into
+            `data_dir` when it is not there.
 
     Returns:
         A `DataSource`.
 
     Raises:
-        ValueError: unknown name, or no data where it was looked for.
+        ValueError: unknown name, no data where it was looked for, or a
+            download that failed (one line).
     """
     if data_dir is not None and os.path.exists(data_dir) and not os.path.isdir(data_dir):
         raise ValueError(f"--data_dir must be a folder holding the {name} data set; {data_dir!r} is a file.")
@@ -405,16 +419,29 @@ def load_dataset(name: str, data_dir: Optional[str] = None, download: bool = Tru
             arrays = load_cifar(name, data_dir)
             if arrays is not None:
                 return _from_arrays(name, *arrays)
-        if not download:
+        if data_dir and not prepare_data_dir and not _tfds_prepared(name, data_dir):
             raise ValueError(
-                f"No {name} archive (cifar-{name[5:]}-python.tar.gz, the binary one, or its folder) "
-                f"in data_dir={data_dir!r}."
-            )
+                f"No {name} archive (cifar-{name[5:]}-python.tar.gz, the binary one, or its folder) in "
+                f"--data_dir={data_dir!r}, which is only read: put one there, pass --prepare_data_dir to let "
+                f"tensorflow-datasets download and prepare {name} there, or leave --data_dir out.")
+        if not download and not data_dir:
+            raise ValueError(f"No {name} archive: pass --data_dir of a folder holding one, or allow a tfds download.")
     elif name == IMAGE_FOLDER:
         if not data_dir or not os.path.isdir(data_dir):
             raise ValueError(f"image_folder needs --data_dir, a folder of class subfolders. Received: data_dir={data_dir!r}")
         return load_image_folder(data_dir, skip_bad_images=skip_bad_images)
-    return load_tfds(name, data_dir, download=download)
+    if data_dir and not prepare_data_dir and not _tfds_prepared(name, data_dir):
+        raise ValueError(f"tensorflow-datasets' {name} is not prepared in --data_dir={data_dir!r}, which is only "
+                         f"read: pass --prepare_data_dir to let tensorflow-datasets download and prepare it there, "
+                         "or leave --data_dir out to use its own folder.")
+    return load_tfds(name, data_dir, download=download or prepare_data_dir)
+
+
+def _tfds_prepared(name: str, data_dir: str) -> bool:
+    """Whether tensorflow-datasets has `name` prepared in `data_dir` (nothing is written to find out)."""
+    import tensorflow_datasets as tfds
+
+    return os.path.isdir(data_dir) and tfds.builder(name, data_dir=data_dir).is_prepared()
 
 
 def check_dataset_name(name: str) -> None:

@@ -75,7 +75,7 @@ def read_test_history(path: str) -> dict:
 
 
 def budget(config: ReproduceConfig) -> dict:
-    """epochs, train_steps, max_train_examples and max_test_examples of every net of the experiment.
+    """epochs, train_steps, warm-up, max_train_examples and max_test_examples of every net of the experiment.
 
     Settings left as None take `config.REPRODUCE_BUDGET`'s; Table 6's take
     its recipe's length and warm-up (the paper's) on all the data.
@@ -85,8 +85,9 @@ def budget(config: ReproduceConfig) -> dict:
                     max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples)
     default = REPRODUCE_BUDGET
     epochs = config.epochs if config.epochs is not None or config.train_steps is not None else default["epochs"]
-    warmup = config.warmup_steps if config.warmup_steps is not None else default["warmup_steps"]
-    return dict(epochs=epochs, train_steps=config.train_steps, warmup_steps=warmup,
+    # The budget's warm-up is a default, cut to half of a shorter run; an explicit --warmup_steps is kept exactly.
+    return dict(epochs=epochs, train_steps=config.train_steps, warmup_steps=config.warmup_steps,
+                default_warmup_steps=default["warmup_steps"],
                 max_train_examples=config.max_train_examples or default["max_train_examples"],
                 max_test_examples=config.max_test_examples or default["max_test_examples"])
 

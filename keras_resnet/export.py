@@ -8,6 +8,8 @@ The formats live in `keras_resnet.saved_model`, `keras_resnet.litert` and
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 from typing import Optional, Sequence
@@ -19,15 +21,32 @@ import tensorflow as tf
 from keras_resnet import imagenet, litert, models
 from keras_resnet import saved_model as saved_model_lib
 from keras_resnet.artifacts import (DEFAULT_FORMATS, FORMATS, ArtifactReport, ExportVerificationError, model_input,
-                                    top1_accuracy)
+                                    top1_accuracy, weights_digest)
 from keras_resnet.layers import InputNormalization, MeanSubtraction
 from keras_resnet.reports import artifact_table
-from keras_resnet.run_dir import RunDir
+from keras_resnet.run_dir import DirectoryLock, RunDir, check_writable_dir, write_json
 from keras_resnet.serving import TFLiteClassifier
 
 log = logging.getLogger("keras_resnet")
+# <export_dir>/.<name>.export.json: what the last export of <name> was asked and reported.
+RECORD_SUFFIX = ".export.json"
 
 __all__ = ["FORMATS", "ArtifactReport", "ExportVerificationError", "export_model", "format_reports", "load_source"]
+
+
+def check_source(source: str, eval_examples: Optional[int] = None) -> None:
+    """Refuse, without loading anything, a source that is neither a finished run nor a .keras file.
+
+    Raises:
+        ValueError: saying what export needs.
+    """
+    if os.path.isdir(source):
+        RunDir(source).check_finished()
+    elif not (source.endswith(".keras") and os.path.isfile(source)):
+        raise ValueError(f"Export needs a train.py --model_dir or a .keras file. Received: {source!r}")
+    elif eval_examples:
+        raise ValueError(f"eval_examples={eval_examples} needs labelled test images: export from a "
+                         "scripts/train.py --model_dir (its data set is reloaded), or leave it out.")
 
 
 def load_source(source: str) -> tuple:
@@ -40,12 +59,11 @@ def load_source(source: str) -> tuple:
     Raises:
         ValueError: `source` is neither a finished run nor a .keras file.
     """
+    check_source(source)
     if os.path.isdir(source):
         model, run = RunDir(source).load()
-    elif source.endswith(".keras") and os.path.isfile(source):
-        model, run = models.load_model(source), {}
     else:
-        raise ValueError(f"Export needs a train.py --model_dir or a .keras file. Received: {source!r}")
+        model, run = models.load_model(source), {}
     if isinstance(model, models.ResNet):
         model = models.inference_copy(model)
     return model, run
@@ -56,20 +74,15 @@ def _test_data(run: dict, model: keras.Model, num_samples: int, eval_examples: O
     """(verification images, representative images or None, (images, labels) to evaluate or None).
 
     Images are float32 0-255. From the run's own data set: the test split's
-    first images verify, its first `eval_examples` (default all) measure
+    first images verify, its first `eval_examples` (default as many as the
+    run was tested on: its --max_test_examples, else all) measure
     accuracy, 100 shuffled training images calibrate int8. A bare .keras
     file has no data: random pixels verify, and nothing is evaluated.
-
-    Raises:
-        ValueError: `eval_examples` asked for without a run's data set.
     """
     from keras_resnet import data, pipelines
 
     height, width, channels = model_input(model)
     if not run.get("dataset"):
-        if eval_examples:
-            raise ValueError(f"eval_examples={eval_examples} needs labelled test images: export from a "
-                             "scripts/train.py --model_dir (its data set is reloaded), or leave it out.")
         rng = np.random.default_rng(seed)
         return rng.uniform(0, 255, (num_samples, height, width, channels)).astype(np.float32), None, None
     source = data.load_dataset(run["dataset"], run.get("data_dir"), download=False)
@@ -82,7 +95,9 @@ def _test_data(run: dict, model: keras.Model, num_samples: int, eval_examples: O
             labels.append(y.numpy())
         return np.concatenate(images), np.concatenate(labels)
 
-    num_eval = source.num_test if eval_examples is None else min(eval_examples, source.num_test)
+    if eval_examples is None:
+        eval_examples = run.get("max_test_examples") or source.num_test
+    num_eval = min(eval_examples, source.num_test)
     images, labels = take(source.test, max(num_samples, num_eval))
     representative, _ = take(source.train.shuffle(10_000, seed=seed), 100)
     evaluation = (images[:num_eval], labels[:num_eval]) if num_eval else None
@@ -141,7 +156,8 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
         top_k: classes returned by the serving signatures.
         eval_examples: measure every artifact's top-1 accuracy, and the
             Keras model's, on this many of the run's test images (default
-            the whole test split; 0: skip), so a quantized file's accuracy
+            as many as the run was tested on: the whole test split unless
+            --max_test_examples; 0: skip), so a quantized file's accuracy
             loss is known.
 
     Returns:
@@ -152,8 +168,27 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
         ExportVerificationError: an artifact does not match the Keras model.
     """
     _validate(formats, quantizations, num_samples, version, eval_examples)
+    check_writable_dir(export_dir, "export_dir")
+    check_source(source, eval_examples)
+    with DirectoryLock(export_dir, "export", "export_dir"):
+        return _export(source, export_dir, name, version, overwrite, formats, quantizations, num_samples, top_k,
+                       eval_examples)
+
+
+def _export(source, export_dir, name, version, overwrite, formats, quantizations, num_samples, top_k,
+            eval_examples) -> list:
     model, run = load_source(source)
     name = name or run.get("model") or model.name
+    # What this export is: the same request of the same weights publishes nothing new.
+    request = dict(weights_sha256=weights_digest(model), formats=sorted(formats), quantizations=sorted(quantizations),
+                   num_samples=num_samples, top_k=top_k, eval_examples=eval_examples)
+    record = os.path.join(export_dir, f".{name}{RECORD_SUFFIX}")
+    if version is None and not overwrite:
+        reused = _reuse(record, request)
+        if reused is not None:
+            log.info("%s: these weights were already exported as asked; nothing is converted or published again",
+                     name)
+            return reused
     base = os.path.join(export_dir, name)
     if "saved_model" in formats and version is not None and not overwrite \
             and os.path.exists(os.path.join(base, str(version))):
@@ -183,6 +218,22 @@ def export_model(source: str, export_dir: str = "saved_models", name: Optional[s
         reports.append(onnx_export.export_onnx(model, os.path.join(export_dir, "onnx", name), labels, samples, name))
     if evaluation is not None:
         _evaluate(reports, model, *evaluation)
+    write_json(record, dict(request, reports=[dataclasses.asdict(r) for r in reports]))
+    return reports
+
+
+def _reuse(record: str, request: dict) -> Optional[list]:
+    """The reports of an earlier export of the same request, all of whose files are still there; else None."""
+    if not os.path.isfile(record):
+        return None
+    try:
+        with open(record) as f:
+            saved = json.load(f)
+        reports = [ArtifactReport(**dict(r, reused=True)) for r in saved.pop("reports")]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # unreadable or of another version of this package: export again
+    if saved != request or not all(os.path.exists(r.path) for r in reports):
+        return None
     return reports
 
 

@@ -215,6 +215,8 @@ class Plan:
     boundaries: tuple
     warmup_steps: int
     warmup: str = "constant"
+    # The recipe's warm-up, when it was cut to half of a short run (an explicit --warmup_steps never is).
+    warmup_cut_from: Optional[int] = None
 
 
 def plan(
@@ -227,6 +229,7 @@ def plan(
     learning_rate: Optional[float] = None,
     weight_decay: Optional[float] = None,
     warmup_steps: Optional[int] = None,
+    default_warmup_steps: Optional[int] = None,
 ) -> Plan:
     """Resolve a recipe for a batch size, data set size and requested length.
 
@@ -234,10 +237,14 @@ def plan(
     The learning rate is scaled by batch_size / recipe.batch_size unless
     `learning_rate` overrides it; warm-up keeps its length in images.
     `warmup_steps`, if given, replaces the recipe's warm-up with a linear
-    ramp of that many steps on any depth (0: none).
+    ramp of that many steps on any depth (0: none), exactly;
+    `default_warmup_steps` (a caller's default) does the same but, like the
+    recipe's own warm-up, is cut to half of a run shorter than twice it
+    (`Plan.warmup_cut_from` says so).
 
     Raises:
-        ValueError: a non-positive batch size, length or data set size.
+        ValueError: a non-positive batch size, length or data set size, or a
+            `warmup_steps` longer than the run.
     """
     for key, value in (("batch_size", batch_size), ("num_train", num_train)):
         if value < 1:
@@ -260,9 +267,14 @@ def plan(
     lr = learning_rate if learning_rate is not None else recipe.learning_rate * batch_size / recipe.batch_size
     if warmup_steps is not None and warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0. Received: warmup_steps={warmup_steps}")
-    warmup = 0
+    if warmup_steps is not None and warmup_steps > total:
+        raise ValueError(f"--warmup_steps={warmup_steps} is longer than this run's {total} steps: give at most "
+                         f"{total}, or leave it out for the recipe's warm-up.")
+    warmup, cut_from = 0, None
     if warmup_steps is not None:
         warmup = warmup_steps
+    elif default_warmup_steps is not None:
+        warmup = default_warmup_steps
     elif depth >= recipe.warmup_min_depth:
         if recipe.warmup == "constant" and recipe.warmup_steps:
             warmup = max(1, round(recipe.warmup_steps * recipe.batch_size / batch_size))
@@ -270,7 +282,8 @@ def plan(
             warmup = 2 * steps_per_epoch
         elif recipe.warmup == "linear" and batch_size > recipe.batch_size:
             warmup = 5 * steps_per_epoch
-    warmup = min(warmup, total // 2)
+    if warmup_steps is None and warmup > total // 2:
+        warmup, cut_from = total // 2, warmup
     return Plan(
         total_steps=total,
         steps_per_epoch=steps_per_epoch,
@@ -279,7 +292,8 @@ def plan(
         weight_decay=recipe.weight_decay if weight_decay is None else weight_decay,
         boundaries=tuple(int(round(b * total)) for b in recipe.boundaries),
         warmup_steps=warmup,
-        warmup="linear" if warmup_steps is not None else recipe.warmup,
+        warmup="linear" if warmup_steps is not None or default_warmup_steps is not None else recipe.warmup,
+        warmup_cut_from=cut_from,
     )
 
 

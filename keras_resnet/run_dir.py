@@ -26,6 +26,7 @@ import os
 import tempfile
 from typing import Any, Optional, Sequence
 
+SEARCH_FILE = "search.json"
 RUN_FILE = "run.json"
 RESULT_FILE = "result.json"
 LABELS_FILE = "labels.txt"
@@ -38,6 +39,46 @@ BACKUP_DIR = "backup"
 LOGS_DIR = "logs"
 WORKERS_DIR = "workers"
 TMP_PREFIX = ".tmp-"
+LOCK_FILE = ".lock"
+
+
+def check_writable_dir(path: str, flag: str, given: Optional[str] = None) -> None:
+    """Refuse, before any work, a directory the user named that cannot be written.
+
+    Args:
+        path: the directory (it need not exist yet).
+        flag: the flag that named it, for the message.
+        given: the flag's value, where it names a file in `path`.
+
+    Raises:
+        ValueError: one line naming the path and what is wrong: it is a file,
+            it lies under a file, or this user may not write where it would be.
+    """
+    named = f"--{flag}={given if given is not None else path!r}"
+    target = os.path.abspath(path)
+    if os.path.exists(target) and not os.path.isdir(target):
+        raise ValueError(f"{named}: {path!r} is a file, not a directory: name a directory (it is made if missing).")
+    existing = target
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"{named} lies under {existing!r}, which is a file: no directory can be made there.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{named}: {existing!r} is not writable by this user.")
+
+
+def file_mode() -> int:
+    """The mode a new file gets from this process's umask (0644 under 022), as `open` gives it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere the umask is read by setting it
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -45,7 +86,9 @@ def atomic_path(path: str, suffix: str = ""):
     """Yield a temporary path beside `path`; rename it onto `path` on success.
 
     On an exception the temporary file is removed and `path` is untouched.
-    `suffix` keeps an extension a writer insists on (".weights.h5").
+    `suffix` keeps an extension a writer insists on (".weights.h5"). The
+    published file has the mode the umask gives (mkstemp's is 0600), so a
+    server or an app build running as another user can read it.
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -53,6 +96,7 @@ def atomic_path(path: str, suffix: str = ""):
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -91,6 +135,95 @@ def remove_leftovers(directory: str) -> list:
     return found
 
 
+def refuse_another_identity(root: str, what: str, saved: dict, identity: dict) -> None:
+    """Raise a ValueError naming every setting of `identity` that differs from what `root` recorded.
+
+    Values are compared as their JSON (what the directory recorded).
+    """
+    now = json.loads(json.dumps(identity, default=list))
+    diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
+    if diff:
+        described = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+        raise ValueError(
+            f"--model_dir={root!r} holds a {what} of another configuration ({described}). A relaunch "
+            f"resumes only the same {what}: pass the same flags to resume it, or another --model_dir to "
+            f"start a new {what}.")
+
+
+def check_search(root: str, identity: dict) -> None:
+    """Refuse a search directory that holds a search with other settings (its search.json).
+
+    A search recorded before search.json existed is resumed under the
+    current flags, which it then records.
+    """
+    path = os.path.join(root, SEARCH_FILE)
+    if os.path.isfile(path):
+        try:
+            with open(path) as f:
+                saved = json.load(f)
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path} is unreadable ({error}): pick another --model_dir, or delete it.") from None
+        refuse_another_identity(root, "search", saved, identity)
+
+
+class DirectoryLock:
+    """One process's exclusive hold on a directory: a run's, a search's or an export's.
+
+    An advisory `flock` on `<directory>/.lock`, which records the holder's
+    pid, host and start. The kernel releases the lock when the process ends
+    however it ends, so a killed run's lock never blocks its resume (a lock
+    cannot go stale); a second launch while the first runs is refused at once,
+    naming the first. A holder that ends having written nothing (a start
+    that failed) leaves no lock file, nor the directories it made for it.
+
+    Args:
+        directory: the directory to hold (created if missing).
+        what: what holds it, for the message ("run", "search", "export").
+        flag: the flag that names the directory, for the message.
+    """
+
+    def __init__(self, directory: str, what: str, flag: str):
+        self.directory, self.what, self.flag = directory, what, flag
+        self.fd, self.made = None, []
+
+    def __enter__(self) -> "DirectoryLock":
+        import fcntl
+        import socket
+        import time
+
+        missing = os.path.abspath(self.directory)
+        while not os.path.exists(missing):
+            self.made.append(missing)
+            missing = os.path.dirname(missing)
+        os.makedirs(self.directory, exist_ok=True)
+        fd = os.open(os.path.join(self.directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, file_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 512).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            self.made = []
+            raise ValueError(f"--{self.flag}={self.directory!r} is in use by a running {self.what} ({holder}): "
+                             f"wait for it to end, or pass another --{self.flag}.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+
+        if os.listdir(self.directory) == [LOCK_FILE]:  # nothing was written: leave nothing behind
+            os.remove(os.path.join(self.directory, LOCK_FILE))
+            for made in self.made:  # deepest first; one another process has written to stays
+                with contextlib.suppress(OSError):
+                    os.rmdir(made)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+
 class RunDir:
     """One run's directory, as seen by one process of a (possibly distributed) run.
 
@@ -109,6 +242,10 @@ class RunDir:
     def path(self, name: str) -> str:
         """Where this process writes `name`."""
         return os.path.join(self.work, name)
+
+    def lock(self):
+        """The chief's hold on the directory for the run (`DirectoryLock`); workers write apart and take none."""
+        return DirectoryLock(self.root, "run", "model_dir") if self.is_chief else contextlib.nullcontext()
 
     # ------------------------------------------------------------ identity
 
@@ -135,16 +272,8 @@ class RunDir:
             ValueError: naming every setting that differs, before any work.
         """
         saved = self.read_run()
-        if saved is None:
-            return
-        saved = {**(absent or {}), **saved}
-        diff = {k: (saved.get(k), v) for k, v in identity.items() if saved.get(k) != v}
-        if diff:
-            described = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
-            raise ValueError(
-                f"--model_dir={self.root!r} holds a run of another configuration ({described}). A relaunch "
-                "resumes only the same run: pass the same flags to resume it, or another --model_dir to "
-                "start a new run.")
+        if saved is not None:
+            refuse_another_identity(self.root, "run", {**(absent or {}), **saved}, identity)
 
     def start(self, run_info: dict, class_names: Sequence[str]) -> None:
         """Create the directory, clear a killed writer's leftovers, record the run (chief)."""
@@ -189,9 +318,12 @@ class RunDir:
         """
         from keras_resnet import models
 
-        run = self.read_run()
-        model_path = os.path.join(self.root, FINAL_MODEL)
-        if run is None or not os.path.isfile(model_path):
+        self.check_finished()
+        return models.load_model(os.path.join(self.root, FINAL_MODEL)), self.read_run()
+
+    def check_finished(self) -> None:
+        """Raise a ValueError unless the directory holds a finished run (run.json and final.keras)."""
+        if not (os.path.isfile(os.path.join(self.root, RUN_FILE))
+                and os.path.isfile(os.path.join(self.root, FINAL_MODEL))):
             raise ValueError(f"{self.root!r} is not a finished scripts/train.py --model_dir "
                              f"(it needs {RUN_FILE} and {FINAL_MODEL}).")
-        return models.load_model(model_path), run

@@ -8,6 +8,7 @@ functions that need TensorFlow (decoding, protos) import it when called.
 from __future__ import annotations
 
 import base64
+import os
 from typing import Sequence
 
 import numpy as np
@@ -104,10 +105,21 @@ class TFLiteClassifier:
     """Runs a .tflite classifier with LiteRT on float32 0-255 images."""
 
     def __init__(self, path: str):
+        """Load `path` with LiteRT's interpreter.
+
+        Raises:
+            ValueError: `path` is missing or not a model LiteRT can load (named).
+        """
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=path)
-        self.interpreter.allocate_tensors()
+        if not os.path.isfile(path):
+            raise ValueError(f"{path}: no such .tflite file")
+        try:
+            self.interpreter = Interpreter(model_path=path)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(f"{path}: not a .tflite model LiteRT can load: "
+                             f"{str(error).strip().splitlines()[0]}") from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 

@@ -8,6 +8,7 @@ is written.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -19,7 +20,8 @@ import tensorflow as tf
 from keras_resnet import config as config_lib
 from keras_resnet import data, distribute, models, pipelines, recipes, reports, specs, weights
 from keras_resnet.config import TTA_MODES, TrainConfig
-from keras_resnet.run_dir import BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_FILE, LOGS_DIR, RunDir
+from keras_resnet.run_dir import (BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_FILE, LOGS_DIR, RunDir,
+                                  check_writable_dir)
 
 log = logging.getLogger("keras_resnet")
 
@@ -39,9 +41,9 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     good epoch instead of backing up NaN weights.
     """
 
-    def __init__(self, backup_dir: str):
+    def __init__(self, backup_dir: str, model_dir: str):
         super().__init__()
-        self.backup_dir = backup_dir
+        self.backup_dir, self.model_dir = backup_dir, model_dir
         self.epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -52,13 +54,37 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         if loss is None or math.isfinite(float(loss)):
             return
         where = f"Training loss became {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}. Stopped; "
+        # A relaunch on the same model_dir must keep every setting, so a lower rate needs a new directory.
+        advice = (f"to train with a lower rate, relaunch with a smaller --learning_rate and a new --model_dir "
+                  f"({self.model_dir!r} resumes only these settings)")
         if os.path.isdir(self.backup_dir) and os.listdir(self.backup_dir):
             raise NonFiniteLossError(
-                where + f"the last good epoch is kept in {self.backup_dir} and a relaunch resumes from it "
-                "(lower --learning_rate, or check the data, first).")
+                where + f"the last good epoch is kept in {self.backup_dir}, and the same command resumes from "
+                f"it (after checking the data); {advice}.")
         raise NonFiniteLossError(
-            where + "no epoch had finished, so there is no backup: a relaunch starts over "
-            "(lower --learning_rate, or check the data, first).")
+            where + f"no epoch had finished, so there is no backup; {advice}, or check the data.")
+
+
+class Backup(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore, keeping the previous epoch's backup beside the latest.
+
+    Keras writes the backup in place, so a kill mid-write leaves it damaged;
+    with `double_checkpoint` Keras then resumes from the epoch before. A
+    backup damaged beyond that is named, with how to start over, instead of
+    h5py's or json's own error.
+    """
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir, delete_checkpoint=False, double_checkpoint=True)
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except (OSError, json.JSONDecodeError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"The run's backup in {self.backup_dir} is damaged ({reason}), and so is the one "
+                             f"before it: the run cannot resume. Delete {self.backup_dir} to start it over in "
+                             "the same --model_dir, or pass another --model_dir.") from None
 
 
 def _augmentation(config: TrainConfig, recipe: recipes.Recipe) -> str:
@@ -131,6 +157,9 @@ def validate(config: TrainConfig) -> specs.ResNetSpec:
     if config.image_size is not None and config.image_size < spec.min_size:
         raise ValueError(f"{spec.name} needs images of at least {spec.min_size} px. "
                          f"Received: image_size={config.image_size}")
+    check_writable_dir(config.model_dir, "model_dir")
+    if config.export_dir:
+        check_writable_dir(config.export_dir, "export_dir")
     RunDir(config.model_dir).check_identity(_resolved_identity(config, recipe),
                                             absent=config_lib.IDENTITY_OF_OLDER_RUNS)
     return spec
@@ -149,7 +178,7 @@ def prepare_data(config: TrainConfig, batch_size: int) -> pipelines.PreparedData
     """The run's data: loaded, split, subsampled and sized for its model, as `train` uses it."""
     spec = specs.get_spec(config.model)
     source = data.load_dataset(config.dataset, config.data_dir, download=config.download,
-                               skip_bad_images=config.skip_bad_images)
+                               skip_bad_images=config.skip_bad_images, prepare_data_dir=config.prepare_data_dir)
     return pipelines.prepare_data(
         source, batch_size=batch_size, min_size=spec.min_size, default_size=spec.input_shape[:2],
         image_size=config.image_size, validation_split=config.validation_split,
@@ -182,8 +211,8 @@ def _build_model(config: TrainConfig, prepared: pipelines.PreparedData, recipe, 
 def _callbacks(run_dir: RunDir, monitor: str, extra: Sequence[keras.callbacks.Callback]) -> list:
     backup_dir = run_dir.path(BACKUP_DIR)
     callbacks = [
-        StopOnNonFiniteLoss(backup_dir),
-        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+        StopOnNonFiniteLoss(backup_dir, run_dir.root),
+        Backup(backup_dir),
         weights.SaveBest(run_dir.path(BEST_WEIGHTS), monitor),
         keras.callbacks.CSVLogger(run_dir.path(HISTORY_FILE), append=True),
     ]
@@ -196,7 +225,7 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     """Train, evaluate and save a network as `config` says.
 
     Relaunching with the same config resumes from the last finished epoch
-    (keras.callbacks.BackupAndRestore in `model_dir/backup`); a relaunch
+    (`Backup`, Keras's BackupAndRestore, in `model_dir/backup`); a relaunch
     with other trajectory settings is refused (see `validate`).
 
     Args:
@@ -218,6 +247,13 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     strategy = strategy or distribute.make_strategy(config.strategy, config.num_gpus, config.tpu)
     batch_size = _global_batch_size(config, recipe, strategy)
     role = distribute.cluster_role(strategy)
+    run_dir = RunDir(config.model_dir, role.is_chief, role.task_index)
+    with run_dir.lock():  # a second launch on this model_dir is refused before it reads any data
+        return _train(config, spec, recipe, strategy, batch_size, run_dir, extra_callbacks)
+
+
+def _train(config: TrainConfig, spec: specs.ResNetSpec, recipe: recipes.Recipe, strategy, batch_size: int,
+           run_dir: RunDir, extra_callbacks: Sequence[keras.callbacks.Callback]) -> dict:
     keras.utils.set_random_seed(config.seed)
 
     prepared = prepare_data(config, batch_size)
@@ -225,19 +261,21 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     train_ds = prepared.train_pipeline(_augmentation(config, recipe), config.crop_padding)
     plan = recipes.plan(recipe, batch_size, prepared.num_train, spec.depth, epochs=config.epochs,
                         train_steps=config.train_steps, learning_rate=config.learning_rate,
-                        weight_decay=config.weight_decay, warmup_steps=config.warmup_steps)
+                        weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
+                        default_warmup_steps=config.default_warmup_steps)
     steps_per_epoch = min(plan.steps_per_epoch, plan.total_steps)
     epochs = -(-plan.total_steps // steps_per_epoch)
 
-    run_dir = RunDir(config.model_dir, role.is_chief, role.task_index)
     run_dir.start(dict(_resolved_identity(config, recipe), classes=source.num_classes,
                        class_names=list(source.class_names), input_size=list(prepared.image_size),
-                       channels=prepared.input_shape[-1],
+                       channels=prepared.input_shape[-1], max_test_examples=config.max_test_examples,
                        data_dir=os.path.abspath(config.data_dir) if config.data_dir else None),
                   source.class_names)
     model = _build_model(config, prepared, recipe, plan, strategy)
     distribute.prepare_for_strategy(model, strategy, train_ds)
     warmup = f"{plan.warmup_steps} steps of {plan.warmup} warm-up" if plan.warmup_steps else "no warm-up"
+    if plan.warmup_cut_from:
+        warmup += f" (the default {plan.warmup_cut_from}, cut to half this short run)"
     log.info("%s on %s: %d train images %s, batch %d over %d replica(s), %d epochs x %d steps, lr %.4g "
              "(%s), wd %.1e, %s",
              spec.name, config.dataset, prepared.num_train, prepared.image_size, batch_size,

@@ -18,7 +18,8 @@ import numpy as np
 from keras_resnet import config as config_lib
 from keras_resnet import data, distribute, models, pipelines, recipes, specs
 from keras_resnet.config import FAMILIES, OBJECTIVES, TUNERS, SearchSpace, TuneConfig
-from keras_resnet.run_dir import RunDir, write_json, write_text
+from keras_resnet.run_dir import (SEARCH_FILE, DirectoryLock, RunDir, check_search, check_writable_dir, write_json,
+                                  write_text)
 
 __all__ = ["FAMILIES", "OBJECTIVES", "TUNERS", "SearchSpace", "TuneConfig", "ResNetHyperModel", "validate",
            "make_tuner", "trials_table", "search"]
@@ -110,6 +111,8 @@ def validate(config: TuneConfig) -> None:
         raise ValueError(f"Objective {config.objective} needs a validation split in (0, 1). "
                          f"Received: validation_split={config.validation_split}")
     config.space.validate()
+    check_writable_dir(config.model_dir, "model_dir")
+    check_search(config.model_dir, config.identity())
 
 
 def make_tuner(config: TuneConfig, hypermodel: ResNetHyperModel, strategy=None) -> keras_tuner.Tuner:
@@ -160,9 +163,15 @@ def search(config: TuneConfig, strategy=None) -> dict:
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     if config.batch_size % replicas:
         raise ValueError(f"--batch_size={config.batch_size} must divide evenly over the {replicas} replicas")
+    with DirectoryLock(config.model_dir, "search", "model_dir"):
+        write_json(os.path.join(config.model_dir, SEARCH_FILE), config.identity())
+        return _search(config, strategy)
+
+
+def _search(config: TuneConfig, strategy) -> dict:
     keras.utils.set_random_seed(config.seed)
     source = data.load_dataset(config.dataset, config.data_dir, download=config.download,
-                               skip_bad_images=config.skip_bad_images)
+                               skip_bad_images=config.skip_bad_images, prepare_data_dir=config.prepare_data_dir)
     # The smallest nets searched (CIFAR family) set the minimum and default sizes.
     smallest = specs.get_spec("resnet20")
     prepared = pipelines.prepare_data(
@@ -174,7 +183,6 @@ def search(config: TuneConfig, strategy=None) -> dict:
     hypermodel = ResNetHyperModel(prepared.input_shape, source.num_classes, prepared.mean,
                                   steps_per_epoch * config.epochs, config.space,
                                   train_data={True: augmented, False: plain})
-    os.makedirs(config.model_dir, exist_ok=True)
     tuner = make_tuner(config, hypermodel, strategy)
     tuner.search(augmented, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                  validation_data=prepared.val_ds, verbose=config.verbose, shuffle=False)

@@ -31,6 +31,12 @@ def main(argv):
         raise ValueError("pass exactly one of --saved_model, --tflite, --onnx, --server, --grpc")
     if not files:
         raise ValueError("name at least one image file")
+    if FLAGS.top_k < 1:
+        raise ValueError(f"--top_k must be >= 1 (labels printed per image). Received: top_k={FLAGS.top_k}")
+    folders = [f for f in files if os.path.isdir(f)]
+    if folders:
+        raise ValueError(f"directories, not image files: {', '.join(folders)} (name the images, e.g. "
+                         f"{os.path.join(folders[0], '*.png')})")
     missing = [f for f in files if not os.path.isfile(f)]
     if missing:
         raise ValueError(f"no such file(s): {', '.join(missing)}")

@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+import zipfile
 
 import keras
 import numpy as np
@@ -218,8 +219,21 @@ def test_a_pth_without_torch_says_what_to_do(tmp_path):
     except ImportError:
         pass
     path = tmp_path / "resnet18-f37072fd.pth"
-    path.write_bytes(b"PK\x03\x04" + b"\0" * 64)  # torch.save's zip container
+    with zipfile.ZipFile(path, "w") as archive:  # torch.save's zip container
+        archive.writestr("resnet18-f37072fd/data.pkl", b"\x80\x02}q\x00.")
     _refused(keras_resnet.ResNet18(input_shape=(SIZE, SIZE, 3)), str(path), "pip install torch", ".safetensors")
+
+
+def test_a_keras_archive_or_another_zip_as_weights_is_named_for_what_it_is(tmp_path):
+    model = keras_resnet.build("resnet", depth=8, input_shape=(32, 32, 3))
+    model.save(tmp_path / "run.keras")
+    _refused(model, str(tmp_path / "run.keras"), "is a Keras model archive (.keras), not a weights file: load "
+             "the model with keras_resnet.load_model(path)")
+    with zipfile.ZipFile(tmp_path / "photos.zip", "w") as archive:
+        archive.writestr("a.txt", "not weights")
+    _refused(model, str(tmp_path / "photos.zip"), "is not a weights file this package reads")
+    (tmp_path / "cut.pth").write_bytes(b"PK\x03\x04" + b"\0" * 64)
+    _refused(model, str(tmp_path / "cut.pth"), "is a damaged zip archive")
 
 
 def test_a_run_mean_model_refuses_a_checkpoint():

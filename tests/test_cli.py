@@ -23,6 +23,9 @@ def script(name, *args, env=None, timeout=300):
 def test_every_setting_is_a_flag_with_its_default_and_help():
     out = script("train.py", "--helpfull")
     for field in dataclasses.fields(config.TrainConfig):
+        if not field.metadata.get("flag", True):
+            assert f"--{field.name}" not in out.stdout, field.name  # set by callers (reproduce.py), not by users
+            continue
         assert f"--{field.name}:" in out.stdout or f"--[no]{field.name}:" in out.stdout, field.name
         assert field.metadata["help"].split()[0] in out.stdout
     tune = script("tune.py", "--helpfull").stdout
@@ -45,6 +48,31 @@ def test_an_unknown_export_format_is_refused_before_training(tmp_path):
     assert out.returncode == 1
     assert "--formats takes one or more of saved_model, tflite, onnx. Received: formats=saved_model,pdf" in out.stderr
     assert not os.path.exists(tmp_path / "x") and not os.path.exists(tmp_path / "e")
+
+
+def test_a_second_launch_on_a_held_model_dir_is_refused_at_once(tmp_path):
+    from keras_resnet import run_dir
+
+    with run_dir.DirectoryLock(str(tmp_path / "run"), "run", "model_dir"):
+        out = script("train.py", "--model=resnet8", f"--model_dir={tmp_path / 'run'}", "--dataset=mnist",
+                     f"--data_dir={tmp_path / 'no_data_read'}")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"is in use by a running run (pid {os.getpid()} on " in out.stderr
+    assert sorted(os.listdir(tmp_path / "run")) == [".lock"]
+
+
+def test_path_mistakes_are_one_line_errors_naming_the_path(tmp_path):
+    (tmp_path / "file").write_text("x")
+    out = script("export.py", f"--model_dir={tmp_path}", f"--export_dir={tmp_path / 'file' / 'exports'}")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"error: --export_dir='{tmp_path / 'file' / 'exports'}' lies under '{tmp_path / 'file'}', which is a " \
+           "file" in out.stderr
+    # An OSError on a path that no check foresaw still reaches the user as one line naming it.
+    code = ("import os; from keras_resnet import cli\n"
+            f"def main(argv): os.makedirs({str(tmp_path / 'file' / 'x')!r})\n"
+            "cli.run(main)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.strip() == f"error: {tmp_path / 'file' / 'x'}: Not a directory"
 
 
 def test_the_main_job_prints_no_tensorflow_logs_unless_asked(tmp_path):

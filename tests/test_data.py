@@ -115,6 +115,10 @@ def test_image_folder(tmp_path):
     assert shapes[0] == (20, 30, 3) and shapes[-1] == (22, 30, 3)
     with pytest.raises(ValueError, match="No class subfolders"):
         data.load_dataset("image_folder", str(tmp_path / "train" / "cat"))
+    os.makedirs(tmp_path / "train" / "bag")
+    (tmp_path / "train" / "bag" / "notes.txt").write_text("not an image")
+    with pytest.raises(ValueError, match=r"Class folder\(s\) without images .*: bag\. Each subfolder is a class"):
+        data.load_dataset("image_folder", str(tmp_path))
 
 
 def test_image_folders_convert_channels_as_serving_and_the_camera_ready_exports_do(tmp_path):
@@ -223,11 +227,39 @@ def test_pipeline_batches_and_shards_by_data():
 def test_tfds_prepares_a_data_set_end_to_end(tmp_path):
     import fake_tfds.fake_digits  # noqa: F401  (registers the builder)
 
-    source = data.load_dataset("fake_digits", str(tmp_path))
+    with pytest.raises(ValueError, match=r"fake_digits is not prepared in --data_dir=.*which is only read: pass "
+                                         r"--prepare_data_dir"):
+        data.load_dataset("fake_digits", str(tmp_path))
+    assert os.listdir(tmp_path) == []
+    source = data.load_dataset("fake_digits", str(tmp_path), prepare_data_dir=True)
     assert (source.num_train, source.num_test, source.class_names) == (20, 6, ("even", "odd"))
     images, labels = next(iter(source.train.batch(20)))
     assert tuple(images.shape) == (20, 8, 8, 1) and np.bincount(labels.numpy()).tolist() == [10, 10]
     assert os.path.isdir(tmp_path / "fake_digits" / "1.0.0")
+
+
+def test_cifar10_in_a_folder_of_other_data_is_refused_before_any_download(tmp_path):
+    make_idx_dataset(str(tmp_path / "fashion"))
+    before = sorted(os.listdir(tmp_path / "fashion"))
+    with pytest.raises(ValueError, match=r"No cifar10 archive .* in --data_dir=.*fashion.*which is only read: put one "
+                                         r"there, pass --prepare_data_dir"):
+        data.load_dataset("cifar10", str(tmp_path / "fashion"))
+    assert sorted(os.listdir(tmp_path / "fashion")) == before
+
+
+def test_a_failed_download_is_one_line(tmp_path, monkeypatch):
+    import requests
+    import tensorflow_datasets as tfds
+
+    import fake_tfds.fake_digits  # noqa: F401  (registers the builder)
+
+    def offline(self, *args, **kwargs):
+        raise requests.ConnectionError("Failed to resolve 'storage.googleapis.com'")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
+    with pytest.raises(ValueError, match=r"tensorflow-datasets could not download fake_digits \(Failed to resolve "
+                                         r"'storage.googleapis.com'\): check the network"):
+        data.load_dataset("fake_digits", str(tmp_path), prepare_data_dir=True)
 
 
 def test_an_explicit_data_dir_without_the_data_is_an_error(tmp_path):

@@ -148,7 +148,7 @@ def test_a_trained_net_of_another_budget_is_refused_before_any_work(degraded, id
 
 def test_budget_defaults():
     config = ReproduceConfig(experiment="degradation")
-    assert experiments.budget(config) == dict(epochs=4, train_steps=None, warmup_steps=78,
+    assert experiments.budget(config) == dict(epochs=4, train_steps=None, warmup_steps=None, default_warmup_steps=78,
                                               max_train_examples=10_000, max_test_examples=2_000)
     assert experiments.budget(ReproduceConfig(warmup_steps=0))["warmup_steps"] == 0
     assert experiments.budget(ReproduceConfig(experiment="lesion", train_steps=5))["epochs"] is None

@@ -316,6 +316,52 @@ def test_predict_names_a_file_it_cannot_decode(run, tmp_path):
                                [broken.read_bytes()], names=[str(broken)])
 
 
+def test_predict_names_a_bad_model_file_and_refuses_top_k_0_and_a_directory(run, tmp_path):
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\0" * 100)
+    with pytest.raises(ValueError, match=f"{junk}: not a .tflite model LiteRT can load"):
+        serving.TFLiteClassifier(str(junk))
+    with pytest.raises(ValueError, match="missing.tflite: no such .tflite file"):
+        serving.TFLiteClassifier(str(tmp_path / "missing.tflite"))
+    image = tmp_path / "a.png"
+    image.write_bytes(png(np.full((28, 28, 1), 90)))
+    tflite = f"--tflite={run['export_dir']}/tflite/resnet8/resnet8_float32.tflite"
+    script = os.path.join(ROOT, "scripts", "predict.py")
+    for args, message in (([f"--tflite={junk}", str(image)], f"error: {junk}: not a .tflite model LiteRT can load"),
+                          ([tflite, "--top_k=0", str(image)], "error: --top_k must be >= 1"),
+                          ([tflite, str(tmp_path)], f"error: directories, not image files: {tmp_path}")):
+        out = subprocess.run([sys.executable, script] + args, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 1 and message in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+
+
+def test_a_run_tested_on_fewer_images_is_evaluated_on_as_many(run, tmp_path):
+    model_dir = str(tmp_path / "run")
+    training.train(training.TrainConfig(
+        model="resnet8", dataset="mnist", data_dir=run["data_dir"], model_dir=model_dir, batch_size=32, epochs=1,
+        recipe="fast", download=False, verbose=0, validation_split=0.0, max_test_examples=8))
+    reports = export.export_model(model_dir, str(tmp_path / "out"), formats=["saved_model"], num_samples=4)
+    assert [r.eval_examples for r in reports] == [8]
+
+
+def test_the_same_export_again_converts_evaluates_and_publishes_nothing(run, monkeypatch):
+    from keras_resnet import onnx_export
+
+    def never(*args, **kwargs):
+        raise AssertionError("converted or evaluated again")
+
+    for module, function in ((litert, "export_tflite"), (saved_model, "export_saved_model"),
+                             (onnx_export, "export_onnx"), (export, "_evaluate")):
+        monkeypatch.setattr(module, function, never)
+    before = {path: os.path.getmtime(path) for path in (r.path for r in run["reports"].values())}
+    again = export.export_model(run["model_dir"], run["export_dir"], num_samples=64, formats=FORMATS)
+    assert [r.artifact for r in again] == list(run["reports"]) and all(r.reused for r in again)
+    assert [(r.accuracy, r.max_abs_diff) for r in again] == [(r.accuracy, r.max_abs_diff)
+                                                             for r in run["reports"].values()]
+    assert {path: os.path.getmtime(path) for path in before} == before
+    with pytest.raises(AssertionError, match="converted or evaluated again"):  # another request is exported
+        export.export_model(run["model_dir"], run["export_dir"], num_samples=32, formats=FORMATS)
+
+
 def test_exporting_a_run_again_reuses_its_version_and_clears_leftovers(run, tmp_path):
     export_dir = str(tmp_path / "exports")
     first = export.export_model(run["model_dir"], export_dir, formats=["saved_model"], num_samples=4)

@@ -44,9 +44,20 @@ def test_warmup_steps_override_is_linear_on_any_depth():
     schedule = recipes.make_schedule(recipe, run)
     assert [lr_at(schedule, s) for s in (0, 38, 77, 78, 156, 157, 235)] == pytest.approx(
         [0.1 / 78, 0.1 * 39 / 78, 0.1, 0.1, 0.1, 0.01, 0.001])
-    # 0 turns the recipe's own warm-up off; the override is capped at half the run.
+    # 0 turns the recipe's own warm-up off; an explicit length is kept exactly, up to the whole run.
     assert recipes.plan(recipe, batch_size=128, num_train=45_000, depth=110, warmup_steps=0).warmup_steps == 0
-    assert recipes.plan(recipe, batch_size=128, num_train=1_280, depth=20, epochs=2, warmup_steps=50).warmup_steps == 10
+    kept = recipes.plan(recipe, batch_size=128, num_train=1_280, depth=20, epochs=2, warmup_steps=15)
+    assert (kept.total_steps, kept.warmup_steps, kept.warmup_cut_from) == (20, 15, None)
+    with pytest.raises(ValueError, match=r"--warmup_steps=50 is longer than this run's 20 steps: give at most 20"):
+        recipes.plan(recipe, batch_size=128, num_train=1_280, depth=20, epochs=2, warmup_steps=50)
+    # Only the recipe's own warm-up adapts: ResNet-110's 400 steps cut to half a 20-step run, and said so.
+    cut = recipes.plan(recipe, batch_size=128, num_train=1_280, depth=110, epochs=2)
+    assert (cut.warmup_steps, cut.warmup_cut_from) == (10, 400)
+    # A caller's default (reproduce.py's 78) is linear on any depth and adapts the same way.
+    cut = recipes.plan(recipe, batch_size=128, num_train=1_280, depth=20, epochs=2, default_warmup_steps=78)
+    assert (cut.warmup_steps, cut.warmup_cut_from, cut.warmup) == (10, 78, "linear")
+    whole = recipes.plan(recipe, batch_size=128, num_train=10_000, depth=20, epochs=4, default_warmup_steps=78)
+    assert (whole.warmup_steps, whole.warmup_cut_from) == (78, None)
     with pytest.raises(ValueError, match="warmup_steps must be >= 0. Received: warmup_steps=-1"):
         recipes.plan(recipe, batch_size=128, num_train=1_280, depth=20, warmup_steps=-1)
 

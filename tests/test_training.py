@@ -1,5 +1,6 @@
 """Training tests: tiny generated data, a CIFAR net of depth 8, a few steps."""
 
+import dataclasses
 import json
 import logging
 import os
@@ -139,6 +140,22 @@ def test_relaunch_resumes_at_the_interrupted_epoch(idx_dir, tmp_path):
     assert again["epochs_run"] == 0
 
 
+def test_a_damaged_backup_resumes_from_the_epoch_before_or_is_named(idx_dir, tmp_path):
+    cfg = config(idx_dir, tmp_path, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(cfg, extra_callbacks=[Interrupt(1)])  # backups of epochs 1 and 2
+    latest, previous = tmp_path / "backup" / "latest.weights.h5", tmp_path / "backup" / "latest.weights.h5.bkp"
+    intact = previous.read_bytes()
+    latest.write_bytes(latest.read_bytes()[:500])  # killed while writing
+    previous.write_bytes(intact[:500])
+    with pytest.raises(ValueError, match=r"The run's backup in .*backup is damaged .*and so is the one before it: "
+                                         r"the run cannot resume\. Delete .*backup to start it over"):
+        training.train(cfg)
+    previous.write_bytes(intact)
+    result = training.train(cfg)  # the latest is damaged: Keras falls back to epoch 1's
+    assert result["initial_epoch"] == 1 and result["epochs_run"] == 2 and np.isfinite(result["test_loss"])
+
+
 class PoisonWeights(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == 1:
@@ -148,8 +165,16 @@ class PoisonWeights(keras.callbacks.Callback):
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_backup(idx_dir, tmp_path):
     cfg = config(idx_dir, tmp_path, epochs=2)
-    with pytest.raises(training.NonFiniteLossError, match=r"loss became nan at epoch 2, step 1.*backup"):
+    with pytest.raises(training.NonFiniteLossError, match=r"loss became nan at epoch 2, step 1.*backup.*the same "
+                                                          r"command resumes from it.*relaunch with a smaller "
+                                                          r"--learning_rate and a new --model_dir") as stop:
         training.train(cfg, extra_callbacks=[PoisonWeights()])
+    assert repr(str(tmp_path)) in str(stop.value)
+    # The advice works: a lower rate is refused on this model_dir, and trains in a new one.
+    with pytest.raises(ValueError, match="holds a run of another configuration"):
+        training.validate(dataclasses.replace(cfg, learning_rate=0.01))
+    lower = training.train(dataclasses.replace(cfg, learning_rate=0.01, model_dir=f"{tmp_path}_lower"))
+    assert np.isfinite(lower["test_loss"])
     result = training.train(cfg)  # resumes from epoch 1's backup, which is finite
     assert result["initial_epoch"] == 1 and np.isfinite(result["test_loss"])
 
@@ -232,7 +257,7 @@ class PoisonFirstStep(keras.callbacks.Callback):
 
 def test_nan_in_the_first_epoch_says_there_is_no_backup(idx_dir, tmp_path):
     with pytest.raises(training.NonFiniteLossError, match=r"epoch 1, step 1.*no epoch had finished, so there is "
-                                                          r"no backup: a relaunch starts over"):
+                                                          r"no backup; to train with a lower rate, relaunch"):
         training.train(config(idx_dir, tmp_path), extra_callbacks=[PoisonFirstStep()])
 
 

@@ -50,6 +50,16 @@ def test_random_search_writes_best_hyperparameters_and_model_and_resumes(idx_dir
     trials = {t.trial_id: t.hyperparameters.values for t in _oracle_trials(tmp_path)}
     assert {k: trials[k] for k in first} == first
 
+    # A relaunch with another space, tuner or trial length is refused before any trial, naming each difference.
+    before = sorted(os.listdir(tmp_path))
+    other = config(idx_dir, tmp_path, tuner="bayesian", epochs=2,
+                   space=dataclasses.replace(SMALL, learning_rate=(0.5, 0.9)))
+    with pytest.raises(ValueError, match=r"holds a search of another configuration \(tuner: 'random' there, "
+                                         r"'bayesian' now, epochs: 1 there, 2 now, space.learning_rate: "
+                                         r"\[0.01, 0.3\] there, \[0.5, 0.9\] now\)"):
+        tuning.search(other)
+    assert sorted(os.listdir(tmp_path)) == before
+
 
 def _oracle_trials(model_dir):
     tuner = keras_tuner.RandomSearch(
