@@ -8,6 +8,12 @@ summed is op time: ops that run side by side on the inter-op threads both
 count, so the total can exceed the step's wall time. The trace stays on disk
 for TensorBoard's profile plugin. GPU kernels are not in these host events,
 so summaries are for CPU runs only.
+
+Which kernel library runs an op shows in its type: TensorFlow's own kernels
+record the op's type ("Conv2D"), oneDNN's (TF_ENABLE_ONEDNN_OPTS, on by
+default on Intel CPUs with AVX512) record "_MklNativeConv2D" or
+"_MklMatMul". Both are charged to the operation (`op_type`), so a profile
+reads the same whichever library ran it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,14 @@ LOSS_SCOPE = "compile_loss"
 # Charged to no layer: the optimizer's update, the loss, and the rest of the step (gradient sums, counters).
 OPTIMIZER, LOSS, OTHER = "(optimizer)", "(loss)", "(other)"
 _SUFFIX = re.compile(r"_\d+$")
+_ONEDNN = re.compile(r"^_Mkl(Native)?")
+
+
+def op_type(recorded: str) -> str:
+    """The operation an event's type names: oneDNN's kernels ("_MklNativeConv2D", "_MklMatMul") as their op."""
+    if recorded.startswith("__inference_"):  # a compiled function (XLA): drop its trace counter
+        return _SUFFIX.sub("", recorded)
+    return _ONEDNN.sub("", recorded)
 
 
 @dataclasses.dataclass
@@ -108,10 +122,8 @@ def op_events(xspace) -> list:
                 # Op events are "<name>:<type>" with the type as display name; tf.data and executor
                 # events are not.
                 if meta.display_name and meta.name.endswith(":" + meta.display_name):
-                    op_type = meta.display_name
-                    if op_type.startswith("__inference_"):  # a compiled function (XLA): drop its trace counter
-                        op_type = _SUFFIX.sub("", op_type)
-                    events.append((meta.name[:-len(meta.display_name) - 1], op_type, event.duration_ps * 1e-12))
+                    events.append((meta.name[:-len(meta.display_name) - 1], op_type(meta.display_name),
+                                   event.duration_ps * 1e-12))
     return events
 
 

@@ -45,6 +45,7 @@ def test_the_fused_batchnorm_is_compared_with_keras_own(tmp_path):
     assert ratio["per_image"] == pytest.approx(values[0] / values[1])
 
 
+@pytest.mark.kernels
 def test_a_profile_charges_each_subjects_training_step(tmp_path):
     # One dtype keeps the suite short: float32 is profiled in test_profiling, and bfloat16 adds the casts.
     report = benchmark.run(small(tmp_path, tasks=("profile",), keras_batchnorm=True, image_size=32,

@@ -20,14 +20,27 @@ def test_backbones_and_option_a_follow_the_format():
         channels_first(lambda: keras_resnet.ResNet20(input_shape=(None, 32, 32)))
 
 
-def test_tensorflow_on_cpu_refuses_nchw_convolutions_with_its_own_error():
-    import tensorflow as tf
+@pytest.mark.kernels
+def test_tensorflow_on_cpu_runs_nchw_convolutions_with_onednn_and_refuses_them_without():
+    """TensorFlow's own CPU kernels take NHWC only; oneDNN's (TF_ENABLE_ONEDNN_OPTS) take NCHW too.
 
-    model = channels_first(lambda: keras_resnet.build("resnet8", input_shape=(3, 16, 16)))
+    CI runs this test both ways (.ci/run), whatever the machine's default.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import test_util
+
+    first = channels_first(lambda: keras_resnet.build("resnet8", input_shape=(3, 16, 16)))
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU runs NCHW convolutions")
-    with pytest.raises(tf.errors.UnimplementedError, match="only supports the NHWC tensor format on the CPU"):
-        model(np.zeros((1, 3, 16, 16), "float32"))
+    x = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    if not test_util.IsMklEnabled():
+        with pytest.raises(tf.errors.UnimplementedError, match="only supports the NHWC tensor format on the CPU"):
+            first(x.transpose(0, 3, 1, 2))
+        return
+    last = keras_resnet.build("resnet8", input_shape=(16, 16, 3))
+    last.set_weights(first.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(first(x.transpose(0, 3, 1, 2), training=False)),
+                               keras.ops.convert_to_numpy(last(x, training=False)), atol=1e-5)
 
 
 @requires_jax

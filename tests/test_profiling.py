@@ -69,12 +69,23 @@ def test_op_events_sum_by_type_and_by_layer_per_step():
     [(_, op_type, _)] = profiling.op_events(xspace([
         ("StatefulPartitionedCall:__inference_one_step_on_data_5231", "__inference_one_step_on_data_5231", 1)]))
     assert op_type == "__inference_one_step_on_data"
+    # oneDNN's kernels (on by default on Intel CPUs with AVX512) are charged to the operation they run.
+    onednn = profiling.op_events(xspace([
+        ("m/conv1_conv_1/convolution:_MklNativeConv2D", "_MklNativeConv2D", 3_000_000_000),
+        ("m/conv1_conv_1/convolution:Conv2D", "Conv2D", 1_000_000_000),
+        ("m/conv1_bn_1/FusedBatchNormV3:_MklNativeFusedBatchNormV3", "_MklNativeFusedBatchNormV3", 1_000_000_000),
+        ("m/predictions_1/MatMul:_MklMatMul", "_MklMatMul", 1_000_000_000)]))
+    assert [e[1] for e in onednn] == ["Conv2D", "Conv2D", "FusedBatchNormV3", "MatMul"]
+    _, by_type, by_layer = profiling.summarize(onednn, CLASSES, "sgd", steps=1)
+    assert [(r["op_type"], r["ms"]) for r in by_type][0] == ("Conv2D", pytest.approx(4.0))
+    assert {r["layer"] for r in by_layer} == {"Conv2D", "BatchNormalization", "Dense"}
     # Device planes (GPU kernels) are not host op events.
     assert profiling.op_events(xspace([("a/b:Conv2D", "Conv2D", 1)], plane="/device:GPU:0")) == []
     with pytest.raises(ValueError, match="no TensorFlow op events"):
         profiling.summarize([], CLASSES, "sgd", steps=1)
 
 
+@pytest.mark.kernels
 def test_a_real_training_step_is_charged_to_the_model_layers(tmp_path):
     model = keras_resnet.build("resnet8", input_shape=(16, 16, 3), classes=10)
     model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "categorical_crossentropy")
