@@ -56,9 +56,10 @@ def test_a_second_launch_on_a_held_model_dir_is_refused_at_once(tmp_path):
     with run_dir.DirectoryLock(str(tmp_path / "run"), "run", "model_dir"):
         out = script("train.py", "--model=resnet8", f"--model_dir={tmp_path / 'run'}", "--dataset=mnist",
                      f"--data_dir={tmp_path / 'no_data_read'}")
+        assert sorted(os.listdir(tmp_path / "run")) == [".lock"]  # the refused launch wrote nothing
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert f"is in use by a running run (pid {os.getpid()} on " in out.stderr
-    assert sorted(os.listdir(tmp_path / "run")) == [".lock"]
+    assert not os.path.exists(tmp_path / "run")  # nor did the holder, which made the directory: none is left
 
 
 def test_path_mistakes_are_one_line_errors_naming_the_path(tmp_path):
