@@ -203,7 +203,7 @@ def _export(source, export_dir, name, version, overwrite, formats, quantizations
     reports = []
     if "saved_model" in formats:
         reports.append(saved_model_lib.export_saved_model(model, base, labels, samples, version, overwrite,
-                                                          top_k, name))
+                                                          top_k, name, request["weights_sha256"]))
         saved_model_lib.write_models_config(export_dir)
     if "tflite" in formats:
         mean = None
@@ -211,7 +211,7 @@ def _export(source, export_dir, name, version, overwrite, formats, quantizations
                 and isinstance(model.get_layer("preprocessing"), MeanSubtraction):
             mean = keras.ops.convert_to_numpy(model.get_layer("preprocessing").mean)
         reports += litert.export_tflite(model, os.path.join(export_dir, "tflite", name), labels, samples,
-                                        quantizations, representative, name, mean)
+                                        quantizations, representative, name, mean, request["weights_sha256"])
     if "onnx" in formats:
         from keras_resnet import onnx_export
 

@@ -30,7 +30,7 @@ from keras_resnet.artifacts import (TOLERANCES, ArtifactReport, ExportVerificati
                                     weights_digest)
 from keras_resnet.layers import InputNormalization, RGBToGrayscale
 from keras_resnet.run_dir import LABELS_FILE, atomic_path, remove_leftovers, write_json, write_labels
-from keras_resnet.serving import TFLiteClassifier
+from keras_resnet.serving import TFLiteClassifier, as_rgb
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
 GRAYSCALE_LAYER = "rgb_to_grayscale"
@@ -147,18 +147,17 @@ def camera_ready(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, model(RGBToGrayscale(name=GRAYSCALE_LAYER)(inputs)), name=model.name)
 
 
-def as_rgb(images: np.ndarray) -> np.ndarray:
-    """[N, H, W, 1] grey images as the RGB a camera would give (grey in every channel); RGB as it is."""
-    images = np.asarray(images, np.float32)
-    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+def classifier_info(name: str, model: keras.Model, labels: Sequence[str],
+                    digest: Optional[str] = None) -> litert_metadata.ClassifierInfo:
+    """The TFLite metadata of `model`'s files: raw pixels in (mean 0, std 1: the normalisation is inside).
 
-
-def classifier_info(name: str, model: keras.Model, labels: Sequence[str]) -> litert_metadata.ClassifierInfo:
-    """The TFLite metadata of `model`'s files: raw pixels in (mean 0, std 1: the normalisation is inside)."""
+    `digest` is the weights' `weights_digest`, where the caller has it.
+    """
     height, width, channels = model_input(model)
+    digest = digest or weights_digest(model)
     grey = " converted to grey inside the file (the net was trained on grey images)," if channels == 1 else ""
     return litert_metadata.ClassifierInfo(
-        name=name, labels=list(labels), version=f"weights sha256:{weights_digest(model)[:16]}",
+        name=name, labels=list(labels), version=f"weights sha256:{digest[:16]}",
         description=(f"{name}: a residual network (He et al. 2015) classifying {width}x{height} RGB images into "
                      f"{len(labels)} classes. Input: raw pixels 0-255,{grey} normalised inside the model. "
                      "Output: probabilities."),
@@ -206,7 +205,8 @@ def card(name: str, model: keras.Model, labels: Sequence[str], files: dict, mean
 
 def export_tflite(model: keras.Model, out_dir: str, labels: Sequence[str], samples: np.ndarray,
                   quantizations: Iterable[str] = QUANTIZATIONS, representative: Optional[np.ndarray] = None,
-                  name: Optional[str] = None, mean: Optional[np.ndarray] = None) -> list:
+                  name: Optional[str] = None, mean: Optional[np.ndarray] = None,
+                  digest: Optional[str] = None) -> list:
     """Write verified, camera-ready .tflite files with TFLite metadata, labels.txt and an app card (JSON).
 
     Args:
@@ -219,6 +219,7 @@ def export_tflite(model: keras.Model, out_dir: str, labels: Sequence[str], sampl
         representative: int8 calibration images, as `samples`.
         name: file name stem and the metadata's model name.
         mean: the training mean, for the card.
+        digest: the weights' `weights_digest`, where the caller has it (the metadata's version).
 
     Returns:
         An `ArtifactReport` per file.
@@ -233,7 +234,7 @@ def export_tflite(model: keras.Model, out_dir: str, labels: Sequence[str], sampl
     check_samples(quantizations, representative)
     name = name or model.name
     app_model = camera_ready(model)
-    info = classifier_info(name, model, labels)
+    info = classifier_info(name, model, labels, digest)
     samples = as_rgb(samples)
     representative = None if representative is None else as_rgb(representative)
     os.makedirs(out_dir, exist_ok=True)

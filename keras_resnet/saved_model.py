@@ -134,7 +134,7 @@ def _remove_staging(base_dir: str) -> None:
 
 def export_saved_model(model: keras.Model, base_dir: str, labels: Sequence[str], samples: np.ndarray,
                        version: Optional[int] = None, overwrite: bool = False, top_k: int = 5,
-                       model_name: Optional[str] = None) -> ArtifactReport:
+                       model_name: Optional[str] = None, digest: Optional[str] = None) -> ArtifactReport:
     """Write a verified SavedModel to `base_dir/<version>/`.
 
     Without `version`, weights already exported under `base_dir` are not
@@ -151,6 +151,7 @@ def export_saved_model(model: keras.Model, base_dir: str, labels: Sequence[str],
         top_k: how many classes the signatures return.
         model_name: the name TF Serving serves it under (warm-up requests);
             default the base directory's name.
+        digest: the weights' `weights_digest`, where the caller has it.
 
     Returns:
         The verification report.
@@ -159,7 +160,7 @@ def export_saved_model(model: keras.Model, base_dir: str, labels: Sequence[str],
         ValueError: the version exists and `overwrite` is False, or a bad argument.
         ExportVerificationError: the reloaded SavedModel differs from Keras.
     """
-    digest = weights_digest(model)
+    digest = digest or weights_digest(model)
     if os.path.isdir(base_dir):
         _remove_staging(base_dir)
     if version is None and not overwrite:

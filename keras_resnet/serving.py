@@ -101,6 +101,12 @@ def parse_grpc_response(response) -> list:
     return [([l.decode() for l in row], [float(s) for s in srow]) for row, srow in zip(labels, scores)]
 
 
+def as_rgb(images: np.ndarray) -> np.ndarray:
+    """[N, H, W, 1] grey images as the RGB a camera would give (grey in every channel); RGB as it is."""
+    images = np.asarray(images, np.float32)
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
 class TFLiteClassifier:
     """Runs a .tflite classifier with LiteRT on float32 0-255 images."""
 
@@ -138,8 +144,8 @@ class TFLiteClassifier:
         net) go in as a camera would give them: grey in every channel.
         """
         images = np.asarray(images, np.float32)
-        if images.ndim == 4 and images.shape[-1] == 1 and self.channels == 3:
-            images = np.repeat(images, 3, axis=-1)
+        if images.ndim == 4 and self.channels == 3:
+            images = as_rgb(images)
         outputs = []
         for image in images:
             x = image[None]
