@@ -1,6 +1,10 @@
 """keras_resnet: the ResNets of He et al. (2015) for Keras 3 and TensorFlow."""
 
+import re
+
 from setuptools import find_packages, setup
+
+VERSION = re.search(r'__version__ = "(.+)"', open("keras_resnet/version.py").read()).group(1)
 
 EXPORT = [
     "ai-edge-litert>=2.3",
@@ -14,9 +18,16 @@ EXPORT = [
     "onnxruntime>=1.20",
 ]
 
+# The documentation site (mkdocs.yml): `mkdocs build --strict` runs in the tests.
+DOCS = [
+    "mkdocs>=1.6",
+    "mkdocs-material>=9.5",
+    "mkdocstrings[python]>=0.26",
+]
+
 setup(
     name="keras_resnet",
-    version="0.1.0",
+    version=VERSION,
     description=(
         "ResNet-18..152 and the paper's CIFAR nets as Keras 3 models, with "
         "tf.distribute training, TF Serving / LiteRT / ONNX export and keras-tuner search."
@@ -24,7 +35,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_resnet", "keras_resnet.*"]),
-    package_data={"keras_resnet": ["imagenet_classes.json"]},
+    package_data={"keras_resnet.weights": ["imagenet_classes.json"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.21",
@@ -46,12 +57,14 @@ setup(
     ],
     extras_require={
         "export": EXPORT,
+        "docs": DOCS,
         "tests": [
             "pytest>=8",
             # The suite runs one test module per core (pytest.ini): 2 cores take it under 15 minutes.
             "pytest-xdist>=3",
             "jax[cpu]",
             *EXPORT,
+            *DOCS,
         ],
     },
 )

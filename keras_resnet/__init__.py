@@ -1,7 +1,12 @@
 """keras_resnet: the ResNets of He et al. (2015) for Keras 3.
 
 The public names are imported on first use (PEP 562), so a light module such
-as `keras_resnet.serving` can be imported without Keras or TensorFlow. The
+as `keras_resnet.export.serving` can be imported without Keras or TensorFlow.
+
+The package's folders are its layers, each importing only those below it:
+`arch` (the networks), `weights` (checkpoints), `factory` and `applications`
+(a network with its weights), `data`, `train`, `export`, `research`; `files`
+and `settings` are the foundations, `cli` the scripts' shared front. The
 registered Keras classes that `.keras` files name are registered as soon as
 Keras is imported too, in either order, so `keras.saving.load_model` finds
 them (`_register_with_keras`).
@@ -12,40 +17,42 @@ import importlib.abc
 import importlib.machinery
 import sys
 
-__version__ = "0.1.0"
+from keras_resnet.version import __version__  # noqa: E402,F401
 
 _EXPORTS = {
-    "count_macs": "flops",
-    "MeanSubtraction": "layers",
-    "ZeroPadShortcut": "layers",
-    "ResNetSpec": "specs",
-    "Stage": "specs",
-    "get_spec": "specs",
-    "list_models": "specs",
-    "BlockOptions": "blocks",
-    "save_weights": "weights",
-    "load_weights": "weights",
+    "ResNetSpec": "arch.specs",
+    "Stage": "arch.specs",
+    "get_spec": "arch.specs",
+    "list_models": "arch.specs",
+    "BlockOptions": "arch.blocks",
+    "ModelOptions": "arch.options",
+    "options_table": "arch.options",
+    "MeanSubtraction": "arch.layers",
+    "ZeroPadShortcut": "arch.layers",
+    "HorizontalFlip": "arch.layers",
+    "DropPath": "arch.layers",
+    "InputNormalization": "arch.layers",
+    "FeatureInfo": "arch.builder",
+    "ResNet": "arch.builder",
+    "stage_output_names": "arch.builder",
+    "load_model": "arch.transforms",
+    "with_dtype": "arch.transforms",
+    "inference_copy": "arch.transforms",
+    "with_flip_tta": "arch.transforms",
+    "freeze": "arch.transforms",
+    "count_macs": "arch.flops",
+    "save_weights": "weights.files",
+    "load_weights": "weights.files",
+    "import_checkpoint": "weights.checkpoints",
+    "WeightsInfo": "weights.pretrained",
+    "get_weights_info": "weights.pretrained",
+    "list_weights": "weights.pretrained",
+    "decode_predictions": "weights.imagenet",
+    "preprocess_input": "weights.imagenet",
+    "build": "factory",
+    "build_backbone": "factory",
+    "build_resnet": "factory",
     "APPLICATIONS": "applications",
-    "FeatureInfo": "models",
-    "ResNet": "models",
-    "build": "models",
-    "build_backbone": "models",
-    "build_resnet": "models",
-    "load_model": "models",
-    "stage_output_names": "models",
-    "with_dtype": "models",
-    "inference_copy": "models",
-    "with_flip_tta": "models",
-    "HorizontalFlip": "layers",
-    "DropPath": "layers",
-    "freeze": "models",
-    "InputNormalization": "layers",
-    "import_checkpoint": "checkpoints",
-    "WeightsInfo": "pretrained",
-    "get_weights_info": "pretrained",
-    "list_weights": "pretrained",
-    "decode_predictions": "imagenet",
-    "preprocess_input": "imagenet",
 }
 _APPLICATION_NAMES = [f"{kind}{depth}" for kind in ("ResNet", "PlainNet")
                       for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202)] + [
@@ -69,7 +76,7 @@ def __getattr__(name):
 
 
 # The modules defining the registered classes a .keras file of ours names (ResNet, its layers, its schedules).
-_REGISTERING = ("layers", "models", "recipes")
+_REGISTERING = ("arch.layers", "arch.builder", "train.recipes")
 
 
 def _register_with_keras() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from typing import Any, Callable, Optional, Sequence, Union
 
 import keras
 
-from keras_resnet import specs as specs_lib
-from keras_resnet.models import build
+from keras_resnet.arch import specs as specs_lib
+from keras_resnet.arch.options import ModelOptions
+from keras_resnet.factory import build
 
 __all__ = ["APPLICATIONS"]
 
@@ -62,11 +65,41 @@ def _application(model_name: str) -> Callable[..., keras.Model]:
         f"blocks per stage {[s.blocks for s in spec.stages]}).\n\n"
         f"Defaults: input {default_input}, {spec.classes} classes"
         + (f", shortcut option {spec.shortcut}" if spec.residual else "")
-        + ".\nArguments as `keras.applications`; options (shortcut, stride_in_1x1, "
-        "zero_init_residual, width_multiplier, dtype, drop_path_rate, dropout_rate) as `keras_resnet.ResNet`.")
+        + ".\nArguments as `keras.applications`; the options are the fields of `keras_resnet.ModelOptions` "
+        "(`keras_resnet.options_table()`), plus `mean` and `include_preprocessing`.")
     application.__name__ = application.__qualname__ = _function_name(spec)
+    application.__signature__ = _SIGNATURE
     return application
 
+
+def _signature() -> inspect.Signature:
+    """keras.applications' arguments, then every `ModelOptions` field by keyword: what `help()` and IDEs show."""
+    parameters = [
+        inspect.Parameter("include_top", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=True, annotation=bool),
+        inspect.Parameter("weights", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                          annotation=Optional[str]),
+        inspect.Parameter("input_tensor", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+        inspect.Parameter("input_shape", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                          annotation=Optional[Sequence[Optional[int]]]),
+        inspect.Parameter("pooling", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                          annotation=Optional[str]),
+        inspect.Parameter("classes", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                          annotation=Optional[int]),
+        inspect.Parameter("classifier_activation", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="softmax",
+                          annotation=Union[str, Callable, None]),
+        inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Optional[str]),
+    ]
+    taken = {p.name for p in parameters}
+    parameters += [inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
+                                     annotation=field.type)
+                   for field in dataclasses.fields(ModelOptions) if field.name not in taken]
+    parameters += [inspect.Parameter("mean", inspect.Parameter.KEYWORD_ONLY, default=None),
+                   inspect.Parameter("include_preprocessing", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                     annotation=Optional[bool])]
+    return inspect.Signature(parameters, return_annotation=keras.Model)
+
+
+_SIGNATURE = _signature()
 
 APPLICATIONS = {fn.__name__: fn for fn in map(_application, specs_lib.MODEL_SPECS)}
 

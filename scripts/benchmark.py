@@ -1,23 +1,23 @@
 """Benchmark a network beside keras.applications': `python scripts/benchmark.py --model=resnet50`.
 
-Every flag is a field of `keras_resnet.config.BenchmarkConfig`; the
-measurements are `keras_resnet.benchmark`. Writes a JSON report and a
+Every flag is a field of `keras_resnet.research.benchmark.BenchmarkConfig`; the
+measurements are `keras_resnet.research.benchmark`. Writes a JSON report and a
 markdown table (--output) and prints the table.
 """
 
 from keras_resnet import cli
 
 cli.import_tensorflow()
-from keras_resnet import config  # noqa: E402
+from keras_resnet.research.benchmark import BenchmarkConfig  # noqa: E402
 
-cli.define_flags(config.BenchmarkConfig)
+cli.define_flags(BenchmarkConfig)
 
 
 def main(argv):
     del argv
-    from keras_resnet import benchmark
+    from keras_resnet.research import benchmark
 
-    report = benchmark.run(cli.from_flags(config.BenchmarkConfig))
+    report = benchmark.run(cli.from_flags(BenchmarkConfig))
     print(benchmark.markdown(report))
     print("wrote " + ", ".join(report["paths"].values()))
     return 0

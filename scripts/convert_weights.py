@@ -24,7 +24,7 @@ flags.DEFINE_integer("num_images", 4, "How many.")
 
 def main(argv):
     del argv
-    from keras_resnet import convert
+    from keras_resnet.weights import convert
 
     stride = {"auto": None, "true": True, "false": False}[FLAGS.stride_in_1x1]
     result = convert.convert(FLAGS.input, FLAGS.model, FLAGS.output, stride_in_1x1=stride,

@@ -3,7 +3,7 @@
 from absl import app, flags
 
 import keras_resnet
-from keras_resnet import specs
+from keras_resnet.arch import specs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "Models to list; default: all of list_models().")

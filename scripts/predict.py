@@ -9,9 +9,9 @@
 
 import os
 
-from keras_resnet import cli
+from keras_resnet import cli  # isort: skip  (first: it quiets TensorFlow's logs before anything imports it)
 
-from absl import flags
+from absl import flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "A SavedModel version directory, or its base (newest version).")
@@ -44,7 +44,7 @@ def main(argv):
         raise ValueError("--model_name is needed with --server/--grpc")
     if not FLAGS.server:  # the REST client needs no TensorFlow
         cli.import_tensorflow()
-    from keras_resnet import predict
+    from keras_resnet.export import predict
 
     images = []
     for path in files:

@@ -5,15 +5,18 @@ import os
 
 import pytest
 
-from conftest import make_idx_dataset
-from keras_resnet import benchmark, config
+from keras_resnet.research import benchmark
+
+from helpers import make_idx_dataset
+
+pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
 
 def small(tmp_path, **kwargs):
     values = dict(model="resnet8", batch_size=2, warmup_rounds=0, rounds=2, steps_per_round=1, threads=(1,),
                   output=str(tmp_path / "bench.json"))
     values.update(kwargs)
-    return config.BenchmarkConfig(**values)
+    return benchmark.BenchmarkConfig(**values)
 
 
 def test_a_report_compares_with_keras_applications_per_image_and_per_mac(tmp_path):

@@ -11,8 +11,9 @@ import pytest
 from safetensors.numpy import save_file
 
 import keras_resnet
-from keras_resnet import checkpoints
-from conftest import infer
+from keras_resnet.weights import checkpoints
+
+from helpers import infer
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
 import random_weights  # noqa: E402
@@ -45,6 +46,7 @@ def _logits_of(model):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ResNet50", "ResNet101", "ResNet152"])
 def test_keras_applications_import_gives_its_logits(name):
     reference = _logits_of(_randomised_keras_application(name))
@@ -60,6 +62,7 @@ def test_keras_applications_import_gives_its_logits(name):
     assert (logits.argmax(-1) == expected.argmax(-1)).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", [50, 101, 152])
 def test_keras_applications_v2_imports_exactly_with_its_layer_names(depth):
     reference = _logits_of(_randomised_keras_application(f"ResNet{depth}V2"))
@@ -68,7 +71,7 @@ def test_keras_applications_v2_imports_exactly_with_its_layer_names(depth):
     model = keras_resnet.build(f"resnet{depth}v2", input_shape=(SIZE, SIZE, 3), preprocessing="tf",
                                classifier_activation=None)
     # All weights, BN statistics included, as keras.applications counts them (keras.io's table).
-    assert model.count_params() == reference.count_params() == keras_resnet.specs.PREACT_IMAGENET_TOTALS[depth]
+    assert model.count_params() == reference.count_params() == keras_resnet.arch.specs.PREACT_IMAGENET_TOTALS[depth]
     assert {l.name for l in model.layers if l.weights} == {l.name for l in reference.layers if l.weights}
     report = checkpoints.import_checkpoint(model, reference)
     assert report["assigned"] == len(model.weights) and report["head"] is True
@@ -82,6 +85,7 @@ def test_keras_applications_v2_imports_exactly_with_its_layer_names(depth):
                  "keras.applications v2 checkpoint", "stride_in_1x1=False")
 
 
+@pytest.mark.slow
 def test_a_keras_applications_v2_file_brings_its_preprocessing(tmp_path):
     reference = _logits_of(_randomised_keras_application("ResNet50V2", seed=2))
     path = str(tmp_path / "resnet50v2.weights.h5")
@@ -95,6 +99,7 @@ def test_a_keras_applications_v2_file_brings_its_preprocessing(tmp_path):
                                atol=1e-5 * np.abs(expected).max())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".h5", ".weights.h5"])
 def test_keras_applications_files_import_as_the_model_does(tmp_path, suffix):
     reference = _logits_of(_randomised_keras_application("ResNet50", seed=1))
@@ -111,6 +116,7 @@ def test_keras_applications_files_import_as_the_model_does(tmp_path, suffix):
                                atol=1e-4 * np.abs(expected).max())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("golden", sorted(GOLDENS))
 def test_torchvision_and_timm_safetensors_match_their_own_logits(tmp_path, golden):
     data = GOLDENS[golden]
@@ -173,6 +179,7 @@ def test_another_head_or_width_is_refused_and_skip_head_keeps_the_new_head():
              "'conv1.weight' has shape (7, 7, 3, 64)")
 
 
+@pytest.mark.slow
 def test_stride_placement_is_checked_both_ways():
     r50 = random_weights.draw(GOLDENS["torchvision/resnet50"]["keys"], 0)
     _refused(keras_resnet.ResNet50(input_shape=(SIZE, SIZE, 3), stride_in_1x1=True), r50,
@@ -181,6 +188,7 @@ def test_stride_placement_is_checked_both_ways():
              "stride on the 1x1", "stride_in_1x1=True")
 
 
+@pytest.mark.slow
 def test_unreadable_files_are_named(tmp_path):
     data = GOLDENS["torchvision/resnet18"]
     path = tmp_path / "r18.safetensors"

@@ -2,13 +2,20 @@
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
-from keras_resnet import config
-from conftest import make_idx_dataset
+from keras_resnet import settings
+from keras_resnet.train import precision
+from keras_resnet.train.config import TrainConfig
+from keras_resnet.train.tuning import SearchSpace, TuneConfig
+
+from helpers import make_idx_dataset
+
+pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,14 +29,14 @@ def script(name, *args, env=None, timeout=300):
 
 def test_every_setting_is_a_flag_with_its_default_and_help():
     out = script("train.py", "--helpfull")
-    for field in dataclasses.fields(config.TrainConfig):
+    for field in dataclasses.fields(TrainConfig):
         if not field.metadata.get("flag", True):
             assert f"--{field.name}" not in out.stdout, field.name  # set by callers (reproduce.py), not by users
             continue
         assert f"--{field.name}:" in out.stdout or f"--[no]{field.name}:" in out.stdout, field.name
         assert field.metadata["help"].split()[0] in out.stdout
     tune = script("tune.py", "--helpfull").stdout
-    for cls in (config.TuneConfig, config.SearchSpace):
+    for cls in (TuneConfig, SearchSpace):
         for field in dataclasses.fields(cls):
             if field.metadata.get("flag", True):
                 assert f"--{field.name}:" in tune or f"--[no]{field.name}:" in tune, field.name
@@ -51,9 +58,9 @@ def test_an_unknown_export_format_is_refused_before_training(tmp_path):
 
 
 def test_a_second_launch_on_a_held_model_dir_is_refused_at_once(tmp_path):
-    from keras_resnet import run_dir
+    from keras_resnet import files
 
-    with run_dir.DirectoryLock(str(tmp_path / "run"), "run", "model_dir"):
+    with files.DirectoryLock(str(tmp_path / "run"), "run", "model_dir"):
         out = script("train.py", "--model=resnet8", f"--model_dir={tmp_path / 'run'}", "--dataset=mnist",
                      f"--data_dir={tmp_path / 'no_data_read'}")
         assert sorted(os.listdir(tmp_path / "run")) == [".lock"]  # the refused launch wrote nothing
@@ -97,10 +104,30 @@ def test_the_main_job_prints_no_tensorflow_logs_unless_asked(tmp_path):
     assert loud.returncode == 0 and len(loud.stderr.splitlines()) > len(quiet.stderr.splitlines())
 
 
-@pytest.mark.parametrize("field", [f for f in dataclasses.fields(config.TrainConfig) if f.metadata.get("choices")])
-def test_choices_come_from_the_library(field):
-    from keras_resnet import distribute, pipelines, recipes, training
+@pytest.mark.parametrize("field", [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("choices")],
+                         ids=lambda f: f.name)
+def test_a_choice_flag_accepts_each_choice_and_refuses_anything_else_naming_them_all(field, tmp_path):
+    base = TrainConfig(model_dir=str(tmp_path))
+    for choice in field.metadata["choices"]:
+        settings.validate(dataclasses.replace(base, **{field.name: choice}))
+    with pytest.raises(ValueError, match=f"Unknown {field.name} 'bogus'; known: "
+                                         f"{re.escape(', '.join(map(str, field.metadata['choices'])))}$"):
+        settings.validate(dataclasses.replace(base, **{field.name: "bogus"}))
 
-    library = {"strategy": distribute.STRATEGIES, "recipe": tuple(recipes.RECIPES),
-               "augmentation": pipelines.AUGMENTATIONS, "dtype": config.DTYPES, "tta": training.TTA_MODES}
-    assert tuple(field.metadata["choices"]) == tuple(library[field.name])
+
+def test_each_choice_is_one_the_library_runs():
+    import keras
+
+    from keras_resnet.data import pipelines
+    from keras_resnet.train import recipes
+
+    fields = {f.name: f.metadata["choices"] for f in dataclasses.fields(TrainConfig) if f.metadata.get("choices")}
+    assert set(fields) == {"strategy", "recipe", "augmentation", "dtype", "tta"}
+    for name in fields["recipe"]:
+        assert recipes.get_recipe(name).name == name
+    for name in fields["augmentation"]:
+        assert callable(pipelines.train_transform(name, (32, 32)))
+    for name in fields["dtype"]:
+        assert keras.dtype_policies.get(precision.resolve_dtype(name)).name in fields["dtype"]
+    assert fields["tta"] == ("none", "flip")
+

@@ -6,9 +6,13 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 import keras_resnet
-from conftest import infer
+
+from helpers import infer
+
+pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "convert_weights.py")

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet import data, pipelines
-from conftest import make_idx_dataset, write_idx
+from keras_resnet.data import pipelines, sources as data
+
+from helpers import make_idx_dataset, write_idx
 
 
 def test_read_idx_round_trip_and_bad_header(tmp_path):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from conftest import channels_first, requires_jax, run_on_jax
+
+from helpers import channels_first, requires_jax, run_on_jax
 
 
 def test_backbones_and_option_a_follow_the_format():
@@ -43,6 +44,7 @@ def test_tensorflow_on_cpu_runs_nchw_convolutions_with_onednn_and_refuses_them_w
                                keras.ops.convert_to_numpy(last(x, training=False)), atol=1e-5)
 
 
+@pytest.mark.slow
 @requires_jax
 def test_the_same_weights_give_the_same_outputs_in_both_formats_on_jax():
     code = textwrap.dedent(
@@ -128,8 +130,9 @@ def test_weights_and_checkpoints_load_into_either_format(tmp_path):
 
 
 def test_training_builds_channels_last_whatever_the_global_format(tmp_path):
-    from conftest import make_idx_dataset
-    from keras_resnet import training
+    from keras_resnet.train import training
+
+    from helpers import make_idx_dataset
 
     idx = make_idx_dataset(str(tmp_path / "data"), num_train=32, num_test=8)
     config = training.TrainConfig(model="resnet8", dataset="mnist", data_dir=idx, model_dir=str(tmp_path / "run"),

@@ -10,9 +10,13 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import experiments, models
-from keras_resnet.config import ReproduceConfig
-from conftest import make_idx_dataset
+from keras_resnet import factory
+from keras_resnet.research import experiments
+from keras_resnet.research.experiments import ReproduceConfig
+
+from helpers import make_idx_dataset
+
+pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPRODUCE = os.path.join(ROOT, "scripts", "reproduce.py")
@@ -165,7 +169,7 @@ def _images(n=6, side=16, seed=0):
 
 
 def test_layer_responses_one_std_per_3x3_layer_in_order():
-    model = models.build("resnet14", input_shape=(16, 16, 3), classes=4, mean=np.full((3,), 120.0))
+    model = factory.build("resnet14", input_shape=(16, 16, 3), classes=4, mean=np.full((3,), 120.0))
     images = _images()
     measured = experiments.layer_responses(model, images, batch_size=4)
     convs = [layer.name for layer in model.layers
@@ -179,7 +183,7 @@ def test_layer_responses_one_std_per_3x3_layer_in_order():
 
 @pytest.mark.parametrize("name", ["resnet14", "plain14"])
 def test_lesioned_model_equals_the_original_when_nothing_is_deleted(name):
-    model = models.build(name, input_shape=(16, 16, 3), classes=4, mean=np.full((3,), 120.0))
+    model = factory.build(name, input_shape=(16, 16, 3), classes=4, mean=np.full((3,), 120.0))
     images = _images()
     np.testing.assert_array_equal(experiments.lesioned(model, [])(images), model(images))
     for block in experiments.block_names(model):
@@ -189,7 +193,7 @@ def test_lesioned_model_equals_the_original_when_nothing_is_deleted(name):
 def test_a_deleted_residual_block_is_exactly_its_shortcut():
     # With the last BN of every branch at gamma = beta = 0 a branch adds nothing,
     # so deleting any block (identity or option A's subsample + zero-pad) changes nothing.
-    model = models.build("resnet14", input_shape=(16, 16, 3), classes=4, mean=np.full((3,), 120.0),
+    model = factory.build("resnet14", input_shape=(16, 16, 3), classes=4, mean=np.full((3,), 120.0),
                          zero_init_residual=True)
     images = _images()
     lesioned = experiments.lesioned(model, experiments.block_names(model))
@@ -199,7 +203,7 @@ def test_a_deleted_residual_block_is_exactly_its_shortcut():
 
 
 def test_lesion_refuses_an_unknown_block():
-    model = models.build("resnet8", input_shape=(16, 16, 3), classes=4)
+    model = factory.build("resnet8", input_shape=(16, 16, 3), classes=4)
     with pytest.raises(ValueError, match=r"has no block\(s\) \['conv5_block1'\]; its blocks are conv2_block1"):
         experiments.lesioned(model, ["conv5_block1"])
 

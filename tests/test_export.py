@@ -10,9 +10,14 @@ import pytest
 import tensorflow as tf
 
 import keras_resnet
-from keras_resnet import export, litert, models, predict, saved_model, serving, training
-from keras_resnet.artifacts import FORMATS
-from conftest import make_idx_dataset
+from keras_resnet.arch import transforms
+from keras_resnet.export import exporter as export, litert, predict, saved_model, serving
+from keras_resnet.export.artifacts import FORMATS
+from keras_resnet.train import training
+
+from helpers import make_idx_dataset
+
+pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -160,7 +165,7 @@ def test_bad_export_requests_fail_before_any_work(run, tmp_path):
 
 def test_every_artifact_is_evaluated_on_the_whole_test_split(run):
     """The export measures each file's accuracy on all the run's labelled test images, as Keras does."""
-    from keras_resnet import data
+    from keras_resnet.data import sources as data
 
     source = data.load_dataset("mnist", run["data_dir"], download=False)
     _, _, x_test, y_test = source.arrays
@@ -192,7 +197,7 @@ def test_mixed_precision_models_export_as_float32(tmp_path):
         model = keras_resnet.build("resnet", depth=8, input_shape=(16, 16, 1))
     finally:
         keras.config.set_dtype_policy("float32")
-    clone = models.with_dtype(model, "float32")
+    clone = transforms.with_dtype(model, "float32")
     assert {layer.dtype_policy.name for layer in clone.layers} == {"float32"}
     x = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 1)).astype("float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(x)), keras.ops.convert_to_numpy(model(x)),
@@ -200,7 +205,7 @@ def test_mixed_precision_models_export_as_float32(tmp_path):
 
 
 def test_predict_gives_the_same_top1_on_every_artifact(run):
-    x_test = keras_resnet.data.load_dataset("mnist", run["data_dir"], download=False).arrays[2][:16]
+    x_test = keras_resnet.data.sources.load_dataset("mnist", run["data_dir"], download=False).arrays[2][:16]
     images = [png(x) for x in x_test]
     results = {"saved_model": predict.predict_saved_model(os.path.join(run["export_dir"], "resnet8"), images)}
     folder = os.path.join(run["export_dir"], "tflite", "resnet8")
@@ -344,7 +349,7 @@ def test_a_run_tested_on_fewer_images_is_evaluated_on_as_many(run, tmp_path):
 
 
 def test_the_same_export_again_converts_evaluates_and_publishes_nothing(run, monkeypatch):
-    from keras_resnet import onnx_export
+    from keras_resnet.export import onnx as onnx_export
 
     def never(*args, **kwargs):
         raise AssertionError("converted or evaluated again")

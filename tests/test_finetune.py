@@ -11,10 +11,12 @@ import tensorflow as tf
 from safetensors.numpy import save_file
 
 import keras_resnet
-from keras_resnet import recipes, training
+from keras_resnet.train import recipes, training
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
 import random_weights  # noqa: E402
+
+pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
 GOLDEN = json.load(open(os.path.join(os.path.dirname(__file__), "goldens", "goldens.json")))["torchvision/resnet18"]
 
@@ -114,7 +116,7 @@ def test_bad_finetuning_settings_fail_before_any_work(folder, tmp_path, kwargs, 
 
 
 def test_pretrained_weights_need_rgb_data(checkpoint, tmp_path):
-    from conftest import make_idx_dataset
+    from helpers import make_idx_dataset
 
     idx = make_idx_dataset(str(tmp_path / "gray"), num_train=32, num_test=8, side=32)
     config = training.TrainConfig(model="resnet18", dataset="mnist", data_dir=idx, model_dir=str(tmp_path / "run"),

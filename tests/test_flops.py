@@ -3,6 +3,7 @@ import pytest
 import keras_resnet
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, expected",
     [
@@ -20,6 +21,7 @@ def test_macs_at_224_match_table1_within_10_percent(name, expected):
     assert abs(macs - keras_resnet.get_spec(name).macs_paper) / keras_resnet.get_spec(name).macs_paper < 0.10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, expected",
     [

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import imagenet
+from keras_resnet.weights import imagenet
 
 
 def test_the_class_list_is_imagenets_standard_order():

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet.layers import (NORMALIZATIONS, BatchNormalization, DropPath, HorizontalFlip, InputNormalization,
-                                 ZeroPadShortcut)
+from keras_resnet.arch.layers import (NORMALIZATIONS, BatchNormalization, DropPath, HorizontalFlip, InputNormalization,
+                                      ZeroPadShortcut)
 
 
 def test_zero_pad_shortcut_subsamples_and_pads_evenly():

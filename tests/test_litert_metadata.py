@@ -15,8 +15,12 @@ import pytest
 import tensorflow as tf
 
 import keras_resnet
-from keras_resnet import data, export, litert, litert_metadata, training
-from keras_resnet.layers import GRAYSCALE_WEIGHTS, RGBToGrayscale
+from keras_resnet.arch.layers import GRAYSCALE_WEIGHTS, RGBToGrayscale
+from keras_resnet.data import sources as data
+from keras_resnet.export import exporter as export, litert, litert_metadata
+from keras_resnet.train import training
+
+pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
 QUANTIZED_AGREEMENT = 0.9
 TEST_IMAGES = 64

@@ -7,7 +7,8 @@ import pytest
 
 import keras_resnet
 from keras_resnet import applications
-from conftest import channels_first, requires_jax, run_on_jax, small_model
+
+from helpers import channels_first, requires_jax, run_on_jax, small_model
 
 ALL = keras_resnet.list_models()
 
@@ -16,6 +17,7 @@ def trainable(model) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_trainable_params_match_the_paper(name):
     spec = keras_resnet.get_spec(name)
@@ -53,6 +55,7 @@ def test_cifar_option_b_projects_only_where_the_shape_changes():
     assert b - a == (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_output_shapes_with_and_without_top(name):
     spec = keras_resnet.get_spec(name)
@@ -87,6 +90,7 @@ LAYOUTS = [name for name in ALL
                             "resnet152d", "seresnext50_32x4d", "resnet101v2", "resnet152v2", "wrn28_10")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_every_model_builds_channels_first_with_the_same_layers_and_weights(name):
     last = small_model(name)
@@ -133,6 +137,7 @@ ROUND_TRIPS = [name for name in ALL if name not in (
     "preact_resnet1001", "wrn28_10")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ROUND_TRIPS)
 def test_keras_round_trip_gives_equal_outputs_and_config(name, tmp_path):
     # Serialisation does not depend on width: above 30M parameters a quarter
@@ -412,6 +417,7 @@ def test_applications_exist_for_every_model():
     assert keras_resnet.ResNeXt50_32x4d(weights=None, input_shape=(32, 32, 3)).name == "resnext50_32x4d"
 
 
+@pytest.mark.slow
 @requires_jax
 def test_models_run_on_the_jax_backend():
     code = textwrap.dedent(

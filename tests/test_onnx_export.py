@@ -9,8 +9,8 @@ import onnx
 import pytest
 
 import keras_resnet
-from keras_resnet import onnx_export
-from keras_resnet.artifacts import ExportVerificationError
+from keras_resnet.export import onnx as onnx_export
+from keras_resnet.export.artifacts import ExportVerificationError
 
 LABELS = [f"class {i}" for i in range(10)]
 

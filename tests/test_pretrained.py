@@ -14,8 +14,9 @@ import pytest
 from safetensors.numpy import save_file
 
 import keras_resnet
-from keras_resnet import pretrained
-from conftest import infer
+from keras_resnet.weights import pretrained
+
+from helpers import infer
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
 import random_weights  # noqa: E402
@@ -107,6 +108,7 @@ def served_resnet18(tmp_path, monkeypatch):
     server.close()
 
 
+@pytest.mark.slow
 def test_imagenet_weights_download_convert_cache_and_match_the_reference(served_resnet18):
     size = GOLDEN["size"]
     pixels = random_weights.images(GOLDEN["image_seed"], GOLDEN["batch"], size)

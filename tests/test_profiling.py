@@ -1,4 +1,4 @@
-"""keras_resnet.profiling: charging a trace's op events to op types and layer classes, and a real profiled step."""
+"""keras_resnet.research.profiling: charging a trace's op events to op types and layer classes, and a real profiled step."""
 
 import os
 
@@ -8,7 +8,7 @@ import pytest
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 import keras_resnet
-from keras_resnet import profiling
+from keras_resnet.research import profiling
 
 CLASSES = {"conv1_conv": "Conv2D", "conv1_bn": "BatchNormalization", "predictions": "Dense"}
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import recipes
+from keras_resnet.train import recipes
 
 
 def lr_at(schedule, step):

@@ -1,6 +1,6 @@
 import pytest
 
-from keras_resnet import specs
+from keras_resnet.arch import specs
 
 
 def test_list_models_has_every_network_of_the_paper_and_its_plain_twin():

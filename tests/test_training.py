@@ -15,8 +15,11 @@ import pytest
 import tensorflow as tf
 
 import keras_resnet
-from keras_resnet import reports, training
-from conftest import make_idx_dataset
+from keras_resnet.train import reports, training
+
+from helpers import make_idx_dataset
+
+pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "scripts", "train.py")
@@ -60,7 +63,7 @@ def test_one_epoch_writes_every_artifact(idx_dir, tmp_path):
     assert run["stochastic_depth"] == 0.5
     # --tta=flip: each test image scored by the outputs averaged over it and its mirror image.
     correct = total = 0
-    for images, labels in training.prepare_data(settings, 32).test_ds:
+    for images, labels in training.prepare_data(settings, keras_resnet.get_spec("resnet8"), 32).test_ds:
         images = images.numpy()
         scores = model.predict(images, verbose=0) + model.predict(images[:, :, ::-1], verbose=0)
         correct += int(np.sum(np.argmax(scores, 1) == np.argmax(labels.numpy(), 1)))
@@ -212,7 +215,7 @@ def test_bad_config_fails_before_any_work(idx_dir, tmp_path, changes, message):
 @pytest.mark.parametrize("fast, warned", [("float32", True), ("mixed_bfloat16", False)])
 def test_bfloat16_on_a_cpu_without_native_bfloat16_is_warned_of(idx_dir, tmp_path, monkeypatch, caplog, fast,
                                                                  warned):
-    monkeypatch.setattr(training.distribute, "fast_dtype", lambda: fast)
+    monkeypatch.setattr(training.precision, "fast_dtype", lambda: fast)
     with caplog.at_level(logging.WARNING, logger="keras_resnet"):
         training.validate(config(idx_dir, tmp_path, dtype="mixed_bfloat16"))
     assert ("convolution gradients ran 6 to 22x slower" in caplog.text) == warned
@@ -271,7 +274,7 @@ def test_model_dir_of_another_model_is_refused(idx_dir, tmp_path):
 
 def first_step_loss(idx_dir, model_dir, strategy):
     code = (
-        "import sys, json; from keras_resnet import training as t\n"
+        "import sys, json; from keras_resnet.train import training as t\n"
         f"c = t.TrainConfig(model='resnet8', dataset='mnist', data_dir={idx_dir!r}, model_dir={str(model_dir)!r},"
         f" batch_size=32, train_steps=1, download=False, verbose=0, validation_split=0, strategy={strategy!r},"
         " sync_bn=True, recipe='fast', augmentation='none', max_train_examples=32)\n"

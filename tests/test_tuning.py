@@ -10,8 +10,11 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from keras_resnet import tuning
-from conftest import make_idx_dataset
+from keras_resnet.train import tuning
+
+from helpers import make_idx_dataset
+
+pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TUNE = os.path.join(ROOT, "scripts", "tune.py")
@@ -69,7 +72,7 @@ def _oracle_trials(model_dir):
 
 
 def test_best_model_exports(idx_dir, tmp_path):
-    from keras_resnet import export
+    from keras_resnet.export import exporter as export
 
     tuning.search(config(idx_dir, tmp_path, max_trials=1))
     reports = export.export_model(str(tmp_path / "best"), str(tmp_path / "exported"), formats=["saved_model"],

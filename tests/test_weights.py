@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import weights
+from keras_resnet.weights import files as weights
 
 
 def _kernel(model, name="conv1_conv"):

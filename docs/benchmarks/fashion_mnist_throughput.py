@@ -3,9 +3,16 @@
     .venv/bin/python docs/benchmarks/fashion_mnist_throughput.py resnet8,resnet14,resnet20,wrn10_2,wrn16_2 256
     S=32 .venv/bin/python docs/benchmarks/fashion_mnist_throughput.py resnet18 256 10
 """
-import sys, time, os
-import numpy as np, keras, tensorflow as tf
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
 import keras_resnet
+
 names = sys.argv[1].split(","); bs = int(sys.argv[2]); steps = int(sys.argv[3]) if len(sys.argv) > 3 else 20
 S = int(os.environ.get("S", 28))
 x = np.random.rand(bs, S, S, 1).astype("float32") * 255

@@ -11,12 +11,19 @@ weights with each momentum (Keras's formula, kept beside the training), each sco
 batches recompute the batch-norm statistics for it (SWA's update_bn: the plain mean of their batch statistics),
 beside the trained weights with and without that recomputation.
 """
-import time, json
+import json
+import time
+
 T0 = time.time()
-import keras, numpy as np, tensorflow as tf
-import keras_resnet
-from keras_resnet import data
 import argparse
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import keras_resnet
+from keras_resnet.data import sources as data
+
 p = argparse.ArgumentParser()
 p.add_argument("--model", default="resnet14"); p.add_argument("--epochs", type=int, default=6)
 p.add_argument("--bs", type=int, default=256); p.add_argument("--lr", type=float, default=0.2)

@@ -2,7 +2,7 @@
 
     .venv/bin/python docs/benchmarks/litert_int8_conv.py
 
-Batch 1, one interpreter thread, converted by the export's own `keras_resnet.litert.convert` and timed by the
+Batch 1, one interpreter thread, converted by the export's own `keras_resnet.export.litert.convert` and timed by the
 benchmark's alternating rounds. A net of only convolutions leaves nothing but the conv kernels to compare: if int8
 is not faster here, the ResNets' int8 files cannot be either. Each file runs twice: with XNNPACK (LiteRT's default
 delegate, what apps and the export's verification use) and with LiteRT's built-in kernels alone (ruy for int8,
@@ -15,8 +15,8 @@ import keras
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from keras_resnet import litert
-from keras_resnet.benchmark import alternate
+from keras_resnet.export import litert
+from keras_resnet.research.benchmark import alternate
 
 CASES = [(56, 64), (14, 256), (32, 16)]  # (side, channels): ResNet-50's stage 1 and 3 widths, a CIFAR net's first
 LAYERS = 4

@@ -13,7 +13,7 @@ import statistics
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.benchmark import alternate
+from keras_resnet.research.benchmark import alternate
 
 BATCH = 256
 SHAPES = [(28, 16), (14, 32), (7, 64)]  # (side, channels) of ResNet-8/14/20's three stages on 28x28 input

@@ -1,0 +1,124 @@
+"""The serving protocol: TF Serving's REST and gRPC wire formats, and the LiteRT runner.
+
+Light on purpose: importing this module imports neither Keras nor
+TensorFlow, so a client that only sends HTTP requests stays small. The
+functions that need TensorFlow (decoding, protos) import it when called.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Sequence
+
+import numpy as np
+
+from keras_resnet.data.images import as_rgb
+
+SERVING_DEFAULT = "serving_default"
+BYTES_SIGNATURE = "serving_bytes"
+
+
+def rest_request(image_bytes: Sequence[bytes], signature_name: str = BYTES_SIGNATURE) -> dict:
+    """The JSON body of a TF Serving REST predict call with encoded images.
+
+    TF Serving decodes {"b64": ...} into the string input `image_bytes`.
+    """
+    return {
+        "signature_name": signature_name,
+        "instances": [{"image_bytes": {"b64": base64.b64encode(b).decode("ascii")}} for b in image_bytes],
+    }
+
+
+def decode_rest_request(body: dict) -> list:
+    """Inverse of `rest_request`: the encoded images the server feeds the signature."""
+    return [base64.b64decode(i["image_bytes"]["b64"]) for i in body["instances"]]
+
+
+def parse_rest_response(body: dict) -> list:
+    """[(labels, scores)] per image from a REST predict response (row format)."""
+    return [([l.decode() if isinstance(l, bytes) else l for l in p["labels"]], list(p["scores"]))
+            for p in body["predictions"]]
+
+
+def grpc_request(model_name: str, image_bytes: Sequence[bytes], signature_name: str = BYTES_SIGNATURE):
+    """A tensorflow-serving-api PredictRequest for encoded images."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2, predict_pb2
+
+    request = predict_pb2.PredictRequest(
+        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name))
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(list(image_bytes), dtype=tf.string))
+    return request
+
+
+def parse_grpc_response(response) -> list:
+    """[(labels, scores)] per image from a PredictResponse."""
+    import tensorflow as tf
+
+    labels = tf.make_ndarray(response.outputs["labels"])
+    scores = tf.make_ndarray(response.outputs["scores"])
+    return [([l.decode() for l in row], [float(s) for s in srow]) for row, srow in zip(labels, scores)]
+
+
+class TFLiteClassifier:
+    """Runs a .tflite classifier with LiteRT on float32 0-255 images."""
+
+    def __init__(self, path: str):
+        """Load `path` with LiteRT's interpreter.
+
+        Raises:
+            ValueError: `path` is missing or not a model LiteRT can load (named).
+        """
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not os.path.isfile(path):
+            raise ValueError(f"{path}: no such .tflite file")
+        try:
+            self.interpreter = Interpreter(model_path=path)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(f"{path}: not a .tflite model LiteRT can load: "
+                             f"{str(error).strip().splitlines()[0]}") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+    @property
+    def input_size(self) -> tuple:
+        return tuple(int(d) for d in self.input["shape"][1:3])
+
+    @property
+    def channels(self) -> int:
+        return int(self.input["shape"][-1])
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities [N, classes] of float32 [N, H, W, C] 0-255 images.
+
+        Grey images given to an RGB file (a camera-ready export of a grey
+        net) go in as a camera would give them: grey in every channel.
+        """
+        images = np.asarray(images, np.float32)
+        if images.ndim == 4 and self.channels == 3:
+            images = as_rgb(images)
+        outputs = []
+        for image in images:
+            x = image[None]
+            if self.input["dtype"] != np.float32:
+                scale, zero = self.input["quantization"]
+                x = np.clip(np.round(x / (scale or 1.0) + zero), 0, 255).astype(self.input["dtype"])
+            self.interpreter.set_tensor(self.input["index"], x)
+            self.interpreter.invoke()
+            y = self.interpreter.get_tensor(self.output["index"])
+            if self.output["dtype"] != np.float32:
+                scale, zero = self.output["quantization"]
+                y = (y.astype(np.float32) - zero) * scale
+            outputs.append(y[0])
+        return np.stack(outputs) if outputs else np.zeros((0, int(self.output["shape"][-1])), np.float32)
+
+    def quantization(self) -> dict:
+        return {
+            "input_dtype": np.dtype(self.input["dtype"]).name,
+            "input_scale": float(self.input["quantization"][0]),
+            "input_zero_point": int(self.input["quantization"][1]),
+            "output_dtype": np.dtype(self.output["dtype"]).name,
+        }

@@ -1,0 +1,1 @@
+"""Research: the paper's experiments, the benchmark against keras.applications, op-level profiles, figures."""

@@ -1,0 +1,403 @@
+"""Training recipes as data, and the Keras schedules and optimizers they make.
+
+A recipe states its schedule at a reference batch size and length, as the
+paper does (CIFAR: batch 128, lr 0.1, /10 at 32k and 48k of 64k iterations).
+`make_schedule` rescales it: the learning rate linearly with the batch size,
+the boundaries and warm-up in proportion to the run's length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import keras
+
+from keras_resnet.arch.layers import CLASSIFIER
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A training recipe.
+
+    Attributes:
+        name: registry name.
+        description: one line for --help and logs.
+        batch_size: reference (global) batch size.
+        learning_rate: peak learning rate at `batch_size`.
+        momentum, nesterov: SGD settings.
+        weight_decay: L2 on conv and dense kernels (Caffe's coupled decay).
+        schedule: "piecewise" (drops by `decay_factor` at `boundaries`) or "cosine".
+        boundaries: fractions of the run at which the rate drops.
+        decay_factor: multiplier at each boundary.
+        epochs: default length in epochs, when `total_steps` is None.
+        total_steps: default length in iterations at `batch_size` (the paper's
+            CIFAR runs are 64k iterations).
+        warmup_steps: warm-up iterations at `batch_size`.
+        warmup: "constant" (run at `warmup_learning_rate`) or "linear" (ramp up
+            from 0).
+        warmup_learning_rate: the constant warm-up rate.
+        warmup_min_depth: apply the warm-up only to nets at least this deep
+            (the paper warms up ResNet-110 and deeper only).
+        label_smoothing: cross-entropy label smoothing.
+        augmentation: "cifar", "imagenet" or "none".
+        head_fraction: fine-tuning: the first fraction of the run trains
+            only the classifier (the backbone's learning rate is 0).
+        backbone_learning_rate_factor: fine-tuning: the backbone's learning
+            rate relative to the classifier's after that.
+    """
+
+    name: str
+    description: str
+    batch_size: int
+    learning_rate: float
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    schedule: str = "piecewise"
+    boundaries: tuple = ()
+    decay_factor: float = 0.1
+    epochs: Optional[int] = None
+    total_steps: Optional[int] = None
+    warmup_steps: int = 0
+    warmup: str = "constant"
+    warmup_learning_rate: float = 0.0
+    warmup_min_depth: int = 0
+    label_smoothing: float = 0.0
+    augmentation: str = "cifar"
+    head_fraction: float = 0.0
+    backbone_learning_rate_factor: float = 1.0
+
+    @property
+    def finetunes(self) -> bool:
+        return self.head_fraction > 0 or self.backbone_learning_rate_factor != 1.0
+
+
+RECIPES = {
+    r.name: r
+    for r in (
+        Recipe(
+            name="cifar",
+            description="He et al. 4.2: batch 128, SGD 0.9, lr 0.1 /10 at 32k and 48k of 64k iterations, "
+            "wd 1e-4; 0.01 warm-up for 400 iterations on nets of depth >= 110",
+            batch_size=128,
+            learning_rate=0.1,
+            boundaries=(32_000 / 64_000, 48_000 / 64_000),
+            total_steps=64_000,
+            warmup_steps=400,
+            warmup="constant",
+            warmup_learning_rate=0.01,
+            warmup_min_depth=110,
+            augmentation="cifar",
+        ),
+        Recipe(
+            name="imagenet",
+            description="He et al. 3.4: batch 256, SGD 0.9, lr 0.1 x batch/256 /10 at epochs 30, 60, 80 of 90, "
+            "wd 1e-4; linear warm-up of 5 epochs when the batch exceeds 256 (Goyal et al.)",
+            batch_size=256,
+            learning_rate=0.1,
+            boundaries=(30 / 90, 60 / 90, 80 / 90),
+            epochs=90,
+            warmup="linear",
+            augmentation="imagenet",
+        ),
+        Recipe(
+            name="wrn",
+            description="Zagoruyko & Komodakis (Wide ResNets) on CIFAR: batch 128, SGD Nesterov 0.9, lr 0.1 x0.2 "
+            "at epochs 60, 120, 160 of 200 (30/60/80%), wd 5e-4; with --dropout=0.3 for their dropout nets",
+            batch_size=128,
+            learning_rate=0.1,
+            nesterov=True,
+            weight_decay=5e-4,
+            boundaries=(0.3, 0.6, 0.8),
+            decay_factor=0.2,
+            epochs=200,
+            augmentation="cifar",
+        ),
+        Recipe(
+            name="fast",
+            description="Modern short recipe: SGD Nesterov 0.9, lr 0.1 x batch/128 with 2-epoch linear warm-up "
+            "and cosine decay, wd 5e-4, label smoothing 0.1, 30 epochs",
+            batch_size=128,
+            learning_rate=0.1,
+            nesterov=True,
+            weight_decay=5e-4,
+            schedule="cosine",
+            epochs=30,
+            warmup="linear",
+            label_smoothing=0.1,
+            augmentation="cifar",
+        ),
+        Recipe(
+            name="finetune",
+            description="Fine-tuning pretrained weights: SGD Nesterov 0.9, lr 0.01 x batch/64, cosine, 10 epochs, "
+            "wd 1e-4; the first 20% trains the new classifier only, then the unfrozen backbone at 0.1x its rate",
+            batch_size=64,
+            learning_rate=0.01,
+            nesterov=True,
+            weight_decay=1e-4,
+            schedule="cosine",
+            epochs=10,
+            warmup="constant",
+            label_smoothing=0.1,
+            augmentation="cifar",
+            head_fraction=0.2,
+            backbone_learning_rate_factor=0.1,
+        ),
+    )
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    """Look up a recipe by name.
+
+    Raises:
+        ValueError: unknown name.
+    """
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class Warmup(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` after `warmup_steps` of a constant or linear warm-up.
+
+    Args:
+        schedule: the schedule after warm-up (called with the global step).
+        warmup_steps: warm-up length.
+        mode: "constant" (hold `warmup_learning_rate`) or "linear" (ramp from
+            0 to the schedule's value at `warmup_steps`).
+        warmup_learning_rate: the constant warm-up rate.
+    """
+
+    def __init__(self, schedule, warmup_steps: int, mode: str = "linear",
+                 warmup_learning_rate: float = 0.0):
+        if mode not in ("constant", "linear"):
+            raise ValueError(f"Warm-up mode must be 'constant' or 'linear'. Received: mode={mode!r}")
+        self.schedule = schedule
+        self.warmup_steps = int(warmup_steps)
+        self.mode = mode
+        self.warmup_learning_rate = float(warmup_learning_rate)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        after = self.schedule(step)
+        if self.mode == "constant":
+            during = keras.ops.cast(self.warmup_learning_rate, "float32")
+        else:
+            target = self.schedule(float(self.warmup_steps))
+            during = target * (step + 1.0) / float(max(self.warmup_steps, 1))
+        return keras.ops.where(step < self.warmup_steps, during, after)
+
+    def get_config(self):
+        return dict(
+            schedule=keras.saving.serialize_keras_object(self.schedule),
+            warmup_steps=self.warmup_steps,
+            mode=self.mode,
+            warmup_learning_rate=self.warmup_learning_rate,
+        )
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
+        return cls(**config)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A recipe resolved for one run."""
+
+    total_steps: int
+    steps_per_epoch: int
+    epochs: int
+    learning_rate: float
+    weight_decay: float
+    boundaries: tuple
+    warmup_steps: int
+    warmup: str = "constant"
+    # The recipe's warm-up, when it was cut to half of a short run (an explicit --warmup_steps never is).
+    warmup_cut_from: Optional[int] = None
+
+
+def plan(
+    recipe: Recipe,
+    batch_size: int,
+    num_train: int,
+    depth: int,
+    epochs: Optional[int] = None,
+    train_steps: Optional[int] = None,
+    learning_rate: Optional[float] = None,
+    weight_decay: Optional[float] = None,
+    warmup_steps: Optional[int] = None,
+    default_warmup_steps: Optional[int] = None,
+) -> Plan:
+    """Resolve a recipe for a batch size, data set size and requested length.
+
+    The length is `train_steps` if given, else `epochs`, else the recipe's.
+    The learning rate is scaled by batch_size / recipe.batch_size unless
+    `learning_rate` overrides it; warm-up keeps its length in images.
+    `warmup_steps`, if given, replaces the recipe's warm-up with a linear
+    ramp of that many steps on any depth (0: none), exactly;
+    `default_warmup_steps` (a caller's default) does the same but, like the
+    recipe's own warm-up, is cut to half of a run shorter than twice it
+    (`Plan.warmup_cut_from` says so).
+
+    Raises:
+        ValueError: a non-positive batch size, length or data set size, or a
+            `warmup_steps` longer than the run.
+    """
+    for key, value in (("batch_size", batch_size), ("num_train", num_train)):
+        if value < 1:
+            raise ValueError(f"{key} must be >= 1. Received: {key}={value}")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be >= 1. Received: epochs={epochs}")
+    if train_steps is not None and train_steps < 1:
+        raise ValueError(f"train_steps must be >= 1. Received: train_steps={train_steps}")
+    # Training drops the last partial batch (equal batches on every replica).
+    steps_per_epoch = max(1, num_train // batch_size)
+    if train_steps is not None:
+        total = train_steps
+    elif epochs is not None:
+        total = epochs * steps_per_epoch
+    elif recipe.epochs is not None:
+        total = recipe.epochs * steps_per_epoch
+    else:
+        total = max(1, round(recipe.total_steps * recipe.batch_size / batch_size))
+    run_epochs = max(1, -(-total // steps_per_epoch))
+    lr = learning_rate if learning_rate is not None else recipe.learning_rate * batch_size / recipe.batch_size
+    if warmup_steps is not None and warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0. Received: warmup_steps={warmup_steps}")
+    if warmup_steps is not None and warmup_steps > total:
+        raise ValueError(f"--warmup_steps={warmup_steps} is longer than this run's {total} steps: give at most "
+                         f"{total}, or leave it out for the recipe's warm-up.")
+    warmup, cut_from = 0, None
+    if warmup_steps is not None:
+        warmup = warmup_steps
+    elif default_warmup_steps is not None:
+        warmup = default_warmup_steps
+    elif depth >= recipe.warmup_min_depth:
+        if recipe.warmup == "constant" and recipe.warmup_steps:
+            warmup = max(1, round(recipe.warmup_steps * recipe.batch_size / batch_size))
+        elif recipe.warmup == "linear" and recipe.schedule == "cosine":
+            warmup = 2 * steps_per_epoch
+        elif recipe.warmup == "linear" and batch_size > recipe.batch_size:
+            warmup = 5 * steps_per_epoch
+    if warmup_steps is None and warmup > total // 2:
+        warmup, cut_from = total // 2, warmup
+    return Plan(
+        total_steps=total,
+        steps_per_epoch=steps_per_epoch,
+        epochs=run_epochs,
+        learning_rate=lr,
+        weight_decay=recipe.weight_decay if weight_decay is None else weight_decay,
+        boundaries=tuple(int(round(b * total)) for b in recipe.boundaries),
+        warmup_steps=warmup,
+        warmup="linear" if warmup_steps is not None or default_warmup_steps is not None else recipe.warmup,
+        warmup_cut_from=cut_from,
+    )
+
+
+def make_schedule(recipe: Recipe, run: Plan) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The learning-rate schedule of `recipe` for `run`."""
+    if recipe.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if run.warmup_steps else run.learning_rate,
+            decay_steps=max(1, run.total_steps - run.warmup_steps),
+            warmup_target=run.learning_rate if run.warmup_steps else None,
+            warmup_steps=run.warmup_steps,
+        )
+    values = [run.learning_rate * recipe.decay_factor ** i for i in range(len(run.boundaries) + 1)]
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(list(run.boundaries), values)
+    if run.warmup_steps:
+        return Warmup(schedule, run.warmup_steps, run.warmup, recipe.warmup_learning_rate)
+    return schedule
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class FinetuneSGD(keras.optimizers.SGD):
+    """SGD that trains the classifier first, then the backbone at a lower rate.
+
+    The backbone's (every variable outside `head`) learning rate is 0 for the
+    first `head_steps` iterations and `backbone_factor` times the schedule's
+    after: one optimizer and one `fit`, so a killed run resumes mid-phase from
+    the optimizer's own step count. With momentum starting at 0, a zero rate
+    leaves those weights exactly as loaded (their batch-norm statistics still
+    follow the new data unless the layers are frozen).
+
+    Args:
+        head_steps: iterations that train the classifier only.
+        backbone_factor: the backbone's rate relative to the classifier's.
+        head: the classifier layer's name.
+        **kwargs: those of `keras.optimizers.SGD`.
+    """
+
+    def __init__(self, head_steps: int = 0, backbone_factor: float = 1.0, head: str = CLASSIFIER, **kwargs):
+        super().__init__(**kwargs)
+        self.head_steps = int(head_steps)
+        self.backbone_factor = float(backbone_factor)
+        self.head = head
+
+    def build(self, variables):
+        super().build(variables)
+        # Backends hand update_step their own variable objects: remember the backbone's by key.
+        self._backbone = {self._var_key(v) for v in variables if not v.path.startswith(self.head + "/")}
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._var_key(variable) in self._backbone:
+            learning_rate = keras.ops.convert_to_tensor(learning_rate)
+            factor = keras.ops.where(self.iterations < self.head_steps, 0.0, self.backbone_factor)
+            learning_rate = learning_rate * keras.ops.cast(factor, learning_rate.dtype)
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(head_steps=self.head_steps, backbone_factor=self.backbone_factor, head=self.head)
+        return config
+
+
+def make_optimizer(recipe: Recipe, run: Plan) -> keras.optimizers.Optimizer:
+    """SGD with momentum on the recipe's schedule (weight decay is a loss term)."""
+    settings = dict(learning_rate=make_schedule(recipe, run), momentum=recipe.momentum, nesterov=recipe.nesterov)
+    if recipe.finetunes:
+        return FinetuneSGD(head_steps=round(recipe.head_fraction * run.total_steps),
+                           backbone_factor=recipe.backbone_learning_rate_factor, **settings)
+    return keras.optimizers.SGD(**settings)
+
+
+def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
+    """Add L2 weight decay on every conv and dense kernel of `model`.
+
+    As in Caffe, the decay is part of the gradient (and so of the momentum):
+    the loss gains weight_decay / 2 * ||W||^2. Keras's optimizer
+    `weight_decay` is decoupled from the momentum, a different algorithm.
+    BN parameters and biases are not decayed.
+    """
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0. Received: weight_decay={weight_decay}")
+    if not weight_decay:
+        return
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            layer.kernel.regularizer = keras.regularizers.L2(weight_decay / 2)
+
+
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, weight_decay: float,
+                  label_smoothing: float = 0.0, jit_compile: bool = False) -> keras.Model:
+    """Compile a classifier as training and tuning both do.
+
+    Caffe's coupled weight decay, cross-entropy on one-hot labels with
+    `label_smoothing`, and top-1 accuracy reported as "accuracy".
+
+    Returns:
+        `model`, compiled.
+    """
+    apply_weight_decay(model, weight_decay)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        jit_compile=bool(jit_compile),
+    )
+    return model

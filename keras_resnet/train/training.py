@@ -1,0 +1,343 @@
+"""Training: a run of `TrainConfig` as a short list of named steps.
+
+`scripts/train.py` parses flags into a `TrainConfig` and calls `train`
+(then exports, with --export_dir). Everything that can be wrong with a
+config is checked by `validate` before any data is read or any directory
+is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from keras_resnet import factory, settings
+from keras_resnet.arch import specs, transforms
+from keras_resnet.arch.transforms import TTA_MODES
+from keras_resnet.data import pipelines, sources
+from keras_resnet.data.augmentations import CROP_PADDING
+from keras_resnet.files import check_writable_dir
+from keras_resnet.train import distribute, precision, recipes, reports
+from keras_resnet.train.config import IDENTITY_OF_OLDER_RUNS, TrainConfig
+from keras_resnet.train.run_dir import BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_FILE, LOGS_DIR, RunDir, RunRecord
+from keras_resnet.weights.files import SaveBest
+from keras_resnet.weights.resolve import WeightsSource, resolve_weights
+
+log = logging.getLogger("keras_resnet")
+
+__all__ = ["TrainConfig", "RunPlan", "NonFiniteLossError", "StopOnNonFiniteLoss", "validate", "prepare_data", "train",
+           "flip_tta_accuracy", "TTA_MODES"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or Inf."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raise as soon as the loss is NaN/Inf.
+
+    Raising (rather than keras.callbacks.TerminateOnNaN's stop flag) ends
+    `fit` before epoch-end callbacks run, so BackupAndRestore keeps the last
+    good epoch instead of backing up NaN weights.
+    """
+
+    def __init__(self, backup_dir: str, model_dir: str):
+        super().__init__()
+        self.backup_dir, self.model_dir = backup_dir, model_dir
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        where = f"Training loss became {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}. Stopped; "
+        # A relaunch on the same model_dir must keep every setting, so a lower rate needs a new directory.
+        advice = (f"to train with a lower rate, relaunch with a smaller --learning_rate and a new --model_dir "
+                  f"({self.model_dir!r} resumes only these settings)")
+        if os.path.isdir(self.backup_dir) and os.listdir(self.backup_dir):
+            raise NonFiniteLossError(
+                where + f"the last good epoch is kept in {self.backup_dir}, and the same command resumes from "
+                f"it (after checking the data); {advice}.")
+        raise NonFiniteLossError(
+            where + f"no epoch had finished, so there is no backup; {advice}, or check the data.")
+
+
+class Backup(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore, keeping the previous epoch's backup beside the latest.
+
+    Keras writes the backup in place, so a kill mid-write leaves it damaged;
+    with `double_checkpoint` Keras then resumes from the epoch before. A
+    backup damaged beyond that is named, with how to start over, instead of
+    h5py's or json's own error.
+    """
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir, delete_checkpoint=False, double_checkpoint=True)
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except (OSError, json.JSONDecodeError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"The run's backup in {self.backup_dir} is damaged ({reason}), and so is the one "
+                             f"before it: the run cannot resume. Delete {self.backup_dir} to start it over in "
+                             "the same --model_dir, or pass another --model_dir.") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """A training run resolved once by `validate` and passed along: nothing is looked up or resolved again.
+
+    Attributes:
+        config: the settings as given.
+        spec: the network.
+        recipe: the training recipe.
+        dtype: the dtype policy, "auto" resolved.
+        weights: what --weights is (`WeightsSource`; nothing is downloaded yet).
+        augmentation: --augmentation, else the recipe's.
+        identity: the settings that shape the trajectory, the recipe's
+            defaults filled in (what run.json records and a relaunch must match).
+    """
+
+    config: TrainConfig
+    spec: specs.ResNetSpec
+    recipe: recipes.Recipe
+    dtype: str
+    weights: WeightsSource
+    augmentation: str
+    identity: dict
+
+
+def _identity(config: TrainConfig, spec: specs.ResNetSpec, recipe: recipes.Recipe, dtype: str,
+              augmentation: str) -> dict:
+    """The run's identity with the recipe's defaults filled in, so equal runs compare equal."""
+    batch_size = config.batch_size or recipe.batch_size
+    return dict(
+        config.identity(spec), dtype=dtype, batch_size=batch_size, augmentation=augmentation,
+        weight_decay=recipe.weight_decay if config.weight_decay is None else config.weight_decay,
+        learning_rate=(recipe.learning_rate * batch_size / recipe.batch_size if config.learning_rate is None
+                       else config.learning_rate))
+
+
+def validate(config: TrainConfig) -> RunPlan:
+    """Check every setting, and the model_dir, without reading data or building a model.
+
+    Returns:
+        The run's `RunPlan`.
+
+    Raises:
+        ValueError: the first thing wrong, saying what is valid.
+    """
+    settings.validate(config)
+    spec = specs.get_spec(config.model)
+    gpus = tf.config.list_physical_devices("GPU")
+    dtype = precision.resolve_dtype(config.dtype)
+    if dtype == "mixed_float16" and config.strategy != "tpu" and not gpus:
+        raise ValueError(
+            "--dtype=mixed_float16 needs a GPU: this run has none, and CPUs have no float16 "
+            "arithmetic (TF emulates it, slower than float32). Use --dtype=mixed_bfloat16 "
+            "(fast on CPUs with AMX or AVX512_BF16 and on TPUs) or float32.")
+    if dtype == "mixed_bfloat16" and config.strategy != "tpu" and not gpus \
+            and precision.fast_dtype() != "mixed_bfloat16":
+        # Correct but slow, so a warning: the user may mean it (to test a bfloat16 run before moving it).
+        log.warning("--dtype=mixed_bfloat16 on a CPU without AMX or AVX512_BF16: TensorFlow emulates bfloat16 "
+                    "there, and its convolution gradients ran 6 to 22x slower than in float32 on such a CPU "
+                    "(docs/BENCHMARKS.md), so this run will train several times slower than --dtype=float32 "
+                    "(or auto, which picks float32 here).")
+    if config.freeze not in transforms.freeze_choices(spec):
+        raise ValueError(f"--freeze must be one of {', '.join(transforms.freeze_choices(spec))} for {spec.name}. "
+                         f"Received: freeze={config.freeze!r}")
+    if config.freeze != "none" and not config.weights:
+        raise ValueError(f"--freeze={config.freeze} keeps pretrained layers as loaded: it needs --weights "
+                         "(imagenet, a checkpoint name or a file).")
+    recipe = recipes.get_recipe(config.recipe)
+    if recipe.finetunes and not config.weights:
+        raise ValueError(f"--recipe={config.recipe} fine-tunes pretrained weights: give --weights, or use "
+                         "another recipe.")
+    weights = resolve_weights(spec, config.weights)
+    if config.stochastic_depth and not spec.residual:
+        raise ValueError(f"--stochastic_depth drops residual branches; {spec.name} is a plain net, which has none. "
+                         f"Received: stochastic_depth={config.stochastic_depth}")
+    if config.dropout and spec.block != specs.BASIC:
+        raise ValueError(f"--dropout drops units between a basic block's two convs (Wide ResNets); {spec.name} has "
+                         f"{spec.block} blocks. Received: dropout={config.dropout}")
+    augmentation = config.augmentation or recipe.augmentation
+    if config.crop_padding != CROP_PADDING and augmentation != "cifar":
+        source = "--augmentation" if config.augmentation else f"--recipe={config.recipe}"
+        raise ValueError(f"--crop_padding sets the cifar augmentation's padding; this run's augmentation is "
+                         f"{augmentation} ({source}): use --augmentation=cifar, or leave --crop_padding out. "
+                         f"Received: crop_padding={config.crop_padding}")
+    if config.image_size is not None and config.image_size < spec.min_size:
+        raise ValueError(f"{spec.name} needs images of at least {spec.min_size} px. "
+                         f"Received: image_size={config.image_size}")
+    check_writable_dir(config.model_dir, "model_dir")
+    identity = _identity(config, spec, recipe, dtype, augmentation)
+    RunDir(config.model_dir).check_identity(identity, absent=IDENTITY_OF_OLDER_RUNS)
+    return RunPlan(config, spec, recipe, dtype, weights, augmentation, identity)
+
+
+def _global_batch_size(plan: RunPlan, strategy) -> int:
+    batch_size = plan.config.batch_size or plan.recipe.batch_size
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(f"--batch_size={batch_size} (global) must divide evenly over the {replicas} replicas of "
+                         f"--strategy={plan.config.strategy}; use a multiple of {replicas}.")
+    return batch_size
+
+
+def prepare_data(config: TrainConfig, spec: specs.ResNetSpec, batch_size: int) -> pipelines.PreparedData:
+    """The run's data: loaded, split, subsampled and sized for its model, as `train` uses it."""
+    source = sources.load_dataset(config.dataset, config.data_dir, download=config.download,
+                                  skip_bad_images=config.skip_bad_images, prepare_data_dir=config.prepare_data_dir)
+    return pipelines.prepare_data(
+        source, batch_size=batch_size, min_size=spec.min_size, default_size=spec.input_shape[:2],
+        image_size=config.image_size, validation_split=config.validation_split,
+        max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples, seed=config.seed)
+
+
+def _build_model(plan: RunPlan, prepared: pipelines.PreparedData, schedule: recipes.Plan, strategy) -> keras.Model:
+    config = plan.config
+    # A published checkpoint brings its own input normalisation; else the model subtracts the data's mean.
+    normalisation = dict(mean=prepared.mean) if plan.weights.preprocessing is None else {}
+    if plan.weights.preprocessing is not None and prepared.input_shape[-1] != 3:
+        raise ValueError(f"--weights={config.weights} was trained on RGB images, but {config.dataset} has "
+                         f"{prepared.input_shape[-1]} channel(s): use RGB data, or train without --weights.")
+    with strategy.scope():
+        model = factory.build_resnet(
+            plan.spec, input_shape=prepared.input_shape, classes=prepared.source.num_classes,
+            shortcut=config.shortcut, width_multiplier=config.width_multiplier, synchronized_bn=config.sync_bn,
+            weights=plan.weights, drop_path_rate=config.stochastic_depth, dropout_rate=config.dropout,
+            dtype=plan.dtype, **normalisation, data_format="channels_last")  # the input pipelines are NHWC
+        frozen = transforms.freeze(model, config.freeze)
+        if frozen:
+            log.info("Frozen (kept as loaded, BN in inference mode): %d layers, %s .. %s", len(frozen), frozen[0],
+                     frozen[-1])
+        return recipes.compile_model(model, recipes.make_optimizer(plan.recipe, schedule), schedule.weight_decay,
+                                     plan.recipe.label_smoothing, config.enable_xla)
+
+
+def _callbacks(run_dir: RunDir, monitor: str, extra: Sequence[keras.callbacks.Callback]) -> list:
+    backup_dir = run_dir.path(BACKUP_DIR)
+    callbacks = [
+        StopOnNonFiniteLoss(backup_dir, run_dir.root),
+        Backup(backup_dir),
+        SaveBest(run_dir.path(BEST_WEIGHTS), monitor),
+        keras.callbacks.CSVLogger(run_dir.path(HISTORY_FILE), append=True),
+    ]
+    if run_dir.is_chief:
+        callbacks.append(keras.callbacks.TensorBoard(run_dir.path(LOGS_DIR), update_freq="epoch", profile_batch=0))
+    return callbacks + list(extra)
+
+
+def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callback] = (), strategy=None) -> dict:
+    """Train, evaluate and save a network as `config` says.
+
+    Relaunching with the same config resumes from the last finished epoch
+    (`Backup`, Keras's BackupAndRestore, in `model_dir/backup`); a relaunch
+    with other trajectory settings is refused (see `validate`).
+
+    Args:
+        config: the run.
+        extra_callbacks: more Keras callbacks.
+        strategy: an already created strategy (else made from config).
+
+    Returns:
+        A dict with test_loss, test_accuracy (and test_accuracy_flip_tta
+        with `config.tta="flip"`), epochs_run, initial_epoch, paths of what
+        was written, and the Keras model under "model".
+
+    Raises:
+        ValueError: a bad config or missing data, found before any file is written.
+        NonFiniteLossError: the loss became NaN/Inf.
+    """
+    plan = validate(config)
+    strategy = strategy or distribute.make_strategy(config.strategy, config.num_gpus, config.tpu)
+    batch_size = _global_batch_size(plan, strategy)
+    role = distribute.cluster_role(strategy)
+    run_dir = RunDir(config.model_dir, role.is_chief, role.task_index)
+    with run_dir.lock():  # a second launch on this model_dir is refused before it reads any data
+        return _train(plan, strategy, batch_size, run_dir, extra_callbacks)
+
+
+def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
+           extra_callbacks: Sequence[keras.callbacks.Callback]) -> dict:
+    config, spec = plan.config, plan.spec
+    keras.utils.set_random_seed(config.seed)
+
+    prepared = prepare_data(config, spec, batch_size)
+    source = prepared.source
+    train_ds = prepared.train_pipeline(plan.augmentation, config.crop_padding)
+    schedule = recipes.plan(plan.recipe, batch_size, prepared.num_train, spec.depth, epochs=config.epochs,
+                            train_steps=config.train_steps, learning_rate=config.learning_rate,
+                            weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
+                            default_warmup_steps=config.default_warmup_steps)
+    steps_per_epoch = min(schedule.steps_per_epoch, schedule.total_steps)
+    epochs = -(-schedule.total_steps // steps_per_epoch)
+
+    settings = {k: v for k, v in plan.identity.items() if k not in ("model", "dataset")}
+    run_dir.start(RunRecord(
+        model=spec.name, dataset=config.dataset, class_names=tuple(source.class_names),
+        data_dir=os.path.abspath(config.data_dir) if config.data_dir else None,
+        input_size=tuple(prepared.image_size), channels=prepared.input_shape[-1],
+        max_test_examples=config.max_test_examples, settings=settings))
+    model = _build_model(plan, prepared, schedule, strategy)
+    distribute.prepare_for_strategy(model, strategy, train_ds)
+    warmup = f"{schedule.warmup_steps} steps of {schedule.warmup} warm-up" if schedule.warmup_steps else "no warm-up"
+    if schedule.warmup_cut_from:
+        warmup += f" (the default {schedule.warmup_cut_from}, cut to half this short run)"
+    log.info("%s on %s: %d train images %s, batch %d over %d replica(s), %d epochs x %d steps, lr %.4g "
+             "(%s), wd %.1e, %s",
+             spec.name, config.dataset, prepared.num_train, prepared.image_size, batch_size,
+             strategy.num_replicas_in_sync, epochs, steps_per_epoch, schedule.learning_rate, warmup,
+             schedule.weight_decay, model.dtype_policy.name)
+    monitor = "val_accuracy" if prepared.val_ds is not None else "accuracy"
+    # The pipeline shuffles; fit's own shuffle does not apply to datasets.
+    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=prepared.val_ds,
+                        callbacks=_callbacks(run_dir, monitor, extra_callbacks), verbose=config.verbose,
+                        shuffle=False)
+    final_weights, final_model = run_dir.save_final(model)
+    test_loss, test_accuracy = model.evaluate(prepared.test_ds, verbose=0)
+    curves = reports.plot_history(run_dir.path(HISTORY_FILE), run_dir.path(CURVES_FILE),
+                                  f"{spec.name} on {config.dataset}") if run_dir.is_chief else None
+    result = dict(
+        test_loss=float(test_loss), test_accuracy=float(test_accuracy),
+        initial_epoch=int(history.epoch[0] if history.epoch else epochs), epochs_run=len(history.epoch),
+        epochs=epochs, steps_per_epoch=steps_per_epoch, final_model=final_model, final_weights=final_weights,
+        best_weights=run_dir.path(BEST_WEIGHTS), curves=curves, class_names=list(source.class_names),
+        num_train=prepared.num_train)
+    if config.tta == "flip":
+        result["test_accuracy_flip_tta"] = flip_tta_accuracy(model, prepared.test_ds, strategy)
+    if run_dir.is_chief:
+        run_dir.write_result(result)
+    return dict(result, model=model)
+
+
+def flip_tta_accuracy(model: keras.Model, dataset: tf.data.Dataset, strategy=None) -> float:
+    """Top-1 accuracy with flip test-time augmentation (`transforms.with_flip_tta`).
+
+    Args:
+        model: a trained classifier of NHWC images.
+        dataset: batches of (images, one-hot labels), as `prepare_data`'s test_ds.
+        strategy: the strategy `model` was built under; default the current one.
+
+    Returns:
+        The fraction of images whose class, from the outputs averaged over
+        the image and its mirror image, is the label.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        tta = transforms.with_flip_tta(model, data_format="channels_last")
+        # evaluate needs a loss; only the accuracy is read.
+        tta.compile(loss=keras.losses.CategoricalCrossentropy(),
+                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    return float(tta.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])

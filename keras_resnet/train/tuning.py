@@ -1,0 +1,307 @@
+"""Hyperparameter search with keras-tuner over what the paper varies.
+
+`ResNetHyperModel` searches the family and depth (CIFAR 6n+2 or an ImageNet
+depth), the shortcut option, the stride placement, the width, SGD's learning
+rate, momentum and weight decay, label smoothing and augmentation on/off.
+`scripts/tune.py` parses flags into a `TuneConfig` and calls `search`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional
+
+import keras
+import keras_tuner
+import numpy as np
+
+from keras_resnet import factory, settings
+from keras_resnet.arch import specs
+from keras_resnet.data import pipelines, sources as data
+from keras_resnet.files import DirectoryLock, check_writable_dir, write_json, write_text
+from keras_resnet.settings import at_least, setting
+from keras_resnet.train import distribute, recipes
+from keras_resnet.train.config import RunSettings
+from keras_resnet.train.run_dir import SEARCH_FILE, RunDir, RunRecord, check_search
+
+__all__ = ["FAMILIES", "OBJECTIVES", "TUNERS", "SearchSpace", "TuneConfig", "ResNetHyperModel", "validate",
+           "make_tuner", "trials_table", "search"]
+
+
+TUNERS = ("random", "bayesian", "hyperband")
+OBJECTIVES = {"val_accuracy": "max", "val_loss": "min", "accuracy": "max", "loss": "min"}
+FAMILIES = ("cifar", "imagenet")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """Ranges searched; every one can be overridden.
+
+    Numeric ranges are (min, max) and may be equal to fix a value; choices
+    are non-empty tuples. `cifar_n` is n of depth 6n+2 (step `cifar_n_step`).
+    """
+
+    families: tuple = setting(("cifar",), "cifar (6n+2 nets) and/or imagenet (Table 1 nets, images >= 32 px).")
+    cifar_n: tuple = setting((1, 9), "min,max of n (depth 6n+2).")
+    cifar_n_step: int = setting(2, "Step of n.")
+    imagenet_depths: tuple = setting((18, 34, 50), "ImageNet depths to try.")
+    shortcuts: tuple = setting(("A", "B"), "Shortcut options to try.")
+    stride_in_1x1: tuple = setting((False, True), "Bottleneck stride placements to try.")
+    width_multiplier: tuple = setting((1.0, 2.0), "min,max width multiplier (step 0.5).")
+    learning_rate: tuple = setting((0.01, 0.3), "min,max learning rate (log scale).")
+    momentum: tuple = setting((0.85, 0.95), "min,max momentum.")
+    weight_decay: tuple = setting((1e-5, 1e-3), "min,max weight decay (log scale).")
+    label_smoothing: tuple = setting((0.0, 0.1), "min,max label smoothing.")
+    augmentation: tuple = setting((True, False), "Augmentation on and/or off.")
+
+    def validate(self) -> None:
+        """Raise a ValueError for an empty or inverted range or an unknown choice."""
+        for name in ("cifar_n", "width_multiplier", "learning_rate", "momentum", "weight_decay",
+                     "label_smoothing"):
+            value = getattr(self, name)
+            if len(value) != 2 or value[0] > value[1]:
+                raise ValueError(f"--{name} takes min,max: {name} must be a (min, max) range with min <= max. "
+                                 f"Received: {name}={value}")
+        for name in ("learning_rate", "weight_decay"):
+            if getattr(self, name)[0] <= 0:
+                raise ValueError(f"{name} is searched on a log scale: min must be > 0. "
+                                 f"Received: {name}={getattr(self, name)}")
+        if self.cifar_n[0] < 1:
+            raise ValueError(f"cifar_n must be >= 1 (depth 6n+2 >= 8). Received: cifar_n={self.cifar_n}")
+        if self.width_multiplier[0] <= 0:
+            raise ValueError(f"width_multiplier must be > 0. Received: width_multiplier={self.width_multiplier}")
+        for name in ("families", "imagenet_depths", "shortcuts", "stride_in_1x1", "augmentation"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} is empty: give at least one choice.")
+        bad = [f for f in self.families if f not in FAMILIES]
+        if bad:
+            raise ValueError(f"Unknown families {bad}; known: {', '.join(FAMILIES)}")
+        bad = [d for d in self.imagenet_depths if d not in specs.IMAGENET_DEPTHS]
+        if bad:
+            raise ValueError(f"Unknown ImageNet depths {bad}; known: {sorted(specs.IMAGENET_DEPTHS)}")
+        bad = [s for s in self.shortcuts if s not in specs.SHORTCUT_OPTIONS]
+        if bad:
+            raise ValueError(f"Unknown shortcut options {bad}; known: A, B, C")
+
+    def for_image_size(self, side: int) -> "SearchSpace":
+        """Drop the ImageNet family for images below its 32-pixel minimum."""
+        if side < 32 and "imagenet" in self.families:
+            if self.families == ("imagenet",):
+                raise ValueError(f"The ImageNet nets need images of >= 32 px; these are {side} px. "
+                                 "Search the cifar family or pass --image_size=32.")
+            return dataclasses.replace(self, families=tuple(f for f in self.families if f != "imagenet"))
+        return self
+
+
+@dataclasses.dataclass
+class TuneConfig(RunSettings):
+    """A search; `scripts/tune.py` fills it from flags (the space's flags from `SearchSpace`)."""
+
+    batch_size: int = setting(128, "Global batch size.", check=at_least(1))
+    epochs: int = setting(3, "Epochs per trial (hyperband: the most any trial gets).", check=at_least(1))
+    tuner: str = setting("random", "keras-tuner algorithm.", choices=TUNERS)
+    max_trials: int = setting(10, "Trials to run (random, bayesian).", check=at_least(1))
+    executions_per_trial: int = setting(1, "Models trained per trial (scores averaged).", check=at_least(1))
+    objective: str = setting("val_accuracy", "What the search maximises or minimises.",
+                             choices=tuple(OBJECTIVES))
+    space: SearchSpace = dataclasses.field(default_factory=SearchSpace, metadata=dict(flag=False))
+
+    def __post_init__(self):
+        if self.model_dir is None:
+            self.model_dir = f"runs/tune_{self.dataset}"
+
+    def identity(self) -> dict:
+        """The settings that shape the search's trials: a relaunch must match them to resume it.
+
+        --max_trials is left out: a relaunch may extend a search.
+        """
+        return dict(
+            dataset=self.dataset, tuner=self.tuner, batch_size=self.batch_size, epochs=self.epochs,
+            executions_per_trial=self.executions_per_trial, objective=self.objective, seed=self.seed,
+            validation_split=self.validation_split, max_train_examples=self.max_train_examples,
+            max_test_examples=self.max_test_examples,
+            **{f"space.{k}": list(v) if isinstance(v, tuple) else v
+               for k, v in dataclasses.asdict(self.space).items()})
+
+
+def _range(hp, name, bounds, **kwargs):
+    low, high = bounds
+    if low == high:
+        return hp.Fixed(name, low)
+    return hp.Float(name, low, high, **kwargs)
+
+
+def _boolean(hp, name, options):
+    if len(set(options)) == 2:
+        return hp.Boolean(name)
+    return hp.Fixed(name, bool(options[0]))
+
+
+class ResNetHyperModel(keras_tuner.HyperModel):
+    """Builds and trains keras_resnet networks from hyperparameters.
+
+    Args:
+        input_shape: (H, W, C) of the images given to the model (0-255).
+        classes: number of classes.
+        mean: per-pixel mean for the model's preprocessing layer.
+        total_steps: training steps per trial (cosine schedule length).
+        space: the `SearchSpace`.
+        train_data: {True: augmented, False: plain} training pipelines; the
+            `augmentation` hyperparameter picks one in `fit`.
+    """
+
+    def __init__(self, input_shape, classes: int, mean: np.ndarray, total_steps: int,
+                 space: SearchSpace = SearchSpace(), train_data: Optional[dict] = None, **kwargs):
+        super().__init__(**kwargs)
+        space.validate()
+        self.input_shape = tuple(input_shape)
+        self.classes = classes
+        self.mean = mean
+        self.total_steps = max(1, total_steps)
+        self.space = space.for_image_size(min(self.input_shape[:2]))
+        self.train_data = train_data or {}
+
+    def model_name(self, hp) -> str:
+        family = hp.Choice("family", list(self.space.families))
+        if family == "cifar":
+            with hp.conditional_scope("family", ["cifar"]):
+                low, high = self.space.cifar_n
+                n = hp.Int("cifar_n", low, high, step=self.space.cifar_n_step) if low < high \
+                    else hp.Fixed("cifar_n", low)
+            return f"resnet{6 * n + 2}"
+        with hp.conditional_scope("family", ["imagenet"]):
+            depth = hp.Choice("imagenet_depth", list(self.space.imagenet_depths))
+        return f"resnet{depth}"
+
+    def build(self, hp) -> keras.Model:
+        name = self.model_name(hp)
+        spec = specs.get_spec(name)
+        shortcut = hp.Choice("shortcut", list(self.space.shortcuts))
+        stride_in_1x1 = False
+        if spec.block == specs.BOTTLENECK:
+            stride_in_1x1 = _boolean(hp, "stride_in_1x1", self.space.stride_in_1x1)
+        width = _range(hp, "width_multiplier", self.space.width_multiplier, step=0.5)
+        lr = _range(hp, "learning_rate", self.space.learning_rate, sampling="log")
+        momentum = _range(hp, "momentum", self.space.momentum)
+        weight_decay = _range(hp, "weight_decay", self.space.weight_decay, sampling="log")
+        smoothing = _range(hp, "label_smoothing", self.space.label_smoothing)
+        _boolean(hp, "augmentation", self.space.augmentation)
+        model = factory.build(name, input_shape=self.input_shape, classes=self.classes, shortcut=shortcut,
+                             stride_in_1x1=stride_in_1x1, width_multiplier=width, mean=self.mean,
+                             data_format="channels_last")  # the input pipelines are NHWC
+        optimizer = keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(lr, self.total_steps),
+                                         momentum=momentum, nesterov=True)
+        return recipes.compile_model(model, optimizer, weight_decay, smoothing)
+
+    def fit(self, hp, model, *args, **kwargs):
+        if self.train_data:
+            args = (self.train_data[bool(hp.get("augmentation"))],) + tuple(args[1:])
+        return model.fit(*args, **kwargs)
+
+
+def validate(config: TuneConfig) -> None:
+    """Check the search's settings before any data is read or any trial runs.
+
+    Raises:
+        ValueError: the first thing wrong, saying what is valid.
+    """
+    settings.validate(config)
+    if config.objective.startswith("val_") and not 0 < config.validation_split < 1:
+        raise ValueError(f"Objective {config.objective} needs a validation split in (0, 1). "
+                         f"Received: validation_split={config.validation_split}")
+    config.space.validate()
+    check_writable_dir(config.model_dir, "model_dir")
+    check_search(config.model_dir, config.identity())
+
+
+def make_tuner(config: TuneConfig, hypermodel: ResNetHyperModel, strategy=None) -> keras_tuner.Tuner:
+    """The keras-tuner tuner; `overwrite=False`, so a relaunch resumes the search."""
+    common = dict(
+        objective=keras_tuner.Objective(config.objective, OBJECTIVES[config.objective]),
+        executions_per_trial=config.executions_per_trial,
+        directory=config.model_dir,
+        project_name="search",
+        overwrite=False,
+        seed=config.seed,
+        distribution_strategy=strategy,
+    )
+    if config.tuner == "hyperband":
+        return keras_tuner.Hyperband(hypermodel, max_epochs=config.epochs, factor=3,
+                                     hyperband_iterations=1, **common)
+    cls = keras_tuner.RandomSearch if config.tuner == "random" else keras_tuner.BayesianOptimization
+    return cls(hypermodel, max_trials=config.max_trials, **common)
+
+
+def trials_table(tuner: keras_tuner.Tuner, objective: str) -> str:
+    """One line per finished trial, best first."""
+    trials = tuner.oracle.get_best_trials(num_trials=10_000)
+    keys = sorted({k for t in trials for k in t.hyperparameters.values})
+    lines = ["trial | " + objective + " | " + " | ".join(keys)]
+    for t in trials:
+        score = "-" if t.score is None else f"{t.score:.4f}"
+        values = [f"{v:.4g}" if isinstance(v, float) else str(v)
+                  for v in (t.hyperparameters.values.get(k, "") for k in keys)]
+        lines.append(f"{t.trial_id} | {score} | " + " | ".join(values))
+    return "\n".join(lines)
+
+
+def search(config: TuneConfig, strategy=None) -> dict:
+    """Run (or resume) a search, then save the best model for scripts/export.py.
+
+    Writes `model_dir/best_hyperparameters.json`, `model_dir/trials.txt` and
+    `model_dir/best/` (final.keras, run.json, labels.txt: a train.py-style
+    model_dir).
+
+    Returns:
+        A dict with the best hyperparameters, its score, the trials table,
+        the number of trials, and the best model.
+    """
+    validate(config)
+    if strategy is None and config.strategy != "default":
+        strategy = distribute.make_strategy(config.strategy, config.num_gpus)
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    if config.batch_size % replicas:
+        raise ValueError(f"--batch_size={config.batch_size} must divide evenly over the {replicas} replicas")
+    with DirectoryLock(config.model_dir, "search", "model_dir"):
+        write_json(os.path.join(config.model_dir, SEARCH_FILE), config.identity())
+        return _search(config, strategy)
+
+
+def _search(config: TuneConfig, strategy) -> dict:
+    keras.utils.set_random_seed(config.seed)
+    source = data.load_dataset(config.dataset, config.data_dir, download=config.download,
+                               skip_bad_images=config.skip_bad_images, prepare_data_dir=config.prepare_data_dir)
+    # The smallest nets searched (CIFAR family) set the minimum and default sizes.
+    smallest = specs.get_spec("resnet20")
+    prepared = pipelines.prepare_data(
+        source, batch_size=config.batch_size, min_size=smallest.min_size, default_size=smallest.input_shape[:2],
+        validation_split=config.validation_split, max_train_examples=config.max_train_examples,
+        max_test_examples=config.max_test_examples, seed=config.seed)
+    augmented, plain = prepared.train_pipeline("cifar"), prepared.train_pipeline("none")
+    steps_per_epoch = max(1, prepared.num_train // config.batch_size)
+    hypermodel = ResNetHyperModel(prepared.input_shape, source.num_classes, prepared.mean,
+                                  steps_per_epoch * config.epochs, config.space,
+                                  train_data={True: augmented, False: plain})
+    tuner = make_tuner(config, hypermodel, strategy)
+    tuner.search(augmented, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+                 validation_data=prepared.val_ds, verbose=config.verbose, shuffle=False)
+    best_hp = tuner.get_best_hyperparameters(1)[0]
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    best_model = tuner.get_best_models(1)[0]
+    table = trials_table(tuner, config.objective)
+    best_name = hypermodel.model_name(best_hp.copy())
+    write_json(os.path.join(config.model_dir, "best_hyperparameters.json"),
+               {"score": best_trial.score, "objective": config.objective, "model": best_name,
+                "values": best_hp.values})
+    write_text(os.path.join(config.model_dir, "trials.txt"), table + "\n")
+    test_loss, test_accuracy = best_model.evaluate(prepared.test_ds, verbose=0)
+    best = RunDir(os.path.join(config.model_dir, "best"))
+    best.start(RunRecord(model=best_name, dataset=config.dataset, class_names=tuple(source.class_names),
+                         data_dir=os.path.abspath(config.data_dir) if config.data_dir else None,
+                         max_test_examples=config.max_test_examples, hyperparameters=best_hp.values,
+                         test_accuracy=float(test_accuracy)))
+    best.save_final(best_model)
+    return dict(best_hyperparameters=best_hp.values, score=best_trial.score, table=table,
+                num_trials=len(tuner.oracle.trials), model=best_model, test_accuracy=float(test_accuracy),
+                test_loss=float(test_loss), best_dir=best.root)

@@ -1,0 +1,107 @@
+"""A checkpoint file converted to a `.weights.h5`, with a parity check against its own framework.
+
+`scripts/convert_weights.py` calls `convert`. The reference is the
+checkpoint's own implementation run on the same raw pixels:
+keras.applications (always installed) for its files; torchvision where torch
+and torchvision are installed for state dicts; otherwise the report says the
+parity was not checked, and the import's own exactness (every tensor used
+once, shapes checked) is what holds.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import keras
+import numpy as np
+
+from keras_resnet.arch import specs
+from keras_resnet.arch.builder import ResNet
+from keras_resnet.arch.layers import CLASSIFIER, NORMALIZATIONS
+from keras_resnet.files import check_writable_dir
+from keras_resnet.weights import checkpoints, files as weights_lib
+from keras_resnet.weights.resolve import weights_preprocessing
+
+
+def _reference_keras_applications(path: str, spec, pixels: np.ndarray):
+    ckpt = checkpoints.read(path)
+    name = {50: "ResNet50", 101: "ResNet101", 152: "ResNet152"}.get(spec.depth)
+    if name is None or spec.block != specs.BOTTLENECK or spec.family != "imagenet":
+        return None, f"keras.applications has no {spec.name}"
+    name += "V2" if spec.preact else ""
+    reference = getattr(keras.applications, name)(weights=None, input_shape=pixels.shape[1:],
+                                                  include_top=CLASSIFIER in ckpt.tensors)
+    for layer in reference.layers:
+        if layer.weights:
+            layer.set_weights(ckpt.tensors[layer.name])
+    module = keras.applications.resnet_v2 if spec.preact else keras.applications.resnet
+    inputs = module.preprocess_input(pixels.copy())
+    return np.asarray(reference.predict(inputs, verbose=0)), f"keras.applications.{name}"
+
+
+def _reference_torch(path: str, spec, pixels: np.ndarray):
+    try:
+        import torch
+        import torchvision
+    except ImportError:
+        return None, "torch and torchvision are not installed here"
+    factory = getattr(torchvision.models, spec.name, None)
+    if factory is None:
+        return None, f"torchvision has no {spec.name}"
+    ckpt = checkpoints.read(path)
+    net = factory(num_classes=int(ckpt.tensors["fc.weight"].shape[0])).eval()
+    net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in ckpt.tensors.items()}, strict=False)
+    norm = NORMALIZATIONS["torchvision"]
+    x = (pixels - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
+    with torch.no_grad():
+        out = torch.softmax(net(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())), -1).numpy()
+    return out, f"torchvision.models.{spec.name}"
+
+
+def convert(source: str, model: str, output: str, *, stride_in_1x1: Optional[bool] = None,
+            image_size: int = 224, num_images: int = 4, seed: int = 0) -> dict:
+    """Import a checkpoint file into `model`, save it as a `.weights.h5`, and compare with its own framework.
+
+    Args:
+        source: the checkpoint (.pth/.pt, .safetensors, keras.applications .h5).
+        model: a name of `keras_resnet.list_models()` ("resnet50").
+        output: the `.weights.h5` to write (atomically); load it with
+            `weights=output`, which also restores the checkpoint's
+            preprocessing.
+        stride_in_1x1: default: True for keras.applications' v1 files, else False.
+        image_size: side of the random test images.
+        num_images: how many.
+        seed: their seed.
+
+    Returns:
+        {"output", "format", "assigned", "reference" (or None), "reason",
+        "max_abs_diff", "top1_agreement"}.
+
+    Raises:
+        ValueError: a bad argument, or a checkpoint that does not fit; the
+            output is not written then.
+    """
+    if not os.fspath(output).endswith(".weights.h5"):
+        raise ValueError(f"output must be a .weights.h5 path. Received: output={output!r}")
+    check_writable_dir(os.path.dirname(os.path.abspath(output)), "output", repr(os.fspath(output)))
+    spec = specs.get_spec(model)
+    kind = checkpoints.sniff(source)
+    if kind == checkpoints.KERAS_RESNET:
+        raise ValueError(f"{source!r} is already a keras_resnet .weights.h5 file.")
+    keras_file = kind == checkpoints.KERAS_APPLICATIONS
+    if stride_in_1x1 is None:  # keras.applications' v1 strides on the 1x1, its v2 and torchvision on the 3x3
+        stride_in_1x1 = keras_file and not spec.preact
+    net = ResNet(spec, input_shape=(image_size, image_size, 3), stride_in_1x1=stride_in_1x1,
+                 preprocessing=weights_preprocessing(spec, source, stride_in_1x1))
+    report = checkpoints.import_checkpoint(net, source)
+    pixels = np.random.default_rng(seed).uniform(0, 255, (num_images, image_size, image_size, 3)).astype(np.float32)
+    ours = np.asarray(net.predict(pixels, verbose=0))
+    reference, reason = (_reference_keras_applications if keras_file else _reference_torch)(source, spec, pixels)
+    weights_lib.save_weights(net, output)
+    result = {"output": output, "format": report["format"], "assigned": report["assigned"],
+              "reference": None, "reason": reason, "max_abs_diff": None, "top1_agreement": None}
+    if reference is not None and reference.shape == ours.shape:
+        result.update(reference=reason, reason=None, max_abs_diff=float(np.abs(reference - ours).max()),
+                      top1_agreement=float((reference.argmax(-1) == ours.argmax(-1)).mean()))
+    return result
