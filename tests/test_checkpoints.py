@@ -220,18 +220,6 @@ def test_a_safetensors_header_length_ending_in_0x80_is_not_taken_for_a_pickle(tm
     assert checkpoints.sniff(str(legacy_pickle)) == checkpoints.TORCH
 
 
-def test_a_pth_without_torch_says_what_to_do(tmp_path):
-    try:
-        import torch  # noqa: F401
-        pytest.skip("torch is installed here; the message is for machines without it")
-    except ImportError:
-        pass
-    path = tmp_path / "resnet18-f37072fd.pth"
-    with zipfile.ZipFile(path, "w") as archive:  # torch.save's zip container
-        archive.writestr("resnet18-f37072fd/data.pkl", b"\x80\x02}q\x00.")
-    _refused(keras_resnet.ResNet18(input_shape=(SIZE, SIZE, 3)), str(path), "pip install torch", ".safetensors")
-
-
 def test_a_keras_archive_or_another_zip_as_weights_is_named_for_what_it_is(tmp_path):
     model = keras_resnet.build("resnet", depth=8, input_shape=(32, 32, 3))
     model.save(tmp_path / "run.keras")

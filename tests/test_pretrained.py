@@ -31,8 +31,12 @@ def test_the_registry_is_complete_and_imagenet_picks_the_best_for_the_stride_pla
         assert info.url.startswith("https://") and info.license and info.top1 > 60
         assert info.preprocessing == {"msra_caffe": "caffe", "keras": "tf"}.get(info.name, "torchvision")
         assert info.stride_in_1x1 == (info.name == "msra_caffe")
-        if info.file_hash:
-            assert len(info.file_hash) == {"md5": 32, "sha256": 64}[info.hash_algorithm]
+        assert info.pinned  # every download is checked against its publisher's hash
+        if info.hash_algorithm == "md5":  # keras.applications' own, from its source
+            assert len(info.file_hash) == 32 and info.format == "keras.applications"
+        else:  # torchvision's and timm's: the SHA-256 prefix in the publisher's file name, as torch.hub checks it
+            assert info.url.endswith(f"-{info.file_hash}.pth") and info.format == "torch"
+            assert all(mirror_hash is None for _, mirror_hash in info.mirrors)  # the hub copies publish none
     assert pretrained.get_weights_info("resnet50", "imagenet", False).name == "torchvision_v2"
     assert pretrained.get_weights_info("resnet152", "imagenet", True).name == "msra_caffe"
     assert pretrained.get_weights_info("resnet34", "imagenet", None).name == "torchvision_v1"
@@ -46,8 +50,13 @@ def test_the_registry_is_complete_and_imagenet_picks_the_best_for_the_stride_pla
         assert info.url == ("https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
                             f"resnet{depth}v2_weights_tf_dim_ordering_tf_kernels.h5")
     assert {info.model for info in pretrained.REGISTRY} <= set(keras_resnet.list_models())
-    assert pretrained.get_weights_info("wide_resnet50_2", "imagenet").url == (
-        "https://huggingface.co/timm/wide_resnet50_2.tv2_in1k/resolve/main/model.safetensors")
+    wide = pretrained.get_weights_info("wide_resnet50_2", "imagenet")
+    assert wide.url == "https://download.pytorch.org/models/wide_resnet50_2-9ba9bcbe.pth"
+    assert wide.file_hash == "9ba9bcbe"
+    assert wide.mirrors == (("https://huggingface.co/timm/wide_resnet50_2.tv2_in1k/resolve/main/model.safetensors",
+                             None),)
+    with pytest.raises(ValueError, match="carries no SHA-256 prefix"):
+        pretrained.name_hash("resnet50.pth")
 
 
 @pytest.mark.parametrize("call, message", [
@@ -148,3 +157,38 @@ def test_an_unreachable_host_says_to_pass_a_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="pass its path as weights="):
         keras_resnet.ResNet18(weights="imagenet")
     assert os.listdir(tmp_path / "models" / "keras_resnet") == []
+
+
+def _closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens: a download from it fails at once."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/resnet18-f37072fd.pth"
+
+
+@pytest.mark.slow
+def test_a_mirror_is_tried_only_where_its_hash_is_known(served_resnet18, monkeypatch):
+    entry = pretrained.REGISTRY[0]
+    unpinned_mirror = dataclasses.replace(entry, url=_closed_port_url(), mirrors=((served_resnet18.url, None),))
+    monkeypatch.setattr(pretrained, "REGISTRY", (unpinned_mirror,))
+    with pytest.raises(OSError, match="Could not download resnet18/torchvision_v1 .*Without a network"):
+        keras_resnet.ResNet18(weights="imagenet")
+    assert served_resnet18.requests == 0
+    cache = os.path.join(os.environ["KERAS_HOME"], "models", "keras_resnet")
+    assert os.listdir(cache) == []
+    pinned_mirror = dataclasses.replace(unpinned_mirror, mirrors=((served_resnet18.url, entry.file_hash),))
+    monkeypatch.setattr(pretrained, "REGISTRY", (pinned_mirror,))
+    keras_resnet.ResNet18(weights="imagenet")
+    assert served_resnet18.requests == 1 and os.listdir(cache) == ["resnet18_torchvision_v1.weights.h5"]
+
+
+@pytest.mark.slow
+def test_an_unpinned_entry_says_its_download_cannot_be_verified(served_resnet18, monkeypatch, caplog):
+    monkeypatch.setattr(pretrained, "REGISTRY", (dataclasses.replace(pretrained.REGISTRY[0], file_hash=None),))
+    with caplog.at_level("WARNING", logger="keras_resnet"):
+        keras_resnet.ResNet18(weights="imagenet")
+    assert "resnet18/torchvision_v1: its publisher states no hash" in caplog.text
+    assert served_resnet18.requests == 1

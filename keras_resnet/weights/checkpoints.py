@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from keras_resnet.arch.layers import CLASSIFIER
+from keras_resnet.weights import torch_files
 from keras_resnet.weights.files import META_KEY, natural_order
 
 # Formats `sniff` tells apart.
@@ -122,8 +123,8 @@ def read(source) -> Checkpoint:
     """Read a checkpoint: a file path, a keras.applications model, or a state dict of arrays.
 
     Raises:
-        ValueError: unreadable or truncated, a `.pth` without torch installed,
-            or not a checkpoint format.
+        ValueError: unreadable or truncated, a `.pth` whose pickle names anything
+            a state dict does not need (refused unrun), or not a checkpoint format.
     """
     if isinstance(source, keras.Model):
         return _from_keras_model(source, f"the keras.applications model {source.name!r}")
@@ -148,23 +149,14 @@ def read(source) -> Checkpoint:
 
 
 def _read_torch(path: str) -> dict:
-    try:
-        import torch
-    except ImportError:
-        raise ValueError(
-            f"{path!r} is a torch checkpoint (.pth/.pt), which only torch can read: pip install torch, or use the "
-            "checkpoint's .safetensors file (timm's hub copies of the torchvision weights are .safetensors and need "
-            "no torch).") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a damaged file
-        raise ValueError(f"torch could not read {path!r} (truncated or not a state dict): {error}") from None
+    """A torch `.pth`/`.pt` state dict as float32 arrays, read without torch (`torch_files`: nothing of it runs)."""
+    state = torch_files.read_state_dict(path)
     for key in ("state_dict", "model"):  # training checkpoints wrap the state dict
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
         raise ValueError(f"{path!r} holds a {type(state).__name__}, not a state dict.")
-    return {k: v.detach().float().numpy() for k, v in state.items() if hasattr(v, "detach")}
+    return {k: np.asarray(v, np.float32) for k, v in state.items() if isinstance(v, np.ndarray)}
 
 
 def _read_keras_applications(path: str) -> Checkpoint:

@@ -1,31 +1,44 @@
-"""Published ImageNet weights: the registry, `weights=` resolution, download, conversion and cache.
+"""Published ImageNet weights: the registry, download, hash check, conversion and cache.
 
-Each entry is one published checkpoint with where it comes from, how to check
-it, what input it expects, how good it is as published, and its licence.
-`weights="imagenet"` is the best entry (published top-1) for the network and
-its stride placement. A checkpoint is downloaded with `keras.utils.get_file`,
-checked, converted once (`checkpoints.import_checkpoint`) into a
-`.weights.h5` in the Keras cache (`$KERAS_HOME/models/keras_resnet`, default
-`~/.keras`), and read from there afterwards; the download itself is not kept.
+Each entry is one published checkpoint with where it comes from, the hash its
+publisher states, what input it expects, how good it is as published, and its
+licence. `weights="imagenet"` is the best entry (published top-1) for the
+network and its stride placement. A checkpoint is downloaded from its
+publisher with `keras.utils.get_file`, its hash checked before anything reads
+it (torchvision's files carry a SHA-256 prefix in their names, which
+torchvision's own `check_hash` verifies; keras.applications' md5s come from
+its source), converted once (`checkpoints.import_checkpoint`; a `.pth` is read
+without torch and without running its pickle) into a `.weights.h5` in the
+Keras cache (`$KERAS_HOME/models/keras_resnet`, default `~/.keras`), and read
+from there afterwards; the download itself is not kept. A mirror is tried only
+where its own hash is known; an entry without a publisher's hash is marked
+unpinned and its download logs a warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
+import re
 import shutil
 import tempfile
-from typing import Optional
+from typing import Optional, Tuple
 
 import keras
 
 from keras_resnet.arch.builder import ResNet
 from keras_resnet.weights import checkpoints, files as weights_lib
 
+log = logging.getLogger("keras_resnet")
+
 _TIMM_HUB = "https://huggingface.co/timm/{}/resolve/main/model.safetensors"
 _TORCHVISION = "https://download.pytorch.org/models/{}"
 _KERAS_APPLICATIONS = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/{}"
+# timm's "ResNet strikes back" A1 release; its name carries its SHA-256 prefix, as torchvision's do.
+_TIMM_RSB = ("https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-rsb-weights/"
+             "resnet50_a1_0-14fe96d1.pth")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +48,10 @@ class WeightsInfo:
     Attributes:
         model: the keras_resnet model it fits ("resnet50").
         name: its name in `list_weights(model)`.
-        url: the file downloaded.
-        file_hash: the file's hash where its publisher gives one (a prefix of
-            the SHA-256 is accepted, as in torchvision's file names), else None.
+        url: the file downloaded: the publisher's own.
+        file_hash: the file's hash as its publisher states it (torchvision's
+            and timm's: the SHA-256 prefix in the file's name; keras.applications':
+            the md5 in its source), or None where none is stated (unpinned).
         hash_algorithm: "sha256" or "md5" (keras.applications publishes md5).
         format: a `checkpoints` format.
         stride_in_1x1: the bottleneck stride placement it was trained with.
@@ -48,6 +62,9 @@ class WeightsInfo:
         license: the weights' licence.
         origin: the publisher's own copy or page.
         classes: classes of its classifier.
+        mirrors: other copies, (url, hash): one is tried when the publisher's
+            download fails, only if its hash is known (timm's hub copies of the
+            torchvision files publish none, so they are recorded, not used).
     """
 
     model: str
@@ -67,13 +84,32 @@ class WeightsInfo:
     license: str
     origin: str
     classes: int = 1000
+    mirrors: Tuple[Tuple[str, Optional[str]], ...] = ()
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the download is checked against a hash its publisher states."""
+        return self.file_hash is not None
+
+
+def name_hash(file_name: str) -> str:
+    """The SHA-256 prefix torchvision (and timm) put in a file's name: "resnet50-11ad3fa6.pth" -> "11ad3fa6".
+
+    Raises:
+        ValueError: the name carries none.
+    """
+    match = re.fullmatch(r".*-([0-9a-f]{8,64})\.pth", file_name)
+    if match is None:
+        raise ValueError(f"{file_name!r} carries no SHA-256 prefix in its name (<name>-<hex>.pth)")
+    return match.group(1)
 
 
 def _torchvision(model, name, timm_tag, origin_file, top1, top5, resize):
+    url = _TORCHVISION.format(origin_file)
     return WeightsInfo(
-        model, name, _TIMM_HUB.format(f"{model}.{timm_tag}"), None, "sha256", checkpoints.SAFETENSORS, False,
-        "torchvision", 224, resize, round(224 / resize, 4), "bilinear", top1, top5, "BSD-3-Clause",
-        _TORCHVISION.format(origin_file))
+        model, name, url, name_hash(origin_file), "sha256", checkpoints.TORCH, False, "torchvision", 224, resize,
+        round(224 / resize, 4), "bilinear", top1, top5, "BSD-3-Clause", url,
+        mirrors=((_TIMM_HUB.format(f"{model}.{timm_tag}"), None),))
 
 
 def _keras_applications(model, name, file_name, md5, top1, top5, v2=False):
@@ -126,10 +162,9 @@ REGISTRY = (
                  94.284, 256),
     _torchvision("wide_resnet101_2", "torchvision_v2", "tv2_in1k", "wide_resnet101_2-d733dc28.pth", 82.510,
                  96.020, 232),
-    WeightsInfo("resnet50", "timm_a1", _TIMM_HUB.format("resnet50.a1_in1k"), None, "sha256",
-                checkpoints.SAFETENSORS, False, "torchvision", 224, 236, 0.95, "bicubic", 80.4, None,
-                "Apache-2.0", "https://github.com/huggingface/pytorch-image-models/releases/download/"
-                "v0.1-rsb-weights/resnet50_a1_0-14fe96d1.pth"),
+    WeightsInfo("resnet50", "timm_a1", _TIMM_RSB, name_hash(_TIMM_RSB.rsplit("/", 1)[1]), "sha256",
+                checkpoints.TORCH, False, "torchvision", 224, 236, 0.95, "bicubic", 80.4, None, "Apache-2.0",
+                _TIMM_RSB, mirrors=((_TIMM_HUB.format("resnet50.a1_in1k"), None),)),
     _msra("resnet50", "resnet50_weights_tf_dim_ordering_tf_kernels.h5", "2cb95161c43110f7111970584f804107",
           74.9, 92.1),
     _msra("resnet101", "resnet101_weights_tf_dim_ordering_tf_kernels.h5", "f1aeb4b969a6efcfb50fad2f0c20cfc5",
@@ -201,22 +236,46 @@ def converted_path(info: WeightsInfo) -> str:
     return os.path.join(cache_dir(), f"{info.model}_{info.name}.weights.h5")
 
 
-def _verify(path: str, info: WeightsInfo) -> None:
-    if not info.file_hash:
+def _verify(path: str, info: WeightsInfo, url: str, file_hash: Optional[str]) -> None:
+    """Check a download against its publisher's hash (a prefix of the digest is accepted, as torchvision does)."""
+    if not file_hash:
         return
     digest = hashlib.new(info.hash_algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     actual = digest.hexdigest()
-    if not actual.startswith(info.file_hash.lower()):
-        raise ValueError(f"The download of {info.model}/{info.name} from {info.url} has {info.hash_algorithm} "
-                         f"{actual}, but the publisher's is {info.file_hash}: the file is damaged or was replaced. "
+    if not actual.startswith(file_hash.lower()):
+        raise ValueError(f"The download of {info.model}/{info.name} from {url} has {info.hash_algorithm} "
+                         f"{actual}, but the publisher's is {file_hash}: the file is damaged or was replaced. "
                          "Nothing was cached.")
 
 
+def _download(info: WeightsInfo, staging: str) -> Tuple[str, str]:
+    """(path, url) of the checkpoint downloaded into `staging` and verified: the publisher's file, else a mirror
+    whose hash is known.
+
+    Raises:
+        ValueError: a download's hash differs from the one stated (no other copy is tried then).
+        OSError: no copy could be downloaded.
+    """
+    sources = [(info.url, info.file_hash)] + [(url, file_hash) for url, file_hash in info.mirrors if file_hash]
+    failures = []
+    for url, file_hash in sources:
+        try:
+            path = keras.utils.get_file(fname=os.path.basename(url), origin=url, cache_dir=staging,
+                                        cache_subdir="download")
+        except Exception as error:  # get_file raises bare Exceptions for network failures
+            failures.append(f"{url}: {error}")
+            continue
+        _verify(path, info, url, file_hash)
+        return path, url
+    raise OSError(f"Could not download {info.model}/{info.name} ({'; '.join(failures)}). Without a network, "
+                  "download the file elsewhere and pass its path as weights=.")
+
+
 def fetch(info: WeightsInfo) -> str:
-    """The converted `.weights.h5` of a checkpoint, downloaded and converted on first use.
+    """The converted `.weights.h5` of a checkpoint, downloaded, verified and converted on first use.
 
     Returns:
         Its path in `cache_dir()`.
@@ -229,19 +288,16 @@ def fetch(info: WeightsInfo) -> str:
     target = converted_path(info)
     if os.path.isfile(target):
         return target
+    if not info.pinned:
+        log.warning("%s/%s: its publisher states no hash, so the download from %s cannot be verified.",
+                    info.model, info.name, info.url)
     os.makedirs(cache_dir(), exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".download-", dir=cache_dir())
     try:
-        try:
-            path = keras.utils.get_file(fname=os.path.basename(info.url), origin=info.url, cache_dir=staging,
-                                        cache_subdir="download")
-        except Exception as error:  # get_file raises bare Exceptions for network failures
-            raise OSError(f"Could not download {info.model}/{info.name} from {info.url}: {error}. Without a "
-                          "network, download the file elsewhere and pass its path as weights=.") from None
-        _verify(path, info)
+        path, url = _download(info, staging)
         model = ResNet(info.model, stride_in_1x1=info.stride_in_1x1, classes=info.classes, dtype="float32")
         checkpoints.import_checkpoint(model, path)
-        weights_lib.save_weights(model, target, {"keras_resnet_source": info.url})
+        weights_lib.save_weights(model, target, {"keras_resnet_source": url})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
