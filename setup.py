@@ -54,6 +54,11 @@ setup(
         # Reads .safetensors checkpoints (timm's hub copies of the torchvision weights) without torch.
         "safetensors",
         "matplotlib",
+        # keras-hub's ResNet presets, imported and written (keras_resnet.save_preset). keras-hub pulls
+        # tensorflow-text, whose releases each pin one TensorFlow minor: these are the versions that work beside
+        # TensorFlow 2.21 (keras-hub 0.32 needs tensorflow-text on Linux and macOS).
+        "keras-hub>=0.32,<0.33",
+        "tensorflow-text>=2.21,<2.22; platform_system != 'Windows'",
     ],
     extras_require={
         "export": EXPORT,

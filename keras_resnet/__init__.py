@@ -44,6 +44,8 @@ _EXPORTS = {
     "save_weights": "weights.files",
     "load_weights": "weights.files",
     "import_checkpoint": "weights.checkpoints",
+    "save_preset": "weights.hub_presets",
+    "model_for_preset": "weights.hub_presets",
     "WeightsInfo": "weights.pretrained",
     "get_weights_info": "weights.pretrained",
     "list_weights": "weights.pretrained",
@@ -57,8 +59,9 @@ _EXPORTS = {
 _APPLICATION_NAMES = [f"{kind}{depth}" for kind in ("ResNet", "PlainNet")
                       for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202)] + [
     "ResNeXt50_32x4d", "ResNeXt101_32x8d", "ResNeXt101_64x4d", "WideResNet50_2", "WideResNet101_2",
-    "ResNet18D", "ResNet34D", "ResNet50D", "ResNet101D", "ResNet152D", "SEResNet50", "SEResNeXt50_32x4d",
-    "ResNet50V2", "ResNet101V2", "ResNet152V2", "PreActResNet110", "PreActResNet164", "PreActResNet1001",
+    "ResNet18D", "ResNet34D", "ResNet50D", "ResNet101D", "ResNet152D", "ResNet18_vd", "ResNet34_vd", "SEResNet50",
+    "SEResNeXt50_32x4d", "ResNet50V2", "ResNet101V2", "ResNet152V2", "ResNetV2_50", "ResNetV2_101", "ResNetV2_152",
+    "PreActResNet110", "PreActResNet164", "PreActResNet1001",
     "WideResNet16_8", "WideResNet28_10"]
 _EXPORTS.update({name: "applications" for name in _APPLICATION_NAMES})
 

@@ -16,16 +16,17 @@ __all__ = ["APPLICATIONS"]
 
 
 def _function_name(spec: specs_lib.ResNetSpec) -> str:
-    """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2, ResNet50D, SEResNet50, SEResNeXt50_32x4d,
-    ResNet50V2, PreActResNet164, WideResNet28_10."""
+    """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2, ResNet50D, ResNet18_vd, SEResNet50,
+    SEResNeXt50_32x4d, ResNet50V2 (keras.applications'), ResNetV2_50 (timm's), PreActResNet164, WideResNet28_10."""
     depth = spec.depth
     name = {
         "plain": f"PlainNet{depth}",
         "resnet": f"ResNet{depth}",
         "resnext": f"ResNeXt{depth}_{spec.groups}x{spec.width_per_group}d",
         "wide": f"WideResNet{depth}_{spec.width_per_group // 64}",
-        "resnet_d": f"ResNet{depth}D",
-        "preact": f"ResNet{depth}V2" if spec.family == "imagenet" else f"PreActResNet{depth}",
+        "resnet_d": f"ResNet{depth}_vd" if spec.project_first else f"ResNet{depth}D",
+        "preact": (f"ResNet{depth}V2" if spec.stride_last else f"ResNetV2_{depth}") if spec.family == "imagenet"
+        else f"PreActResNet{depth}",
         "wrn": f"WideResNet{depth}_{spec.widen_factor}",
     }[specs_lib.family(spec)]
     return ("SE" if spec.se_ratio else "") + name
@@ -39,9 +40,11 @@ def _kind(spec: specs_lib.ResNetSpec) -> str:
         "resnext": f"ResNeXt (3x3 convs of {spec.groups} groups, {spec.width_per_group} channels each at the "
                    "first stage)",
         "wide": f"Wide ResNet (3x3 convs {spec.width_per_group // 64}x wide)",
-        "resnet_d": "ResNet-D (deep 3x3 stem, average-pooled projections; He et al. 2019)",
+        "resnet_d": "ResNet-D (deep 3x3 stem, average-pooled projections; He et al. 2019)"
+                    + (", PaddleClas's vd: every stage's first block projects" if spec.project_first else ""),
         "preact": "Pre-activation ResNet (He et al. 2016, \"Identity Mappings\")"
-                  + (", keras.applications' v2 layout" if spec.stride_last else ""),
+                  + (", keras.applications' v2 layout" if spec.stride_last
+                     else ", timm's ResNetV2 layout" if spec.inf_pool_padding else ""),
         "wrn": f"Wide ResNet WRN-{spec.depth}-{spec.widen_factor} (Zagoruyko & Komodakis 2016; pre-activation)",
     }[specs_lib.family(spec)]
     return f"Squeeze-and-excitation {kind} (Hu et al. 2018)" if spec.se_ratio else kind
@@ -135,9 +138,14 @@ ResNet34D = APPLICATIONS["ResNet34D"]
 ResNet50D = APPLICATIONS["ResNet50D"]
 ResNet101D = APPLICATIONS["ResNet101D"]
 ResNet152D = APPLICATIONS["ResNet152D"]
+ResNet18_vd = APPLICATIONS["ResNet18_vd"]
+ResNet34_vd = APPLICATIONS["ResNet34_vd"]
 ResNet50V2 = APPLICATIONS["ResNet50V2"]
 ResNet101V2 = APPLICATIONS["ResNet101V2"]
 ResNet152V2 = APPLICATIONS["ResNet152V2"]
+ResNetV2_50 = APPLICATIONS["ResNetV2_50"]
+ResNetV2_101 = APPLICATIONS["ResNetV2_101"]
+ResNetV2_152 = APPLICATIONS["ResNetV2_152"]
 PreActResNet110 = APPLICATIONS["PreActResNet110"]
 PreActResNet164 = APPLICATIONS["PreActResNet164"]
 PreActResNet1001 = APPLICATIONS["PreActResNet1001"]

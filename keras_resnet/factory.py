@@ -35,8 +35,9 @@ def build_resnet(spec: ResNetSpec, *, weights: Union[str, WeightsSource, None] =
             "torchvision_v2", "timm_a1", "msra_caffe", "keras"); a file: this
             package's `.weights.h5`, a torchvision/timm `.pth`/`.pt` or
             `.safetensors` state dict, or keras.applications' `.h5` /
-            `.weights.h5` (its format is found from its content); or a
-            `WeightsSource` already resolved. Published checkpoints are
+            `.weights.h5` (its format is found from its content); a keras-hub
+            ResNet preset directory (a classifier's sets the default
+            `classes`); or a `WeightsSource` already resolved. Published checkpoints are
             downloaded once and cached converted. With include_top=False, or
             other `classes` for a named checkpoint, the classifier is not
             loaded.
@@ -67,6 +68,9 @@ def build_resnet(spec: ResNetSpec, *, weights: Union[str, WeightsSource, None] =
                              "'tf', or weights from a checkpoint.")
         kwargs["preprocessing"] = kwargs.get("preprocessing") or source.preprocessing
     source.fetch()  # a download fails before the network is built
+    classes = kwargs.get("classes")
+    if classes is None and source.classes is not None and kwargs.get("include_top", True):
+        kwargs["classes"] = source.classes  # a keras-hub classifier's, as its from_preset gives them
     if input_tensor is None:
         model = ResNet(spec, **kwargs)
     else:
@@ -75,7 +79,7 @@ def build_resnet(spec: ResNetSpec, *, weights: Union[str, WeightsSource, None] =
         if unknown:
             raise ValueError(f"Unknown argument(s) {sorted(unknown)}; valid: {sorted(BUILD_ARGUMENTS)}")
         model = over_tensor(spec, input_tensor, options, mean, name)
-    source.load(model, kwargs.get("classes"), any_preprocessing=include_preprocessing is False)
+    source.load(model, classes, any_preprocessing=include_preprocessing is False)
     return model
 
 

@@ -31,12 +31,15 @@ def main(argv):
             blocks += "; deep stem"
         if spec.avg_down:
             blocks += "; pooled projections"
+        if spec.project_first:
+            blocks += "; each stage's first block projects"
         if spec.se_ratio:
             blocks += f"; SE 1/{round(1 / spec.se_ratio)}"
         if spec.widen_factor:
             blocks += f"; {spec.widen_factor}x wide"
         if spec.preact:
-            blocks += "; pre-activation" + (", stride in each stage's last block" if spec.stride_last else "")
+            blocks += "; pre-activation" + (", stride in each stage's last block" if spec.stride_last else
+                                             ", -inf-padded max pool" if spec.inf_pool_padding else "")
         counted = spec.params_source or ("its option-A ResNet's" if not spec.residual else "")
         print(f"| {name} | {spec.family} {side}x{side} | {spec.block} {blocks} | "
               f"{params:,} | {counted} | {macs / 1e9:.3f} G | {paper} |")

@@ -93,3 +93,41 @@ def make_idx_dataset(directory: str, num_train: int = 64, num_test: int = 32, si
         write_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte.gz"), images)
         write_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte.gz"), labels)
     return directory
+
+
+def randomize(model, seed: int = 0) -> None:
+    """Random weights with non-trivial BN statistics, scaled so a deep net's activations stay finite."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape, kind = tuple(variable.shape), variable.path.split("/")[-1]
+        if kind in ("gamma", "moving_variance"):
+            value = rng.uniform(0.5, 1.5, shape)
+        elif kind in ("beta", "moving_mean", "bias"):
+            value = rng.normal(0.0, 0.1, shape)
+        else:
+            value = rng.normal(0.0, np.sqrt(1.0 / np.prod(shape[:-1])), shape)
+        variable.assign(value.astype(variable.dtype))
+
+
+# keras-hub's ImageNet presets normalise as torchvision does (timm's pretrained_cfg mean and std).
+HUB_TORCHVISION = dict(scale=[1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225)],
+                       offset=[-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225])
+
+
+def hub_preset(directory: str, config: dict, classes=None, image_size=(64, 64), seed: int = 0):
+    """A keras-hub ResNet preset with random weights, saved by keras-hub itself: a backbone, or with `classes`
+    a classifier whose preprocessor normalises as keras-hub's ImageNet presets. Returns the keras-hub model."""
+    import keras_hub
+
+    backbone = keras_hub.models.ResNetBackbone(**config)
+    model = backbone
+    if classes:
+        converter = keras_hub.layers.ResNetImageConverter(image_size=image_size, **HUB_TORCHVISION)
+        model = keras_hub.models.ResNetImageClassifier(
+            backbone=backbone, num_classes=classes,
+            preprocessor=keras_hub.models.ResNetImageClassifierPreprocessor(image_converter=converter))
+    randomize(model, seed)
+    model.save_to_preset(directory)
+    return model

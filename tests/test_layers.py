@@ -4,7 +4,7 @@ import pytest
 
 import keras_resnet
 from keras_resnet.arch.layers import (NORMALIZATIONS, BatchNormalization, DropPath, HorizontalFlip, InputNormalization,
-                                      ZeroPadShortcut)
+                                      NegInfPadding2D, ZeroPadShortcut)
 
 
 def test_zero_pad_shortcut_subsamples_and_pads_evenly():
@@ -37,6 +37,25 @@ def test_zero_pad_shortcut_has_no_weights_and_round_trips():
     assert clone.get_config() == layer.get_config()
     layer(np.zeros((1, 4, 4, 16), "float32"))
     assert layer.weights == []
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_neg_inf_padding_makes_a_max_pool_pad_as_pytorchs(data_format):
+    x = -np.arange(1, 1 + 2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3)  # all negative, as a bare conv's can be
+    layer = NegInfPadding2D(1, data_format=data_format, name="pool1_pad")
+    pool = keras.layers.MaxPooling2D(3, strides=2, data_format=data_format)
+    given = x if data_format == "channels_last" else x.transpose(0, 3, 1, 2)
+    y = keras.ops.convert_to_numpy(pool(layer(given)))
+    y = y if data_format == "channels_last" else y.transpose(0, 2, 3, 1)
+    # PyTorch's MaxPool2d(3, 2, padding=1): window (i, j) covers rows 2i-1 .. 2i+1 of the unpadded input, clipped.
+    expected = np.stack([np.stack([x[:, max(2 * i - 1, 0):2 * i + 2, max(2 * j - 1, 0):2 * j + 2].max(axis=(1, 2))
+                                   for j in range(2)], axis=1) for i in range(2)], axis=1)
+    np.testing.assert_array_equal(y, expected)
+    assert (y < 0).all()  # zero padding would have put 0 in the border windows
+    assert layer.compute_output_shape((None, 4, 4, 3) if data_format == "channels_last" else (None, 3, 4, 4)) == (
+        (None, 6, 6, 3) if data_format == "channels_last" else (None, 3, 6, 6))
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert clone.get_config() == layer.get_config() and layer.weights == []
 
 
 @pytest.mark.parametrize("kind", ["torchvision", "caffe"])

@@ -8,7 +8,8 @@ def test_list_models_has_every_network_of_the_paper_and_its_plain_twin():
     depths = [18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202]
     assert names == [f"resnet{d}" for d in depths] + [f"plain{d}" for d in depths] + [
         "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"] + [
-        f"resnet{d}d" for d in (18, 34, 50, 101, 152)] + ["resnet50v2", "resnet101v2", "resnet152v2"] + [
+        f"resnet{d}d" for d in (18, 34, 50, 101, 152)] + ["resnet18_vd", "resnet34_vd"] + [
+        "resnet50v2", "resnet101v2", "resnet152v2", "resnetv2_50", "resnetv2_101", "resnetv2_152"] + [
         "preact_resnet110", "preact_resnet164", "preact_resnet1001", "wrn16_8", "wrn28_10", "seresnet50",
         "seresnext50_32x4d"]
 

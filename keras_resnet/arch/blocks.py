@@ -12,7 +12,7 @@ from typing import Optional
 
 from keras import layers
 
-from keras_resnet.arch.layers import BatchNormalization, DropPath, ZeroPadShortcut
+from keras_resnet.arch.layers import BatchNormalization, DropPath, NegInfPadding2D, ZeroPadShortcut
 from keras_resnet.arch.specs import BASIC, BOTTLENECK, ResNetSpec
 
 BN_MOMENTUM = 0.9  # torchvision's 0.1 in Keras's convention
@@ -102,17 +102,18 @@ def conv_bn(x, filters: int, kernel_size: int, strides: int, name: str, options:
     return bn_relu(x, name, options, activation=activation, zero_gamma=zero_gamma)
 
 
-def shortcut(x, filters: int, strides: int, name: str, options: BlockOptions):
+def shortcut(x, filters: int, strides: int, name: str, options: BlockOptions, project: bool = False):
     """The shortcut branch of a block.
 
     Option A: identity, or subsample + zero-pad where the shape changes.
-    Option B: a 1x1 projection where the shape changes, identity elsewhere.
+    Option B: a 1x1 projection where the shape changes (or `project` says
+    so: a spec's `project_first`), identity elsewhere.
     Option C: a 1x1 projection on every block.
     ResNet-D projections average-pool 2x2 where they stride (timm's
     ceil_mode, count_include_pad=False: Keras's "same") and project at stride 1.
     """
     changes = strides != 1 or x.shape[options.channel_axis] != filters
-    if options.shortcut == "C" or (options.shortcut == "B" and changes):
+    if options.shortcut == "C" or (options.shortcut == "B" and (changes or project)):
         return bn_relu(_projection(x, filters, strides, name, options), f"{name}_0", options, activation=False)
     if changes:
         return ZeroPadShortcut(filters, strides, data_format=options.data_format, name=f"{name}_0_pad",
@@ -154,25 +155,28 @@ def squeeze_excite(x, name: str, options: BlockOptions):
     return layers.Multiply(name=f"{name}_se_excite", dtype=options.dtype)([x, s])
 
 
-def _merge(x, y, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float):
+def _merge(x, y, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float, project: bool):
     y = _branch_tail(y, name, options, drop_rate)
     if options.residual:
         y = layers.Add(name=f"{name}_add", dtype=options.dtype)(
-            [shortcut(x, filters, strides, name, options), y])
+            [shortcut(x, filters, strides, name, options, project), y])
     return layers.ReLU(name=f"{name}_out", dtype=options.dtype)(y)
 
 
-def basic_block(x, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float = 0.0):
-    """Two 3x3 convs; output channels = filters. `drop_rate`: stochastic depth of the branch."""
+def basic_block(x, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float = 0.0,
+                project: bool = False):
+    """Two 3x3 convs; output channels = filters. `drop_rate`: stochastic depth of the branch; `project`: a
+    projection shortcut whatever the shape (option B)."""
     y = conv_bn(x, filters, 3, strides, f"{name}_1", options)
     if options.dropout_rate:
         y = layers.Dropout(options.dropout_rate, name=f"{name}_dropout", dtype=options.dtype)(y)
     y = conv_bn(y, filters, 3, 1, f"{name}_2", options, activation=False,
                 zero_gamma=options.zero_init_residual)
-    return _merge(x, y, filters, strides, name, options, drop_rate)
+    return _merge(x, y, filters, strides, name, options, drop_rate, project)
 
 
-def bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float = 0.0):
+def bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float = 0.0,
+                     project: bool = False):
     """1x1 reduce, 3x3 (grouped for ResNeXt), 1x1 expand; output channels = 4 * filters."""
     # Both the 1x1 (Caffe, keras.applications) and the 3x3 (torchvision,
     # "v1.5") placements of the stride are in use by published weights.
@@ -182,10 +186,10 @@ def bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOpt
     y = conv_bn(y, width, 3, stride_3x3, f"{name}_2", options, groups=options.groups)
     y = conv_bn(y, 4 * filters, 1, 1, f"{name}_3", options, activation=False,
                 zero_gamma=options.zero_init_residual)
-    return _merge(x, y, 4 * filters, strides, name, options, drop_rate)
+    return _merge(x, y, 4 * filters, strides, name, options, drop_rate, project)
 
 
-def preact_shortcut(x, pre, filters: int, strides: int, name: str, options: BlockOptions):
+def preact_shortcut(x, pre, filters: int, strides: int, name: str, options: BlockOptions, project: bool = False):
     """The shortcut of a pre-activation block: `x` the block's input, `pre` its BN-ReLU.
 
     Projections (where the channels change under option B, on every block
@@ -195,7 +199,7 @@ def preact_shortcut(x, pre, filters: int, strides: int, name: str, options: Bloc
     subsamples and zero-pads `x`.
     """
     changes_channels = x.shape[options.channel_axis] != filters
-    if options.shortcut == "C" or (options.shortcut == "B" and changes_channels):
+    if options.shortcut == "C" or (options.shortcut == "B" and (changes_channels or project)):
         return _projection(pre, filters, strides, name, options)
     if options.shortcut == "A" and (changes_channels or strides > 1):
         return ZeroPadShortcut(filters, strides, data_format=options.data_format, name=f"{name}_0_pad",
@@ -206,14 +210,16 @@ def preact_shortcut(x, pre, filters: int, strides: int, name: str, options: Bloc
     return x
 
 
-def _preact_merge(x, pre, y, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float):
+def _preact_merge(x, pre, y, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float,
+                  project: bool):
     y = _branch_tail(y, name, options, drop_rate)
     # keras.applications' v2 names the addition, a block's output, `_out`.
     return layers.Add(name=f"{name}_out", dtype=options.dtype)(
-        [preact_shortcut(x, pre, filters, strides, name, options), y])
+        [preact_shortcut(x, pre, filters, strides, name, options, project), y])
 
 
-def preact_basic_block(x, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float = 0.0):
+def preact_basic_block(x, filters: int, strides: int, name: str, options: BlockOptions, drop_rate: float = 0.0,
+                       project: bool = False):
     """BN-ReLU-3x3 twice (He et al. 2016's v2; Wide ResNet's with dropout between); output channels = filters."""
     pre = bn_relu(x, f"{name}_preact", options)
     y = conv(pre, filters, 3, strides, f"{name}_1", options)
@@ -222,11 +228,11 @@ def preact_basic_block(x, filters: int, strides: int, name: str, options: BlockO
         y = layers.Dropout(options.dropout_rate, name=f"{name}_dropout", dtype=options.dtype)(y)
     y = conv(y, filters, 3, 1, f"{name}_2", options, use_bias=options.conv_bias,
              zero_kernel=options.zero_init_residual)
-    return _preact_merge(x, pre, y, filters, strides, name, options, drop_rate)
+    return _preact_merge(x, pre, y, filters, strides, name, options, drop_rate, project)
 
 
 def preact_bottleneck_block(x, filters: int, strides: int, name: str, options: BlockOptions,
-                            drop_rate: float = 0.0):
+                            drop_rate: float = 0.0, project: bool = False):
     """BN-ReLU before each of 1x1, 3x3 and 1x1 x4 (keras.applications' ResNet50V2 block); output 4 * filters."""
     stride_1x1, stride_3x3 = (strides, 1) if options.stride_in_1x1 else (1, strides)
     width = int(filters * options.width_per_group / 64) * options.groups
@@ -237,7 +243,7 @@ def preact_bottleneck_block(x, filters: int, strides: int, name: str, options: B
     y = bn_relu(y, f"{name}_2", options)
     y = conv(y, 4 * filters, 1, 1, f"{name}_3", options, use_bias=options.conv_bias,
              zero_kernel=options.zero_init_residual)
-    return _preact_merge(x, pre, y, 4 * filters, strides, name, options, drop_rate)
+    return _preact_merge(x, pre, y, 4 * filters, strides, name, options, drop_rate, project)
 
 
 BLOCKS: dict = {BASIC: basic_block, BOTTLENECK: bottleneck_block}
@@ -259,8 +265,9 @@ def stem(x, spec: ResNetSpec, filters: int, options: BlockOptions):
         x = conv(x, filters, 7 if spec.family == "imagenet" else 3, 2 if spec.family == "imagenet" else 1,
                  "conv1", options, use_bias=options.conv_bias)
         if spec.family == "imagenet":
-            # keras.applications' v2 max-pools the conv's output, zero-padded.
-            x = layers.ZeroPadding2D(1, data_format=options.data_format, name="pool1_pad", dtype=options.dtype)(x)
+            # keras.applications' v2 max-pools the conv's output zero-padded, timm's -inf-padded.
+            padding = NegInfPadding2D if spec.inf_pool_padding else layers.ZeroPadding2D
+            x = padding(1, data_format=options.data_format, name="pool1_pad", dtype=options.dtype)(x)
             x = layers.MaxPooling2D(3, strides=2, data_format=options.data_format, name="pool1_pool",
                                     dtype=options.dtype)(x)
         return x

@@ -90,7 +90,8 @@ def _assemble(inputs, spec: ResNetSpec, options: ModelOptions, mean=None):
             index += 1
             # Huang et al.'s linear rule: block l of L survives with p_l = 1 - l / L * (1 - p_L).
             x = block_fn(x, widen(stage.filters), stage.stride if j == strided else 1,
-                         f"conv{i + 2}_block{j + 1}", blocks, blocks.drop_path_rate * index / total)
+                         f"conv{i + 2}_block{j + 1}", blocks, blocks.drop_path_rate * index / total,
+                         project=spec.project_first and j == 0)
         reduction *= stage.stride
         if spec.preact and i == len(spec.stages) - 1:
             x = head_norm(x, blocks)  # the last stage's output is normalised, as timm's and keras's

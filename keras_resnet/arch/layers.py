@@ -73,6 +73,45 @@ class ZeroPadShortcut(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class NegInfPadding2D(keras.layers.Layer):
+    """Pad height and width by `padding` pixels of -inf on every side, for a max pool that pads as PyTorch's.
+
+    A max pool after zero padding takes 0 at the border wherever its input
+    there is negative; PyTorch's `MaxPool2d(padding=1)` (timm's ResNetV2
+    stem, and keras-hub's port of it) never picks a padded value.
+
+    Args:
+        padding: pixels added before and after each spatial side.
+        data_format: "channels_last" or "channels_first".
+    """
+
+    def __init__(self, padding: int = 1, data_format: str = "channels_last", **kwargs):
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+        self.data_format = _check_format(data_format)
+
+    def compute_output_shape(self, input_shape):
+        def grow(size):
+            return None if size is None else size + 2 * self.padding
+
+        if self.data_format == "channels_first":
+            batch, channels, height, width = input_shape
+            return (batch, channels, grow(height), grow(width))
+        batch, height, width, channels = input_shape
+        return (batch, grow(height), grow(width), channels)
+
+    def call(self, inputs):
+        p = [self.padding, self.padding]
+        widths = [[0, 0], [0, 0], p, p] if self.data_format == "channels_first" else [[0, 0], p, p, [0, 0]]
+        return ops.pad(inputs, widths, constant_values=float("-inf"))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(padding=self.padding, data_format=self.data_format)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class MeanSubtraction(keras.layers.Layer):
     """The paper's input normalisation: subtract the mean, then scale.
 

@@ -88,6 +88,13 @@ class ResNetSpec:
         widen_factor: Wide ResNet's k on CIFAR (Zagoruyko & Komodakis 2016):
             every stage is k times wider (already in `stages`) and depth
             counts as in their paper, 6n+4; None for other nets.
+        inf_pool_padding: the stem's max pool pads with -inf, as PyTorch's
+            MaxPool2d does (timm's ResNetV2, keras-hub's v2), not with zeros;
+            they differ where the pool's input can be negative, after a
+            pre-activation stem's bare conv.
+        project_first: the first block of every stage projects its shortcut
+            even where the shape is kept (PaddleClas's ResNet-vd basic nets,
+            keras-hub's resnet_vd_18/34).
     """
 
     name: str
@@ -112,6 +119,8 @@ class ResNetSpec:
     stride_last: bool = False
     conv_bias: bool = False
     widen_factor: Optional[int] = None
+    inf_pool_padding: bool = False
+    project_first: bool = False
 
     @property
     def expansion(self) -> int:
@@ -291,6 +300,39 @@ def preact_imagenet_spec(depth: int) -> ResNetSpec:
                                params_source="keras.applications", preact=True, stride_last=True, conv_bias=True)
 
 
+# Pre-activation ResNets as timm builds them (its resnetv2_50 ..) and keras-hub
+# ports them: Table 1's stages striding in their first block, no conv biases,
+# the stem's max pool padded with -inf. Trainable parameters of this build,
+# equal to keras-hub's ResNetBackbone with timm's 1000-class head.
+TIMM_PREACT_PARAMS = {50: 25_549_352, 101: 44_541_480, 152: 60_185_128}
+
+
+def timm_preact_spec(depth: int) -> ResNetSpec:
+    """The spec of timm's resnetv2_<depth> (depth 50, 101, 152): keras-hub's resnet_v2 presets."""
+    if depth not in TIMM_PREACT_PARAMS:
+        raise ValueError(f"No timm-style pre-activation ResNet of depth {depth}; known depths: "
+                         f"{sorted(TIMM_PREACT_PARAMS)}. Received: depth={depth}")
+    return dataclasses.replace(imagenet_spec(depth), name=f"resnetv2_{depth}", params=TIMM_PREACT_PARAMS[depth],
+                               macs_paper=None, params_source="keras-hub", preact=True,
+                               inf_pool_padding=True)
+
+
+# PaddleClas's ResNet-vd basic nets (keras-hub's resnet_vd_18/34): ResNet-D
+# whose first block projects its shortcut even in the first stage. Trainable
+# parameters of this build, equal to keras-hub's with a 1000-class head. Its
+# bottleneck nets are timm's resnet<depth>d.
+RESNET_VD_PARAMS = {18: 11_712_968, 34: 21_821_128}
+
+
+def resnet_vd_spec(depth: int) -> ResNetSpec:
+    """The spec of PaddleClas's ResNet<depth>_vd of basic blocks (depth 18, 34)."""
+    if depth not in RESNET_VD_PARAMS:
+        raise ValueError(f"No ResNet-vd of basic blocks of depth {depth}; known depths: {sorted(RESNET_VD_PARAMS)} "
+                         f"(the bottleneck ones are resnet<depth>d). Received: depth={depth}")
+    return dataclasses.replace(resnet_d_spec(depth), name=f"resnet{depth}_vd", params=RESNET_VD_PARAMS[depth],
+                               params_source="keras-hub", project_first=True)
+
+
 # The CIFAR nets of "Identity Mappings" (He et al. 2016): projection
 # shortcuts, basic blocks for ResNet-110 (6n+2), bottlenecks of 16/32/64
 # (x4) for ResNet-164 and ResNet-1001 (9n+2). Exact counts of this build,
@@ -368,8 +410,12 @@ def _named_specs() -> dict:
         specs[name] = grouped_spec(name)
     for depth in RESNET_D_PARAMS:
         specs[f"resnet{depth}d"] = resnet_d_spec(depth)
+    for depth in RESNET_VD_PARAMS:
+        specs[f"resnet{depth}_vd"] = resnet_vd_spec(depth)
     for depth in PREACT_IMAGENET_TOTALS:
         specs[f"resnet{depth}v2"] = preact_imagenet_spec(depth)
+    for depth in TIMM_PREACT_PARAMS:
+        specs[f"resnetv2_{depth}"] = timm_preact_spec(depth)
     for depth in PREACT_CIFAR_PARAMS:
         specs[f"preact_resnet{depth}"] = preact_cifar_spec(depth)
     for depth, k in WRN_PARAMS:

@@ -2,10 +2,11 @@
 
 `scripts/convert_weights.py` calls `convert`. The reference is the
 checkpoint's own implementation run on the same raw pixels:
-keras.applications (always installed) for its files; torchvision where torch
-and torchvision are installed for state dicts; otherwise the report says the
-parity was not checked, and the import's own exactness (every tensor used
-once, shapes checked) is what holds.
+keras.applications (always installed) for its files; keras-hub (always
+installed) for its presets; torchvision where torch and torchvision are
+installed for state dicts; otherwise the report says the parity was not
+checked, and the import's own exactness (every tensor used once, shapes
+checked) is what holds.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from keras_resnet.arch import specs
 from keras_resnet.arch.builder import ResNet
 from keras_resnet.arch.layers import CLASSIFIER, NORMALIZATIONS
 from keras_resnet.files import check_writable_dir
-from keras_resnet.weights import checkpoints, files as weights_lib
+from keras_resnet.weights import checkpoints, files as weights_lib, hub_presets
 from keras_resnet.weights.resolve import weights_preprocessing
 
 
@@ -59,13 +60,30 @@ def _reference_torch(path: str, spec, pixels: np.ndarray):
     return out, f"torchvision.models.{spec.name}"
 
 
-def convert(source: str, model: str, output: str, *, stride_in_1x1: Optional[bool] = None,
+def _reference_keras_hub(path: str, spec, pixels: np.ndarray):
+    import keras_hub
+
+    preset = hub_presets.read_preset(path)
+    if preset.classes is None:  # a backbone: its feature map, after the preset's own image converter if it has one
+        has_converter = os.path.isfile(os.path.join(path, hub_presets.CONVERTER_FILE))
+        inputs = keras_hub.layers.ImageConverter.from_preset(path)(pixels) if has_converter else pixels
+        return np.asarray(keras_hub.models.Backbone.from_preset(path).predict(inputs, verbose=0)), "keras-hub"
+    classifier = keras_hub.models.ImageClassifier.from_preset(path)
+    out = classifier.predict(pixels, verbose=0)  # its preprocessor normalises the raw pixels
+    if classifier.activation is None:  # keras-hub's presets give logits; keras_resnet's top gives probabilities
+        out = keras.ops.softmax(out)
+    return np.asarray(keras.ops.convert_to_numpy(out)), f"keras_hub.models.{type(classifier).__name__}"
+
+
+def convert(source: str, model: Optional[str], output: str, *, stride_in_1x1: Optional[bool] = None,
             image_size: int = 224, num_images: int = 4, seed: int = 0) -> dict:
     """Import a checkpoint file into `model`, save it as a `.weights.h5`, and compare with its own framework.
 
     Args:
-        source: the checkpoint (.pth/.pt, .safetensors, keras.applications .h5).
-        model: a name of `keras_resnet.list_models()` ("resnet50").
+        source: the checkpoint (.pth/.pt, .safetensors, keras.applications .h5)
+            or a keras-hub ResNet preset directory.
+        model: a name of `keras_resnet.list_models()` ("resnet50"); for a
+            preset, None names the network the preset is.
         output: the `.weights.h5` to write (atomically); load it with
             `weights=output`, which also restores the checkpoint's
             preprocessing.
@@ -76,7 +94,7 @@ def convert(source: str, model: str, output: str, *, stride_in_1x1: Optional[boo
 
     Returns:
         {"output", "format", "assigned", "reference" (or None), "reason",
-        "max_abs_diff", "top1_agreement"}.
+        "max_abs_diff", "top1_agreement" (None for a backbone's feature maps)}.
 
     Raises:
         ValueError: a bad argument, or a checkpoint that does not fit; the
@@ -85,23 +103,33 @@ def convert(source: str, model: str, output: str, *, stride_in_1x1: Optional[boo
     if not os.fspath(output).endswith(".weights.h5"):
         raise ValueError(f"output must be a .weights.h5 path. Received: output={output!r}")
     check_writable_dir(os.path.dirname(os.path.abspath(output)), "output", repr(os.fspath(output)))
-    spec = specs.get_spec(model)
-    kind = checkpoints.sniff(source)
+    preset = hub_presets.read_preset(source) if hub_presets.is_preset(source) else None
+    if model is None and preset is None:
+        raise ValueError(f"model is needed for {source!r}: a name of keras_resnet.list_models(), e.g. resnet50 "
+                         "(only a keras-hub preset names its own network).")
+    spec = specs.get_spec(model or hub_presets.model_for_preset(source))
+    kind = checkpoints.sniff(source) if preset is None else "keras_hub"
     if kind == checkpoints.KERAS_RESNET:
         raise ValueError(f"{source!r} is already a keras_resnet .weights.h5 file.")
     keras_file = kind == checkpoints.KERAS_APPLICATIONS
     if stride_in_1x1 is None:  # keras.applications' v1 strides on the 1x1, its v2 and torchvision on the 3x3
         stride_in_1x1 = keras_file and not spec.preact
+    top = {} if preset is None else {"include_top": preset.classes is not None, "classes": preset.classes}
     net = ResNet(spec, input_shape=(image_size, image_size, 3), stride_in_1x1=stride_in_1x1,
-                 preprocessing=weights_preprocessing(spec, source, stride_in_1x1))
-    report = checkpoints.import_checkpoint(net, source)
+                 preprocessing=weights_preprocessing(spec, source, stride_in_1x1), **top)
+    if preset is None:
+        report = checkpoints.import_checkpoint(net, source)
+        reference_of = _reference_keras_applications if keras_file else _reference_torch
+    else:
+        report, reference_of = hub_presets.import_preset(net, source), _reference_keras_hub
     pixels = np.random.default_rng(seed).uniform(0, 255, (num_images, image_size, image_size, 3)).astype(np.float32)
     ours = np.asarray(net.predict(pixels, verbose=0))
-    reference, reason = (_reference_keras_applications if keras_file else _reference_torch)(source, spec, pixels)
+    reference, reason = reference_of(source, spec, pixels)
     weights_lib.save_weights(net, output)
     result = {"output": output, "format": report["format"], "assigned": report["assigned"],
               "reference": None, "reason": reason, "max_abs_diff": None, "top1_agreement": None}
     if reference is not None and reference.shape == ours.shape:
+        classified = ours.ndim == 2  # a backbone preset's parity is of its feature maps
         result.update(reference=reason, reason=None, max_abs_diff=float(np.abs(reference - ours).max()),
-                      top1_agreement=float((reference.argmax(-1) == ours.argmax(-1)).mean()))
+                      top1_agreement=float((reference.argmax(-1) == ours.argmax(-1)).mean()) if classified else None)
     return result

@@ -9,7 +9,9 @@ from typing import Optional
 import keras
 
 from keras_resnet.arch.specs import BOTTLENECK, ResNetSpec
-from keras_resnet.weights import checkpoints, files as weights_lib, pretrained
+from keras_resnet.weights import checkpoints, files as weights_lib, hub_presets, pretrained
+
+PRESET = "keras_hub"  # a WeightsSource's kind for a keras-hub preset directory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,16 +20,20 @@ class WeightsSource:
 
     Attributes:
         weights: the argument as given (None, a checkpoint name or a path).
-        kind: None, "registry", or the file format `checkpoints.sniff` found.
-        where: the registry entry (`WeightsInfo`) or the file's path.
+        kind: None, "registry", `PRESET` (a keras-hub preset directory), or the
+            file format `checkpoints.sniff` found.
+        where: the registry entry (`WeightsInfo`), the file's or the preset's path.
         preprocessing: the input normalisation the weights expect ("torchvision",
             "caffe", "tf") or None.
+        classes: the classes of a keras-hub classifier preset, which a model
+            built for it has unless others are asked for; else None.
     """
 
     weights: Optional[str]
     kind: Optional[str] = None
     where: object = None
     preprocessing: Optional[str] = None
+    classes: Optional[int] = None
 
     def fetch(self) -> Optional[str]:
         """A published checkpoint's converted file, downloaded and converted on first use; else None.
@@ -56,6 +62,9 @@ class WeightsSource:
         if self.kind == "registry":
             skip_head = classes is not None and classes != self.where.classes
             weights_lib.load_weights(model, self.fetch(), skip_head=skip_head, any_preprocessing=True)
+        elif self.kind == PRESET:
+            hub_presets.import_preset(model, self.where,
+                                      skip_head="if_other_classes" if classes is not None else False)
         elif self.kind == checkpoints.KERAS_RESNET:
             weights_lib.load_weights(model, self.where, any_preprocessing=any_preprocessing)
         else:
@@ -70,7 +79,8 @@ def resolve_weights(spec: ResNetSpec, weights, stride_in_1x1: bool = False) -> W
         spec: the network.
         weights: None; "imagenet" or another name of `list_weights(spec.name)`;
             or a file (this package's `.weights.h5`, a torchvision/timm
-            `.pth`/`.safetensors`, keras.applications' `.h5`).
+            `.pth`/`.safetensors`, keras.applications' `.h5`), or a keras-hub
+            ResNet preset directory.
         stride_in_1x1: the bottleneck stride placement asked for (it picks
             among a network's published checkpoints).
 
@@ -88,6 +98,9 @@ def resolve_weights(spec: ResNetSpec, weights, stride_in_1x1: bool = False) -> W
         raise ValueError("weights must be None, 'imagenet', a checkpoint name or a file path. "
                          f"Received: weights={weights!r}")
     weights = os.fspath(weights)
+    if os.path.isdir(weights):
+        preset = hub_presets.read_preset(weights)
+        return WeightsSource(weights, PRESET, weights, preset.preprocessing, preset.classes)
     if not os.path.exists(weights) and os.sep not in weights and "." not in weights:
         stride = bool(stride_in_1x1) if spec.block == BOTTLENECK else None
         info = pretrained.get_weights_info(spec.name, weights, stride)

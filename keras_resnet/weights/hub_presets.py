@@ -1,0 +1,445 @@
+"""keras-hub's ResNet presets, both ways: a preset directory imported exactly, a keras_resnet model saved as one.
+
+A keras-hub preset is a directory: `config.json` (a `ResNetBackbone`'s config)
+and `model.weights.h5`; a classifier adds `task.json`, `task.weights.h5` and
+`preprocessor.json` (its image converter's scale and offset). keras-hub
+builds the same networks as this package under other layer names
+(`stack0_block0_1_conv` for `conv2_block1_1_conv`): `hub_layer_name` is that
+contract, and one pairing serves both directions. keras-hub itself reads and
+writes the files; a preset's JSON is read here first, so a preset of another
+network is refused, naming the first config field that differs, before
+keras-hub is imported or any weight is assigned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+from typing import Optional, Union
+
+import keras
+import numpy as np
+
+from keras_resnet.arch import specs as specs_lib
+from keras_resnet.arch.layers import CLASSIFIER, NORMALIZATIONS, PREPROCESSING, InputNormalization, MeanSubtraction
+from keras_resnet.arch.specs import BASIC, ResNetSpec
+from keras_resnet.files import TMP_PREFIX
+from keras_resnet.weights.files import natural_order
+
+CONFIG_FILE = "config.json"  # the backbone's config: what makes a directory a preset
+TASK_FILE = "task.json"  # a classifier preset's task
+PREPROCESSOR_FILE = "preprocessor.json"
+CONVERTER_FILE = "image_converter.json"
+BACKBONE_CLASS = "ResNetBackbone"
+HUB_CLASSIFIER = "predictions"  # keras-hub's ImageClassifier's dense layer
+
+# The architecture fields of a ResNetBackbone config, compared in this order.
+CONFIG_FIELDS = ("block_type", "use_pre_activation", "input_conv_filters", "input_conv_kernel_sizes",
+                 "stackwise_num_filters", "stackwise_num_blocks", "stackwise_num_strides")
+
+
+def is_preset(path) -> bool:
+    """Whether `path` is a directory holding a keras-hub preset's `config.json`."""
+    return isinstance(path, (str, os.PathLike)) and os.path.isfile(os.path.join(os.fspath(path), CONFIG_FILE))
+
+
+# ------------------------------------------------------------------ the contract
+
+
+_STEM = re.compile(r"conv1_(\d)_(conv|bn)")
+_BLOCK = re.compile(r"conv(\d+)_block(\d+)_(\d|preact)_(conv|bn)")
+
+
+def hub_layer_name(layer: str) -> Optional[str]:
+    """keras-hub's name of one of our weighted layers; None where keras-hub has no such layer.
+
+    conv1_conv/bn and post_bn keep their names; ResNet-D's deep stem
+    conv1_1..3 is keras-hub's conv1..3; block j of stage i (conv{i}_block{j})
+    is stack{i-2}_block{j-1}, its pre-activation `_preact_bn` keras-hub's
+    `_pre_activation_bn`; the classifier is the ImageClassifier's
+    `predictions`.
+    """
+    if layer in ("conv1_conv", "conv1_bn", "post_bn"):
+        return layer
+    if layer == CLASSIFIER:
+        return HUB_CLASSIFIER
+    match = _STEM.fullmatch(layer)
+    if match:
+        return f"conv{match.group(1)}_{match.group(2)}"
+    match = _BLOCK.fullmatch(layer)
+    if match:
+        stage, block, index, kind = match.groups()
+        index = "pre_activation" if index == "preact" else index
+        return f"stack{int(stage) - 2}_block{int(block) - 1}_{index}_{kind}"
+    return None
+
+
+def backbone_config(spec: ResNetSpec, shortcut: Optional[str] = None, stride_in_1x1: bool = False,
+                    width_multiplier: float = 1.0) -> dict:
+    """The `ResNetBackbone` config fields (`CONFIG_FIELDS`) that build `spec` with these options.
+
+    Raises:
+        ValueError: a network keras-hub's ResNetBackbone cannot express, saying why.
+    """
+    why = _inexpressible(spec, shortcut or spec.shortcut, stride_in_1x1, width_multiplier)
+    if why:
+        raise ValueError(f"keras-hub's ResNetBackbone cannot express {spec.name}: {why}")
+    deep = spec.deep_stem
+    return {
+        "block_type": ("basic_block" if spec.block == BASIC else "bottleneck_block") + ("_vd" if spec.avg_down else ""),
+        "use_pre_activation": spec.preact,
+        "input_conv_filters": [spec.stem_filters // 2, spec.stem_filters // 2, spec.stem_filters] if deep
+        else [spec.stem_filters],
+        "input_conv_kernel_sizes": [3, 3, 3] if deep else [7],
+        "stackwise_num_filters": [stage.filters for stage in spec.stages],
+        "stackwise_num_blocks": [stage.blocks for stage in spec.stages],
+        "stackwise_num_strides": [stage.stride for stage in spec.stages],
+    }
+
+
+def _inexpressible(spec: ResNetSpec, shortcut: str, stride_in_1x1: bool, width_multiplier: float) -> Optional[str]:
+    """Why keras-hub's ResNetBackbone cannot build this network, or None."""
+    if not spec.residual:
+        return "a plain net has no shortcuts, and keras-hub's blocks always add one."
+    if spec.family != "imagenet":
+        return "keras-hub's ResNets have ImageNet's strided 7x7 stem and max pool; the CIFAR nets have neither."
+    if spec.groups > 1 or spec.width_per_group != 64:
+        return "keras-hub's bottlenecks have neither ResNeXt's grouped nor Wide ResNet's widened 3x3 convs."
+    if spec.se_ratio:
+        return "keras-hub's ResNets have no squeeze-and-excitation."
+    if shortcut != "B":
+        return (f"its shortcut option {shortcut} ({'zero-padded' if shortcut == 'A' else 'projected everywhere'}); "
+                "keras-hub's project only where the shape changes (option B).")
+    if stride_in_1x1:
+        return "keras-hub's bottlenecks stride on the 3x3; this model strides on the 1x1 (stride_in_1x1=True)."
+    if width_multiplier != 1.0:
+        return f"keras-hub's first stage has 64 filters; width_multiplier={width_multiplier} changes that."
+    if spec.stride_last or spec.conv_bias or (spec.preact and not spec.inf_pool_padding):
+        return ("it is keras.applications' v2 layout (stride in each stage's last block, biased convs); keras-hub's "
+                f"v2 is timm's: resnetv2_{spec.depth}.")
+    if spec.deep_stem != spec.avg_down or (spec.avg_down and spec.preact):
+        return "keras-hub pairs the deep stem with average-pooled projections, in v1 blocks only."
+    if spec.avg_down and spec.block == BASIC and not spec.project_first:
+        return (f"keras-hub's basic_block_vd projects the shortcut of the first stage's first block (PaddleClas's "
+                f"ResNet-vd); timm's {spec.name} does not: use resnet{spec.depth}_vd.")
+    return None
+
+
+def _network(model: keras.Model) -> tuple:
+    """(spec, identity) of a keras_resnet model, from the identity it carries."""
+    identity = json.loads(getattr(model, "identity", None) or "{}")
+    if "model" not in identity:
+        raise ValueError(f"{model.name!r} was not built by keras_resnet (it has no identity): build it with "
+                         "keras_resnet.build(name) or an application such as keras_resnet.ResNet50.")
+    return specs_lib.get_spec(identity["model"]), identity
+
+
+def _model_config(model: keras.Model) -> tuple:
+    """(spec, identity, the ResNetBackbone config fields) of a keras_resnet model."""
+    spec, identity = _network(model)
+    config = backbone_config(spec, identity.get("shortcut"), bool(identity.get("stride_in_1x1")),
+                             identity.get("width_multiplier", 1.0))
+    return spec, identity, config
+
+
+# ------------------------------------------------------------------ reading a preset's JSON
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A keras-hub ResNet preset, read from its JSON files (no weights, no keras-hub import).
+
+    Attributes:
+        directory: where it is.
+        config: its `ResNetBackbone` config.
+        classes: its classifier's classes; None for a backbone preset.
+        pooling: its classifier's pooling ("avg" or "max"); None for a backbone preset.
+        preprocessing: the name in `NORMALIZATIONS` its image converter applies
+            ("torchvision" for keras-hub's ImageNet presets), or None.
+    """
+
+    directory: str
+    config: dict
+    classes: Optional[int]
+    pooling: Optional[str]
+    preprocessing: Optional[str]
+
+    def describe(self) -> str:
+        c = self.config
+        kind = "v2 " if c.get("use_pre_activation") else ""
+        return (f"a keras-hub {kind}{c.get('block_type')} ResNet{' classifier' if self.classes else ' backbone'} "
+                f"(blocks {c.get('stackwise_num_blocks')})")
+
+
+def _read_json(directory: str, name: str) -> Optional[dict]:
+    path = os.path.join(directory, name)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path!r} is not readable JSON ({error}): a damaged keras-hub preset?") from None
+
+
+def read_preset(directory: Union[str, os.PathLike]) -> Preset:
+    """Read a preset directory's JSON: its backbone config, classes and preprocessing.
+
+    Raises:
+        ValueError: not a keras-hub preset, a preset of another model than a
+            ResNet, or an image converter whose normalisation is none of
+            `NORMALIZATIONS`.
+    """
+    directory = os.fspath(directory)
+    config = _read_json(directory, CONFIG_FILE)
+    if config is None:
+        raise ValueError(f"{directory!r} is not a keras-hub preset: it has no {CONFIG_FILE}.")
+    if config.get("class_name") != BACKBONE_CLASS:
+        raise ValueError(f"{directory!r} is a keras-hub preset of {config.get('class_name')!r}, not of a "
+                         f"{BACKBONE_CLASS}: keras_resnet imports ResNet presets only.")
+    task = (_read_json(directory, TASK_FILE) or {}).get("config", {})
+    return Preset(directory, config.get("config", {}), task.get("num_classes"), task.get("pooling"),
+                  _preset_preprocessing(directory))
+
+
+def _preset_preprocessing(directory: str) -> Optional[str]:
+    preprocessor = _read_json(directory, PREPROCESSOR_FILE)
+    if preprocessor is not None:
+        converter = preprocessor.get("config", {}).get("image_converter") or {}
+    else:
+        converter = _read_json(directory, CONVERTER_FILE) or {}
+    config = converter.get("config", {})
+    return _normalization_name(config.get("scale"), config.get("offset"), directory)
+
+
+def _per_channel(value, channels: int = 3) -> np.ndarray:
+    return np.broadcast_to(np.asarray(value, np.float64), (channels,))
+
+
+def _normalization_name(scale, offset, directory: str) -> Optional[str]:
+    """The entry of `NORMALIZATIONS` that `x * scale + offset` on 0-255 pixels is."""
+    if scale is None and offset is None:
+        return None
+    scale = _per_channel(1.0 if scale is None else scale)
+    offset = _per_channel(0.0 if offset is None else offset)
+    for name, norm in NORMALIZATIONS.items():
+        if norm.get("reverse_channels"):
+            continue
+        std = np.asarray(norm["std"], np.float64)
+        if np.allclose(scale, 1 / std, rtol=1e-6, atol=0) and \
+                np.allclose(offset, -np.asarray(norm["mean"], np.float64) / std, rtol=1e-6, atol=1e-9):
+            return name
+    valid = ", ".join(name for name, norm in NORMALIZATIONS.items() if not norm.get("reverse_channels"))
+    raise ValueError(f"{directory!r}'s image converter normalises with scale={scale.tolist()}, "
+                     f"offset={offset.tolist()}, which is none of keras_resnet's preprocessings ({valid}).")
+
+
+def _differences(preset: Preset, expected: dict) -> list:
+    return [(field, preset.config.get(field), expected[field]) for field in CONFIG_FIELDS
+            if _normalised(preset.config.get(field)) != _normalised(expected[field])]
+
+
+def _normalised(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def model_for_preset(directory: Union[str, os.PathLike]) -> str:
+    """The name in `list_models()` of the network a preset is.
+
+    Raises:
+        ValueError: not a ResNet preset, or one of a network this package does not list.
+    """
+    preset = read_preset(directory)
+    for name in specs_lib.list_models():
+        spec = specs_lib.get_spec(name)
+        if _inexpressible(spec, spec.shortcut, False, 1.0) is None and not _differences(preset, backbone_config(spec)):
+            return name
+    fields = ", ".join(f"{field}={preset.config.get(field)!r}" for field in CONFIG_FIELDS)
+    raise ValueError(f"{os.fspath(directory)!r} is {preset.describe()} that no network of keras_resnet.list_models() "
+                     f"is ({fields}).")
+
+
+# ------------------------------------------------------------------ pairing and both directions
+
+
+def _fail(model_name: str, message: str):
+    raise ValueError(f"Cannot pair {model_name!r} with the keras-hub preset: {message}")
+
+
+def _pairs(model: keras.Model, backbone, classifier, model_name: str) -> list:
+    """(our variable, keras-hub's variable) for every weight of `model`, each of keras-hub's used exactly once.
+
+    `classifier`: the ImageClassifier whose `predictions` is paired with our
+    classifier; None to leave our classifier out (a new head, or none).
+    """
+    hub = {layer.name: layer for layer in backbone.layers if layer.weights}
+    if classifier is not None:
+        hub[HUB_CLASSIFIER] = classifier.get_layer(HUB_CLASSIFIER)
+    pairs, used = [], set()
+    for layer in model.layers:
+        if not layer.weights or (layer.name == CLASSIFIER and classifier is None):
+            continue
+        name = hub_layer_name(layer.name)
+        if name is None or name not in hub:
+            _fail(model_name, f"its layer {layer.name!r} has no counterpart{f' {name!r}' if name else ''} in "
+                              "keras-hub's network.")
+        theirs = {variable.name.split("/")[-1]: variable for variable in hub[name].weights}
+        for variable in layer.weights:
+            key = variable.name.split("/")[-1]
+            other = theirs.get(key)
+            if other is None or tuple(other.shape) != tuple(variable.shape):
+                got = "missing" if other is None else f"of shape {tuple(other.shape)}"
+                _fail(model_name, f"keras-hub's {name}/{key} is {got}; {layer.name}/{key} has shape "
+                                  f"{tuple(variable.shape)} (another width, input channels or number of classes?).")
+            pairs.append((variable, other))
+        used.add(name)
+    left = sorted((name for name in hub if name not in used), key=natural_order)
+    if left:
+        _fail(model_name, f"keras-hub's network has {len(left)} weighted layer(s) the model lacks, first {left[0]!r}.")
+    return pairs
+
+
+def import_preset(model: keras.Model, directory: Union[str, os.PathLike], *,
+                  skip_head: Union[bool, str] = False) -> dict:
+    """Assign a keras-hub ResNet preset's weights to every weight of `model`, exactly, or nothing.
+
+    Args:
+        model: a keras_resnet model of the preset's network (`model_for_preset`
+            names it). Without a top, a classifier preset's head is left unused.
+        directory: the preset directory (`save_to_preset`'s, or a downloaded
+            Kaggle or Hugging Face preset).
+        skip_head: True: leave the model's classifier as it is (a new head);
+            "if_other_classes": only where the preset's has another number of
+            classes (or it has none).
+
+    Returns:
+        {"format": "keras_hub", "source", "assigned", "head": whether the
+        classifier was imported}.
+
+    Raises:
+        ValueError: not a ResNet preset, or another network: the first config
+            field or tensor that differs is named, and nothing is assigned.
+    """
+    directory = os.fspath(directory)
+    preset = read_preset(directory)
+    spec, _, expected = _model_config(model)
+    differences = _differences(preset, expected)
+    if differences:
+        field, theirs, ours = differences[0]
+        try:
+            hint = f" It is keras_resnet's {model_for_preset(directory)}."
+        except ValueError:
+            hint = ""
+        raise ValueError(f"{directory!r} is {preset.describe()}, not {spec.name}: its {field} is {theirs!r}, "
+                         f"{spec.name}'s is {ours!r}.{hint}")
+    has_head = any(layer.name == CLASSIFIER for layer in model.layers)
+    if skip_head == "if_other_classes":
+        skip_head = has_head and preset.classes != model.get_layer(CLASSIFIER).kernel.shape[-1]
+    head = has_head and not skip_head
+    if head and preset.classes is None:
+        raise ValueError(f"{directory!r} is a backbone preset, with no classifier: build the model with "
+                         "include_top=False, or give classes= for a new head.")
+    if head and preset.pooling != "avg":
+        raise ValueError(f"{directory!r}'s classifier pools with {preset.pooling!r}; keras_resnet's top averages: "
+                         "build the model with include_top=False (and pooling='max') for its backbone.")
+    import keras_hub  # 8 s of imports, paid only by those who use a preset
+
+    if head:
+        classifier = keras_hub.models.ImageClassifier.from_preset(directory)
+        backbone = classifier.backbone
+    else:
+        classifier, backbone = None, keras_hub.models.Backbone.from_preset(directory)
+    pairs = _pairs(model, backbone, classifier, model.name)
+    for ours, theirs in pairs:
+        ours.assign(keras.ops.cast(theirs.value, ours.dtype))
+    return {"format": "keras_hub", "source": directory, "assigned": len(pairs), "head": head}
+
+
+def _converter_arguments(model: keras.Model) -> Optional[dict]:
+    """The image converter's scale, offset and size that apply the model's `preprocessing` layer, or None."""
+    layer = next((layer for layer in model.layers if layer.name == PREPROCESSING), None)
+    if layer is None:
+        return None
+    if isinstance(layer, InputNormalization):
+        if layer.reverse_channels:
+            raise ValueError(f"{model.name!r} reverses its input channels (Caffe's BGR), which keras-hub's image "
+                             "converter cannot: build it with include_preprocessing=False to save it as a preset.")
+        scale = [1.0 / s for s in layer.std]
+        offset = [-m / s for m, s in zip(layer.mean, layer.std)]
+    elif isinstance(layer, MeanSubtraction) and len(layer.mean_shape) == 1:
+        mean = keras.ops.convert_to_numpy(layer.mean).astype(np.float64)
+        scale = [layer.scale] * len(mean)
+        offset = (-mean * layer.scale).tolist()
+    else:
+        raise ValueError(f"{model.name!r} subtracts a per-pixel mean {tuple(layer.mean_shape)}, which keras-hub's "
+                         "image converter (a scale and offset per channel) cannot.")
+    first = getattr(layer, "data_format", "channels_last") == "channels_first"
+    height, width = model.input_shape[2:4] if first else model.input_shape[1:3]
+    return {"scale": scale, "offset": offset,
+            "image_size": (height, width) if height is not None and width is not None else None}
+
+
+def save_preset(model: keras.Model, directory: Union[str, os.PathLike]) -> str:
+    """Write `model` as a keras-hub preset that `keras_hub.models.Backbone.from_preset` loads.
+
+    With a classifier, the preset is a `ResNetImageClassifier` (and
+    `keras_hub.models.ImageClassifier.from_preset` loads it), with a
+    preprocessor whose image converter applies the model's `preprocessing`
+    layer. A model without a top is a backbone preset, whose output is the
+    last feature map (keras-hub's backbones do not pool); its preprocessing
+    goes to `image_converter.json`.
+
+    Args:
+        model: a keras_resnet network that keras-hub's ResNetBackbone builds:
+            ResNet-18 .. 152, ResNet-D (resnet50d ..; resnet18_vd and
+            resnet34_vd, PaddleClas's) and timm's pre-activation resnetv2_*.
+        directory: a new or empty directory; written whole or not at all.
+
+    Returns:
+        The directory.
+
+    Raises:
+        ValueError: a network keras-hub cannot express (option-A CIFAR
+            shortcuts, plain nets, ResNeXt, ...), or a directory that exists
+            and is not empty; nothing is written then.
+    """
+    directory = os.path.abspath(os.fspath(directory))
+    _, identity, config = _model_config(model)
+    converter_arguments = _converter_arguments(model)
+    if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
+        raise ValueError(f"{directory!r} exists and is not an empty directory: name a new one, so that no preset "
+                         "is overwritten.")
+    import keras_hub
+
+    backbone = keras_hub.models.ResNetBackbone(**config, image_shape=(None, None, identity["channels"]),
+                                               dtype=model.dtype_policy.variable_dtype)
+    classifier = None
+    if any(layer.name == CLASSIFIER for layer in model.layers):
+        head = model.get_layer(CLASSIFIER)
+        preprocessor = None
+        if converter_arguments is not None:
+            preprocessor = keras_hub.models.ResNetImageClassifierPreprocessor(
+                image_converter=keras_hub.layers.ResNetImageConverter(**converter_arguments))
+        classifier = keras_hub.models.ResNetImageClassifier(
+            backbone=backbone, num_classes=int(head.units), preprocessor=preprocessor, pooling="avg",
+            activation=keras.activations.serialize(head.activation) if head.activation else None)
+    for ours, theirs in _pairs(model, backbone, classifier, model.name):
+        theirs.assign(keras.ops.cast(ours.value, theirs.dtype))
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent)
+    try:
+        (classifier or backbone).save_to_preset(tmp)
+        if classifier is None and converter_arguments is not None:
+            keras_hub.layers.ResNetImageConverter(**converter_arguments).save_to_preset(tmp)
+        if os.path.isdir(directory):
+            os.rmdir(directory)  # empty, checked above
+        os.rename(tmp, directory)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+    return directory
