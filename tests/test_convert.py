@@ -49,3 +49,21 @@ def test_a_checkpoint_of_another_depth_writes_nothing(tmp_path):
     assert done.returncode == 1
     assert "error: Cannot import into 'resnet101': layer 'conv4_block7_1_conv'" in done.stderr
     assert not out.exists() and sorted(os.listdir(tmp_path)) == ["resnet50.h5"]
+
+
+def test_a_keras_hub_preset_converts_naming_its_own_network(tmp_path):
+    from helpers import hub_preset
+
+    preset = str(tmp_path / "resnet_18_preset")
+    config = dict(input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128, 256, 512],
+                  stackwise_num_blocks=[2, 2, 2, 2], stackwise_num_strides=[1, 2, 2, 2], block_type="basic_block",
+                  use_pre_activation=False)
+    hub_preset(preset, config, classes=3)
+    out = str(tmp_path / "r18.weights.h5")
+    done = _run(f"--input={preset}", f"--output={out}", "--image_size=64", "--num_images=2")
+    assert done.returncode == 0, done.stderr
+    assert f"{preset} (keras_hub) -> {out}: 102 tensors assigned" in done.stdout
+    assert "parity against keras_hub.models.ResNetImageClassifier on 2 random images" in done.stdout
+    assert "top-1 agreement 100%" in done.stdout
+    model = keras_resnet.ResNet18(weights=out, classes=3, input_shape=(64, 64, 3))
+    assert model.get_layer("preprocessing").get_config()["mean"] == [123.675, 116.28, 103.53]
