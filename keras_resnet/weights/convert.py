@@ -67,7 +67,8 @@ def _reference_keras_hub(path: str, spec, pixels: np.ndarray):
     if preset.classes is None:  # a backbone: its feature map, after the preset's own image converter if it has one
         has_converter = os.path.isfile(os.path.join(path, hub_presets.CONVERTER_FILE))
         inputs = keras_hub.layers.ImageConverter.from_preset(path)(pixels) if has_converter else pixels
-        return np.asarray(keras_hub.models.Backbone.from_preset(path).predict(inputs, verbose=0)), "keras-hub"
+        backbone = keras_hub.models.Backbone.from_preset(path)
+        return np.asarray(backbone.predict(inputs, verbose=0)), f"keras_hub.models.{type(backbone).__name__}"
     classifier = keras_hub.models.ImageClassifier.from_preset(path)
     out = classifier.predict(pixels, verbose=0)  # its preprocessor normalises the raw pixels
     if classifier.activation is None:  # keras-hub's presets give logits; keras_resnet's top gives probabilities
