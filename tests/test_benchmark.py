@@ -6,6 +6,7 @@ import os
 import pytest
 
 from keras_resnet.research import benchmark
+from keras_resnet.train import autotune, precision
 
 from helpers import make_idx_dataset
 
@@ -37,15 +38,23 @@ def test_a_report_compares_with_keras_applications_per_image_and_per_mac(tmp_pat
     assert "| inference | keras.applications ResNet50 | float32 | off | 2 |" in table
 
 
-def test_the_fused_batchnorm_is_compared_with_keras_own(tmp_path):
-    report = benchmark.run(small(tmp_path, tasks=("train",), keras_batchnorm=True, image_size=32))
-    subjects = [r["subject"] for r in report["results"]]
-    assert subjects == ["keras_resnet resnet8", "keras_resnet resnet8 keras_batchnorm"]
+def test_the_fused_batchnorm_is_compared_with_keras_own_and_auto_names_the_fastest_step(tmp_path):
+    report = benchmark.run(small(tmp_path, tasks=("train",), keras_batchnorm=True, image_size=32, dtypes=("auto",)))
+    # auto: the dtypes a training run's autotuner would time on this machine (float32 alone without native bfloat16)
+    worth = [c.dtype for c in autotune.candidates("auto", "off", gpu=False,
+                                                   native_bfloat16=precision.cpu_has_native_bfloat16())]
+    subjects = [(r["dtype"], r["subject"]) for r in report["results"]]
+    assert subjects == [(d, s) for d in worth for s in ("keras_resnet resnet8", "keras_resnet resnet8 keras_batchnorm")]
     assert len({r["macs"] for r in report["results"]}) == 1
-    [ratio] = report["comparisons"]
+    ratio = report["comparisons"][0]
     assert ratio["what"] == "keras_resnet resnet8 / keras_resnet resnet8 keras_batchnorm"
     values = [r["value"] for r in report["results"]]
     assert ratio["per_image"] == pytest.approx(values[0] / values[1])
+    fastest = max((r for r in report["results"] if r["subject"] == "keras_resnet resnet8"), key=lambda r: r["value"])
+    assert report["auto"] == {"dtype": fastest["dtype"], "xla": False, "subject": fastest["subject"],
+                              "images_per_second": fastest["value"]}
+    assert f"auto: {fastest['dtype']}, XLA off (the fastest training step of " in open(
+        report["paths"]["markdown"]).read()
 
 
 @pytest.mark.kernels

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from keras_resnet import settings
-from keras_resnet.train import precision
+from keras_resnet.train import autotune
 from keras_resnet.train.config import TrainConfig
 from keras_resnet.train.tuning import SearchSpace, TuneConfig
 
@@ -125,12 +125,16 @@ def test_each_choice_is_one_the_library_runs():
     from keras_resnet.train import recipes
 
     fields = {f.name: f.metadata["choices"] for f in dataclasses.fields(TrainConfig) if f.metadata.get("choices")}
-    assert set(fields) == {"strategy", "recipe", "augmentation", "dtype", "tta"}
+    assert set(fields) == {"strategy", "recipe", "augmentation", "dtype", "xla", "tta"}
     for name in fields["recipe"]:
         assert recipes.get_recipe(name).name == name
     for name in fields["augmentation"]:
         assert callable(pipelines.train_transform(name, (32, 32)))
-    for name in fields["dtype"]:
-        assert keras.dtype_policies.get(precision.resolve_dtype(name)).name in fields["dtype"]
+    for name in fields["dtype"]:  # auto's candidates included, on any hardware
+        for candidate in autotune.candidates(name, "auto", gpu=True, native_bfloat16=True):
+            assert keras.dtype_policies.get(candidate.dtype).name in fields["dtype"]
+    assert {c.xla for c in autotune.candidates("float32", "auto", gpu=False, native_bfloat16=False)} == {False, True}
+    assert [c.xla for name in ("on", "off") for c in autotune.candidates("float32", name, False, False)] == [
+        True, False]
     assert fields["tta"] == ("none", "flip")
 

@@ -212,10 +212,10 @@ def test_bad_config_fails_before_any_work(idx_dir, tmp_path, changes, message):
     assert not os.listdir(tmp_path)
 
 
-@pytest.mark.parametrize("fast, warned", [("float32", True), ("mixed_bfloat16", False)])
-def test_bfloat16_on_a_cpu_without_native_bfloat16_is_warned_of(idx_dir, tmp_path, monkeypatch, caplog, fast,
+@pytest.mark.parametrize("native, warned", [(False, True), (True, False)])
+def test_bfloat16_on_a_cpu_without_native_bfloat16_is_warned_of(idx_dir, tmp_path, monkeypatch, caplog, native,
                                                                  warned):
-    monkeypatch.setattr(training.precision, "fast_dtype", lambda: fast)
+    monkeypatch.setattr(training.precision, "cpu_has_native_bfloat16", lambda: native)
     with caplog.at_level(logging.WARNING, logger="keras_resnet"):
         training.validate(config(idx_dir, tmp_path, dtype="mixed_bfloat16"))
     assert ("convolution gradients ran 6 to 22x slower" in caplog.text) == warned

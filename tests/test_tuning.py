@@ -137,3 +137,29 @@ def test_make_tuner_builds_each_algorithm_resumable(tmp_path, name, cls):
     assert isinstance(tuner, cls)
     assert tuner.oracle.objective.name == "val_accuracy" and tuner.oracle.objective.direction == "max"
     assert tuner.project_dir == os.path.join(str(tmp_path), "search")
+
+
+def test_each_trial_trains_in_the_configuration_measured_on_its_own_model(monkeypatch, tmp_path):
+    from keras_resnet.train import autotune
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    seen = []
+
+    def fake_measure(options, make_step, batch_size, run_steps, timer=None):
+        seen.append((list(options), batch_size, run_steps))
+        speeds = {autotune.Candidate("float32", True): 300.0}  # XLA is the fastest here, whatever the machine
+        return [autotune.Timing(c, speeds.get(c, 100.0)) for c in options]
+
+    monkeypatch.setattr(autotune, "measure", fake_measure)
+    hypermodel = tuning.ResNetHyperModel((28, 28, 1), 10, np.zeros((28, 28, 1), "float32"), autotune.MIN_STEPS,
+                                         SMALL, dtype="auto", xla="auto", batch_size=16)
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    assert (model.dtype_policy.name, model.jit_compile) == ("float32", True)
+    [(options, batch, steps)] = seen
+    assert options[:2] == [autotune.Candidate("float32", False), autotune.Candidate("float32", True)]
+    assert (batch, steps) == (16, autotune.MIN_STEPS)
+    hypermodel.build(keras_tuner.HyperParameters())  # the same network again: the cached choice, not measured
+    assert len(seen) == 1
+    short = tuning.ResNetHyperModel((28, 28, 1), 10, np.zeros((28, 28, 1), "float32"), 10, SMALL, dtype="auto",
+                                    xla="auto", batch_size=16)
+    assert short.build(keras_tuner.HyperParameters()).jit_compile is False  # too short a trial to measure

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import platform
 import re
 import statistics
 import tempfile
@@ -31,8 +30,8 @@ from keras_resnet.data.augmentations import AUGMENTATIONS
 from keras_resnet.files import check_writable_dir, write_json, write_text
 from keras_resnet.research import profiling
 from keras_resnet.settings import at_least, one_or_more_of, setting
-from keras_resnet.train import precision
-from keras_resnet.train.precision import DTYPES
+from keras_resnet.train import autotune, precision
+from keras_resnet.train.precision import DTYPES, machine
 
 # keras.applications' networks with the same layers as ours.
 KERAS_COUNTERPARTS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152",
@@ -65,8 +64,9 @@ class BenchmarkConfig:
                            "tf.profiler trace of each subject's training step, its op time charged by op type and by "
                            "layer class; CPU only).",
                            check=one_or_more_of(BENCHMARK_TASKS))
-    dtypes: tuple = setting(("float32",), "Dtype policies: float32, mixed_bfloat16, mixed_float16 (GPU), auto.",
-                            check=one_or_more_of(DTYPES))
+    dtypes: tuple = setting(("float32",), "Dtype policies: float32, mixed_bfloat16, mixed_float16 (GPU), or auto: "
+                            "every policy a training run's --dtype=auto would time here, and the report names the "
+                            "one it would pick (with --xla, XLA's too).", check=one_or_more_of(DTYPES))
     xla: bool = setting(False, "Also measure every model task with XLA (jit_compile=True).")
     stride_in_1x1: bool = setting(True, "Also measure keras_resnet with the stride on the 1x1 (Caffe's "
                                   "placement, keras.applications' multiply-adds).")
@@ -124,35 +124,6 @@ class Result:
         if self.unit != "images/s" or not self.macs:
             return None
         return self.value * self.macs / 1e9
-
-
-def machine() -> dict:
-    """The CPU, its bfloat16 support, the GPUs and the library versions the figures belong to."""
-    cpu, flags = platform.processor() or "unknown", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and cpu in ("unknown", "x86_64", ""):
-                    cpu = line.split(":", 1)[1].strip()
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus, version = [d.name for d in tf.config.list_physical_devices("GPU")], tf.__version__
-    else:  # the model tasks run on any backend; the GPU list then comes from JAX or torch
-        import importlib
-
-        module = importlib.import_module(backend)
-        gpus = [str(d) for d in module.devices() if d.platform == "gpu"] if backend == "jax" else []
-        version = module.__version__
-    return {"cpu": cpu, "cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags,
-            "avx512_bf16": "avx512_bf16" in flags, "avx2": "avx2" in flags, "gpus": gpus,
-            "python": platform.python_version(), "backend": backend, "backend_version": version,
-            "keras": keras.__version__}
 
 
 def peak_rss_mb() -> Optional[float]:
@@ -470,6 +441,17 @@ def comparisons(results: list) -> list:
     return rows
 
 
+def auto_choice(config: BenchmarkConfig, results: list) -> Optional[dict]:
+    """With --dtypes=auto and a training task: the configuration a training run's autotuner would pick from these
+    measurements (the fastest training step of the model as a run builds it), else None."""
+    subject = f"keras_resnet {specs.get_spec(config.model).name}"  # as a run builds it, not a variant
+    trained = [r for r in results if r.task == "train" and r.subject == subject]
+    if "auto" not in config.dtypes or not trained:
+        return None
+    best = max(trained, key=lambda r: r.value)
+    return {"dtype": best.dtype, "xla": best.xla, "subject": best.subject, "images_per_second": best.value}
+
+
 def markdown(report: dict) -> str:
     """The report as markdown tables: every measurement, then the ratios."""
     m = report["machine"]
@@ -492,6 +474,10 @@ def markdown(report: dict) -> str:
         per_mac = f"{c['per_mac']:.3f}" if c["per_mac"] is not None else ""
         lines.append(f"| {c['task']} | {c['dtype']} | {'on' if c['xla'] else 'off'} | {c['what']} | "
                      f"{c['per_image']:.3f} | {per_mac} |")
+    if report.get("auto"):
+        auto = report["auto"]
+        lines += ["", f"auto: {auto['dtype']}, XLA {'on' if auto['xla'] else 'off'} (the fastest training step of "
+                      f"{auto['subject']}, {auto['images_per_second']:.3g} images/s)."]
     if report.get("profiles"):
         lines += ["", profiling.markdown(report["profiles"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
@@ -518,7 +504,10 @@ def run(config: BenchmarkConfig) -> dict:
         from keras_resnet.data import sources as data
 
         data.check_dataset_name(config.dataset)
-    dtypes = [precision.resolve_dtype(d) for d in config.dtypes]
+    # auto: every dtype the autotuner of a training run would time here (`autotune.candidates`, one function).
+    worth = [c.dtype for c in autotune.candidates("auto", "off", gpu=bool(machine()["gpus"]),
+                                                   native_bfloat16=precision.cpu_has_native_bfloat16())]
+    dtypes = list(dict.fromkeys(d for given in config.dtypes for d in (worth if given == "auto" else [given])))
     if "profile" in config.tasks and machine()["gpus"]:
         raise ValueError("--tasks=profile charges host CPU op events, which on a GPU are kernel launches, not kernels; "
                          "hide the GPUs (CUDA_VISIBLE_DEVICES=) to profile on the CPU, or trace the GPU with "
@@ -542,7 +531,7 @@ def run(config: BenchmarkConfig) -> dict:
         results += measure_latency(config, spec)
     report = {"machine": machine(), "config": dataclasses.asdict(config),
               "results": [dict(dataclasses.asdict(r), gmacs_per_second=r.gmacs_per_second) for r in results],
-              "comparisons": comparisons(results), "profiles": profiles}
+              "comparisons": comparisons(results), "profiles": profiles, "auto": auto_choice(config, results)}
     table = os.path.splitext(config.output)[0] + ".md"
     report["paths"] = {"json": config.output, "markdown": table}
     write_json(config.output, report)

@@ -16,7 +16,7 @@ from keras_resnet.data import sources
 from keras_resnet.data.augmentations import AUGMENTATIONS, CROP_PADDING
 from keras_resnet.settings import at_least, fraction, non_negative, positive, setting, validate
 from keras_resnet.train.distribute import STRATEGIES
-from keras_resnet.train.precision import DTYPES
+from keras_resnet.train.precision import DTYPES, XLA_MODES
 from keras_resnet.train.recipes import RECIPES
 
 __all__ = ["RunSettings", "TrainConfig", "IDENTITY_OF_OLDER_RUNS", "validate"]
@@ -93,10 +93,11 @@ class TrainConfig(RunSettings):
     default_warmup_steps: Optional[int] = setting(None, "The caller's default for --warmup_steps (reproduce.py's "
                                                   "78): a linear warm-up cut to half of a shorter run, where an "
                                                   "explicit --warmup_steps is kept exactly.", flag=False)
-    dtype: str = setting("float32", "float32, mixed_bfloat16 (fast on CPUs with AMX or AVX512_BF16), "
-                         "mixed_float16 (GPUs), or auto: the fastest of these on this machine's hardware.",
-                         choices=DTYPES)
-    enable_xla: bool = setting(False, "Compile the train step with XLA.")
+    dtype: str = setting("auto", "float32, mixed_bfloat16, mixed_float16 (GPUs), or auto: the fastest on this "
+                         "machine for this run's model, input and batch, measured before training (bfloat16 tried "
+                         "where the CPU has AMX or AVX512_BF16 or there is a GPU) and cached.", choices=DTYPES)
+    xla: str = setting("auto", "Compile the train step with XLA: on, off, or auto: measured with --dtype.",
+                       choices=XLA_MODES)
     sync_bn: bool = setting(False, "Synchronise batch statistics across replicas.")
     shortcut: Optional[str] = setting(None, "Shortcut option A, B or C; default the model's.", check=_shortcut)
     width_multiplier: float = setting(1.0, "Scale every conv's filters.", check=positive)

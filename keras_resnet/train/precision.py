@@ -1,9 +1,14 @@
-"""A run's dtype policy: the choices, and what "auto" means on this machine (one function for every caller)."""
+"""A run's dtype policy and XLA setting: the choices, and the hardware facts that say which can be fast."""
 
 from __future__ import annotations
 
-# Dtype policies a run may ask for; "auto" is resolved by `resolve_dtype`.
+import os
+import platform
+
+# Dtype policies a run may ask for; "auto" is measured (`keras_resnet.train.autotune`).
 DTYPES = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
+# XLA compilation of the train step; "auto" is measured with the dtype.
+XLA_MODES = ("auto", "on", "off")
 
 _BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -28,27 +33,45 @@ def has_gpu() -> bool:
     return False
 
 
-def cpu_has_native_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AMX or AVX512_BF16), from /proc/cpuinfo."""
+def cpu() -> tuple:
+    """(model name, set of flags) of this machine's CPU, from /proc/cpuinfo (("", set()) where it is missing)."""
+    name, flags = "", set()
     try:
         with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and not name:
+                    name = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
     except OSError:
-        return False
-    return bool(flags.intersection(_BF16_CPU_FLAGS))
+        pass
+    return name, flags
 
 
-def fast_dtype() -> str:
-    """The Keras dtype policy that trains fastest on this machine.
-
-    mixed_float16 with a GPU, mixed_bfloat16 on a CPU with native bfloat16
-    (AMX or AVX512_BF16), float32 otherwise.
-    """
-    if has_gpu():
-        return "mixed_float16"
-    return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512_BF16), from /proc/cpuinfo."""
+    return bool(cpu()[1].intersection(_BF16_CPU_FLAGS))
 
 
-def resolve_dtype(name: str) -> str:
-    """`name`, with "auto" replaced by `fast_dtype()`."""
-    return fast_dtype() if name == "auto" else name
+def machine() -> dict:
+    """What a measured figure belongs to: the CPU and its bfloat16 support, the GPUs, the library versions and
+    whether oneDNN's kernels were asked for (TF_ENABLE_ONEDNN_OPTS, read once when TensorFlow is imported)."""
+    import keras
+
+    name, flags = cpu()
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus, version = [d.name for d in tf.config.list_physical_devices("GPU")], tf.__version__
+    else:  # the model tasks run on any backend; the GPU list then comes from JAX or torch
+        import importlib
+
+        module = importlib.import_module(backend)
+        gpus = [str(d) for d in module.devices() if d.platform == "gpu"] if backend == "jax" else []
+        version = module.__version__
+    return {"cpu": name or platform.processor() or "unknown", "cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags,
+            "avx512_bf16": "avx512_bf16" in flags, "avx2": "avx2" in flags, "gpus": gpus,
+            "python": platform.python_version(), "backend": backend, "backend_version": version,
+            "keras": keras.__version__, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}

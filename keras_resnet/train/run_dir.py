@@ -89,6 +89,9 @@ class RunRecord:
             identity: recipe, batch size, dtype, seed, ...); a relaunch must match them.
         hyperparameters: a search's best trial's values (a search's best model).
         test_accuracy: a search's best model's test accuracy.
+        configuration: the dtype and XLA setting the run trains in and how
+            they were chosen (`keras_resnet.train.autotune.Choice.to_json`):
+            each candidate's measured speed; a resumed run keeps them.
     """
 
     model: str
@@ -101,6 +104,7 @@ class RunRecord:
     settings: Dict[str, Any] = dataclasses.field(default_factory=dict)
     hyperparameters: Optional[Dict[str, Any]] = None
     test_accuracy: Optional[float] = None
+    configuration: Optional[Dict[str, Any]] = None
 
     def to_json(self) -> dict:
         """run.json's content: flat, the settings beside the record's own fields, and `classes`."""
@@ -108,7 +112,7 @@ class RunRecord:
                   "class_names": list(self.class_names), "data_dir": self.data_dir,
                   "input_size": None if self.input_size is None else list(self.input_size),
                   "channels": self.channels, "max_test_examples": self.max_test_examples}
-        for name in ("hyperparameters", "test_accuracy"):
+        for name in ("hyperparameters", "test_accuracy", "configuration"):
             if getattr(self, name) is not None:
                 values[name] = getattr(self, name)
         return values

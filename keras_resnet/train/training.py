@@ -13,9 +13,10 @@ import json
 import logging
 import math
 import os
-from typing import Sequence
+from typing import Optional, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_resnet import factory, settings
@@ -24,7 +25,7 @@ from keras_resnet.arch.transforms import TTA_MODES
 from keras_resnet.data import pipelines, sources
 from keras_resnet.data.augmentations import CROP_PADDING
 from keras_resnet.files import check_writable_dir
-from keras_resnet.train import distribute, precision, recipes, reports
+from keras_resnet.train import autotune, distribute, precision, recipes, reports
 from keras_resnet.train.config import IDENTITY_OF_OLDER_RUNS, TrainConfig
 from keras_resnet.train.run_dir import BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_FILE, LOGS_DIR, RunDir, RunRecord
 from keras_resnet.weights.files import SaveBest
@@ -102,20 +103,25 @@ class RunPlan:
         config: the settings as given.
         spec: the network.
         recipe: the training recipe.
-        dtype: the dtype policy, "auto" resolved.
+        dtype: the dtype policy; "auto" until `_choose_configuration`
+            measures it (a resumed run's recorded choice at once).
+        xla: "on", "off", or "auto" until measured with the dtype.
         weights: what --weights is (`WeightsSource`; nothing is downloaded yet).
         augmentation: --augmentation, else the recipe's.
         identity: the settings that shape the trajectory, the recipe's
             defaults filled in (what run.json records and a relaunch must match).
+        recorded: a resumed run's recorded configuration (`autotune.Choice.to_json`), or None.
     """
 
     config: TrainConfig
     spec: specs.ResNetSpec
     recipe: recipes.Recipe
     dtype: str
+    xla: str
     weights: WeightsSource
     augmentation: str
     identity: dict
+    recorded: Optional[dict] = None
 
 
 def _identity(config: TrainConfig, spec: specs.ResNetSpec, recipe: recipes.Recipe, dtype: str,
@@ -141,19 +147,25 @@ def validate(config: TrainConfig) -> RunPlan:
     settings.validate(config)
     spec = specs.get_spec(config.model)
     gpus = tf.config.list_physical_devices("GPU")
-    dtype = precision.resolve_dtype(config.dtype)
+    dtype, xla = config.dtype, config.xla
     if dtype == "mixed_float16" and config.strategy != "tpu" and not gpus:
         raise ValueError(
             "--dtype=mixed_float16 needs a GPU: this run has none, and CPUs have no float16 "
             "arithmetic (TF emulates it, slower than float32). Use --dtype=mixed_bfloat16 "
-            "(fast on CPUs with AMX or AVX512_BF16 and on TPUs) or float32.")
+            "(fast on CPUs with AMX or AVX512_BF16 and on TPUs), float32, or auto.")
     if dtype == "mixed_bfloat16" and config.strategy != "tpu" and not gpus \
-            and precision.fast_dtype() != "mixed_bfloat16":
+            and not precision.cpu_has_native_bfloat16():
         # Correct but slow, so a warning: the user may mean it (to test a bfloat16 run before moving it).
         log.warning("--dtype=mixed_bfloat16 on a CPU without AMX or AVX512_BF16: TensorFlow emulates bfloat16 "
                     "there, and its convolution gradients ran 6 to 22x slower than in float32 on such a CPU "
                     "(docs/BENCHMARKS.md), so this run will train several times slower than --dtype=float32 "
-                    "(or auto, which picks float32 here).")
+                    "(or auto, which does not try bfloat16 here).")
+    earlier = RunDir(config.model_dir).record()
+    recorded = earlier.configuration if earlier is not None else None
+    if earlier is not None and dtype == "auto":  # a resumed run keeps the dtype it trained in
+        dtype = recorded["dtype"] if recorded else earlier.settings.get("dtype", dtype)
+    if recorded and xla == "auto":
+        xla = "on" if recorded["xla"] else "off"
     if config.freeze not in transforms.freeze_choices(spec):
         raise ValueError(f"--freeze must be one of {', '.join(transforms.freeze_choices(spec))} for {spec.name}. "
                          f"Received: freeze={config.freeze!r}")
@@ -183,7 +195,7 @@ def validate(config: TrainConfig) -> RunPlan:
     check_writable_dir(config.model_dir, "model_dir")
     identity = _identity(config, spec, recipe, dtype, augmentation)
     RunDir(config.model_dir).check_identity(identity, absent=IDENTITY_OF_OLDER_RUNS)
-    return RunPlan(config, spec, recipe, dtype, weights, augmentation, identity)
+    return RunPlan(config, spec, recipe, dtype, xla, weights, augmentation, identity, recorded)
 
 
 def _global_batch_size(plan: RunPlan, strategy) -> int:
@@ -205,6 +217,42 @@ def prepare_data(config: TrainConfig, spec: specs.ResNetSpec, batch_size: int) -
         max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples, seed=config.seed)
 
 
+def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, schedule: recipes.Plan, strategy,
+                          batch_size: int) -> tuple:
+    """(the plan with its dtype and XLA setting resolved, the `autotune.Choice`): measured on the run's own model,
+    input and batch where --dtype or --xla is auto, cached per machine."""
+    options = autotune.candidates(plan.dtype, plan.xla, gpu=bool(tf.config.list_physical_devices("GPU")),
+                                  native_bfloat16=precision.cpu_has_native_bfloat16())
+    classes = prepared.source.num_classes
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (batch_size, *prepared.input_shape)).astype(np.float32)
+    y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, batch_size)]
+
+    def make_step(candidate: autotune.Candidate):
+        # The run's model and compilation without its weights (nothing is downloaded or read for a measurement).
+        trial = dataclasses.replace(plan, dtype=candidate.dtype, xla="on" if candidate.xla else "off",
+                                    weights=WeightsSource(None))
+        model = _build_model(trial, prepared, schedule, strategy)
+        return lambda: model.train_on_batch(x, y)
+
+    config = plan.config
+    # What the step's speed depends on (not the seed or the learning rate, so that another seed finds the cache).
+    facts = {key: plan.identity.get(key) for key in ("model", "shortcut", "width_multiplier", "stochastic_depth",
+                                                      "dropout", "freeze", "sync_bn")}
+    facts.update(batch_size=batch_size, input_shape=list(prepared.input_shape), classes=classes,
+                 replicas=strategy.num_replicas_in_sync)
+    if plan.recorded and options == [autotune.Candidate(plan.recorded["dtype"], plan.recorded["xla"])]:
+        choice = autotune.Choice.from_json(plan.recorded, "resumed")
+    else:
+        choice = autotune.resolve(options, make_step, batch_size, schedule.total_steps, facts,
+                                  multi_worker=config.strategy in ("multi_worker_mirrored", "tpu"))
+    keras.utils.set_random_seed(config.seed)  # the measurement's builds drew from the generators
+    dtype = choice.candidate.dtype
+    resolved = dataclasses.replace(plan, dtype=dtype, xla="on" if choice.candidate.xla else "off",
+                                   identity=dict(plan.identity, dtype=dtype))
+    return resolved, choice
+
+
 def _build_model(plan: RunPlan, prepared: pipelines.PreparedData, schedule: recipes.Plan, strategy) -> keras.Model:
     config = plan.config
     # A published checkpoint brings its own input normalisation; else the model subtracts the data's mean.
@@ -223,7 +271,7 @@ def _build_model(plan: RunPlan, prepared: pipelines.PreparedData, schedule: reci
             log.info("Frozen (kept as loaded, BN in inference mode): %d layers, %s .. %s", len(frozen), frozen[0],
                      frozen[-1])
         return recipes.compile_model(model, recipes.make_optimizer(plan.recipe, schedule), schedule.weight_decay,
-                                     plan.recipe.label_smoothing, config.enable_xla)
+                                     plan.recipe.label_smoothing, plan.xla == "on")
 
 
 def _callbacks(run_dir: RunDir, monitor: str, extra: Sequence[keras.callbacks.Callback]) -> list:
@@ -284,22 +332,25 @@ def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
     steps_per_epoch = min(schedule.steps_per_epoch, schedule.total_steps)
     epochs = -(-schedule.total_steps // steps_per_epoch)
 
+    plan, choice = _choose_configuration(plan, prepared, schedule, strategy, batch_size)
     settings = {k: v for k, v in plan.identity.items() if k not in ("model", "dataset")}
     run_dir.start(RunRecord(
         model=spec.name, dataset=config.dataset, class_names=tuple(source.class_names),
         data_dir=os.path.abspath(config.data_dir) if config.data_dir else None,
         input_size=tuple(prepared.image_size), channels=prepared.input_shape[-1],
-        max_test_examples=config.max_test_examples, settings=settings))
+        max_test_examples=config.max_test_examples, settings=settings, configuration=choice.to_json()))
     model = _build_model(plan, prepared, schedule, strategy)
     distribute.prepare_for_strategy(model, strategy, train_ds)
     warmup = f"{schedule.warmup_steps} steps of {schedule.warmup} warm-up" if schedule.warmup_steps else "no warm-up"
     if schedule.warmup_cut_from:
         warmup += f" (the default {schedule.warmup_cut_from}, cut to half this short run)"
     log.info("%s on %s: %d train images %s, batch %d over %d replica(s), %d epochs x %d steps, lr %.4g "
-             "(%s), wd %.1e, %s",
+             "(%s), wd %.1e, %s (%s)",
              spec.name, config.dataset, prepared.num_train, prepared.image_size, batch_size,
              strategy.num_replicas_in_sync, epochs, steps_per_epoch, schedule.learning_rate, warmup,
-             schedule.weight_decay, model.dtype_policy.name)
+             schedule.weight_decay, choice.candidate.label, choice.how)
+    for line in choice.table()[1:]:  # each candidate's measured speed
+        log.info("%s", line)
     monitor = "val_accuracy" if prepared.val_ds is not None else "accuracy"
     # The pipeline shuffles; fit's own shuffle does not apply to datasets.
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=prepared.val_ds,

@@ -21,7 +21,7 @@ from keras_resnet.arch import specs
 from keras_resnet.data import pipelines, sources as data
 from keras_resnet.files import DirectoryLock, check_writable_dir, write_json, write_text
 from keras_resnet.settings import at_least, setting
-from keras_resnet.train import distribute, recipes
+from keras_resnet.train import autotune, distribute, precision, recipes
 from keras_resnet.train.config import RunSettings
 from keras_resnet.train.run_dir import SEARCH_FILE, RunDir, RunRecord, check_search
 
@@ -105,6 +105,11 @@ class TuneConfig(RunSettings):
     executions_per_trial: int = setting(1, "Models trained per trial (scores averaged).", check=at_least(1))
     objective: str = setting("val_accuracy", "What the search maximises or minimises.",
                              choices=tuple(OBJECTIVES))
+    dtype: str = setting("auto", "Each trial's dtype policy, as scripts/train.py's --dtype: auto is measured on "
+                         "the trial's own model (trials of 200 steps or more), cached per network.",
+                         choices=precision.DTYPES)
+    xla: str = setting("auto", "Each trial's XLA compilation, as scripts/train.py's --xla.",
+                       choices=precision.XLA_MODES)
     space: SearchSpace = dataclasses.field(default_factory=SearchSpace, metadata=dict(flag=False))
 
     def __post_init__(self):
@@ -149,11 +154,17 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         space: the `SearchSpace`.
         train_data: {True: augmented, False: plain} training pipelines; the
             `augmentation` hyperparameter picks one in `fit`.
+        dtype: each trial's dtype policy; "auto" is measured per trial
+            (`keras_resnet.train.autotune`, as a training run's).
+        xla: each trial's XLA compilation: "on", "off" or "auto".
+        batch_size: the trials' batch (what a measurement steps on).
     """
 
     def __init__(self, input_shape, classes: int, mean: np.ndarray, total_steps: int,
-                 space: SearchSpace = SearchSpace(), train_data: Optional[dict] = None, **kwargs):
+                 space: SearchSpace = SearchSpace(), train_data: Optional[dict] = None, dtype: str = "float32",
+                 xla: str = "off", batch_size: int = 128, **kwargs):
         super().__init__(**kwargs)
+        self.dtype, self.xla, self.batch_size = dtype, xla, batch_size
         space.validate()
         self.input_shape = tuple(input_shape)
         self.classes = classes
@@ -187,12 +198,32 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         weight_decay = _range(hp, "weight_decay", self.space.weight_decay, sampling="log")
         smoothing = _range(hp, "label_smoothing", self.space.label_smoothing)
         _boolean(hp, "augmentation", self.space.augmentation)
-        model = factory.build(name, input_shape=self.input_shape, classes=self.classes, shortcut=shortcut,
-                             stride_in_1x1=stride_in_1x1, width_multiplier=width, mean=self.mean,
-                             data_format="channels_last")  # the input pipelines are NHWC
-        optimizer = keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(lr, self.total_steps),
-                                         momentum=momentum, nesterov=True)
-        return recipes.compile_model(model, optimizer, weight_decay, smoothing)
+
+        def make(candidate: autotune.Candidate) -> keras.Model:
+            model = factory.build(name, input_shape=self.input_shape, classes=self.classes, shortcut=shortcut,
+                                  stride_in_1x1=stride_in_1x1, width_multiplier=width, mean=self.mean,
+                                  dtype=candidate.dtype, data_format="channels_last")  # the pipelines are NHWC
+            optimizer = keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(lr, self.total_steps),
+                                             momentum=momentum, nesterov=True)
+            return recipes.compile_model(model, optimizer, weight_decay, smoothing, candidate.xla)
+
+        return make(self._configuration(make, dict(model=name, shortcut=shortcut, stride_in_1x1=stride_in_1x1,
+                                                   width_multiplier=width)))
+
+    def _configuration(self, make, facts: dict) -> autotune.Candidate:
+        """The trial's dtype and XLA setting: measured on the trial's own model where "auto" leaves a choice."""
+        options = autotune.candidates(self.dtype, self.xla, gpu=precision.has_gpu(),
+                                      native_bfloat16=precision.cpu_has_native_bfloat16())
+        rng = np.random.default_rng(0)
+        x = rng.uniform(0, 255, (self.batch_size, *self.input_shape)).astype(np.float32)
+        y = np.eye(self.classes, dtype=np.float32)[rng.integers(0, self.classes, self.batch_size)]
+
+        def make_step(candidate):
+            model = make(candidate)
+            return lambda: model.train_on_batch(x, y)
+
+        facts = dict(facts, input_shape=list(self.input_shape), classes=self.classes, batch_size=self.batch_size)
+        return autotune.resolve(options, make_step, self.batch_size, self.total_steps, facts).candidate
 
     def fit(self, hp, model, *args, **kwargs):
         if self.train_data:
@@ -207,6 +238,9 @@ def validate(config: TuneConfig) -> None:
         ValueError: the first thing wrong, saying what is valid.
     """
     settings.validate(config)
+    if config.dtype == "mixed_float16" and not precision.has_gpu():
+        raise ValueError("--dtype=mixed_float16 needs a GPU: this search has none, and CPUs have no float16 "
+                         "arithmetic. Use --dtype=mixed_bfloat16, float32, or auto.")
     if config.objective.startswith("val_") and not 0 < config.validation_split < 1:
         raise ValueError(f"Objective {config.objective} needs a validation split in (0, 1). "
                          f"Received: validation_split={config.validation_split}")
@@ -282,7 +316,8 @@ def _search(config: TuneConfig, strategy) -> dict:
     steps_per_epoch = max(1, prepared.num_train // config.batch_size)
     hypermodel = ResNetHyperModel(prepared.input_shape, source.num_classes, prepared.mean,
                                   steps_per_epoch * config.epochs, config.space,
-                                  train_data={True: augmented, False: plain})
+                                  train_data={True: augmented, False: plain}, dtype=config.dtype, xla=config.xla,
+                                  batch_size=config.batch_size)
     tuner = make_tuner(config, hypermodel, strategy)
     tuner.search(augmented, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                  validation_data=prepared.val_ds, verbose=config.verbose, shuffle=False)

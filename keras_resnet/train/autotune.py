@@ -1,0 +1,222 @@
+"""The fastest dtype policy and XLA setting for one run on this machine: measured, bounded, cached.
+
+As cuDNN's autotuner times its algorithms, `resolve` times a few training
+steps of the run's own model, batch and input in each candidate
+configuration (`candidates`) and picks the fastest. Which configuration is
+fastest differs between CPUs of the same flags and between models, so no
+rule is read from the flags: they only say which candidates can be fast at
+all (bfloat16 where the CPU computes it natively or there is a GPU, float16
+on GPUs). The measurement is bounded (`MAX_FRACTION` of the run's expected
+time, at most `MAX_SECONDS`), and its result is cached per machine
+fingerprint, model, input, batch and library versions, so a resumed or
+repeated run does not measure again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from typing import Callable, Optional, Sequence
+
+from keras_resnet.files import write_json
+from keras_resnet.train.precision import machine
+
+MAX_FRACTION = 0.05  # of the run's expected training time
+MAX_SECONDS = 60.0
+TIMED_STEPS = 5  # per candidate, after one untimed step that traces and compiles
+# A shorter run cannot pay for a measurement (each candidate is built, compiled and stepped): it trains in the
+# first candidate (float32 without XLA, or what was given).
+MIN_STEPS = 200
+CACHE_FILE = "autotune.json"  # under $KERAS_HOME/keras_resnet
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One configuration: a Keras dtype policy, and whether the train step is compiled with XLA."""
+
+    dtype: str
+    xla: bool
+
+    @property
+    def label(self) -> str:
+        return self.dtype + (" + XLA" if self.xla else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """A candidate's measured speed (images a second), or None and why it was not measured."""
+
+    candidate: Candidate
+    images_per_second: Optional[float]
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """The configuration a run trains in, and how it was found.
+
+    Attributes:
+        candidate: the chosen configuration.
+        how: "measured", "cached" (measured before on this machine for this
+            model, input and batch), "given" (one candidate: the flags fix it),
+            "short run" (under `MIN_STEPS`) or "multi-worker" (workers would
+            measure apart and could disagree; the first candidate).
+        timings: the measurement (also for "cached").
+    """
+
+    candidate: Candidate
+    how: str
+    timings: tuple = ()
+
+    def table(self) -> list:
+        """Lines for the run's header: each candidate's speed, the choice marked."""
+        lines = [f"dtype/XLA: {self.candidate.label} ({self.how})"]
+        for timing in self.timings:
+            speed = f"{timing.images_per_second:,.0f} img/s" if timing.images_per_second else timing.note
+            mark = "  <- chosen" if timing.candidate == self.candidate else ""
+            lines.append(f"  {timing.candidate.label:<24} {speed}{mark}")
+        return lines
+
+    def to_json(self) -> dict:
+        """What run.json records."""
+        return {"dtype": self.candidate.dtype, "xla": self.candidate.xla, "how": self.how,
+                "timings": [{"dtype": t.candidate.dtype, "xla": t.candidate.xla,
+                             "images_per_second": t.images_per_second, "note": t.note} for t in self.timings]}
+
+    @classmethod
+    def from_json(cls, values: dict, how: str) -> "Choice":
+        timings = tuple(Timing(Candidate(t["dtype"], t["xla"]), t["images_per_second"], t.get("note", ""))
+                        for t in values.get("timings", ()))
+        return cls(Candidate(values["dtype"], values["xla"]), how, timings)
+
+
+def candidates(dtype: str, xla: str, gpu: bool, native_bfloat16: bool) -> list:
+    """The configurations worth timing, float32 without XLA first.
+
+    Args:
+        dtype: a run's --dtype: "auto" or a policy of `precision.DTYPES`.
+        xla: a run's --xla: "auto", "on" or "off".
+        gpu: a GPU is there.
+        native_bfloat16: the CPU computes bfloat16 natively (AMX or AVX512_BF16).
+
+    Returns:
+        `Candidate`s: every dtype that can be fast here (or the given one)
+        with XLA off and on (or as given).
+    """
+    if dtype == "auto":
+        dtypes = ["float32"] + (["mixed_bfloat16"] if gpu or native_bfloat16 else []) + (
+            ["mixed_float16"] if gpu else [])
+    else:
+        dtypes = [dtype]
+    xlas = {"auto": [False, True], "on": [True], "off": [False]}[xla]
+    return [Candidate(d, x) for d in dtypes for x in xlas]
+
+
+def measure(options: Sequence[Candidate], make_step: Callable[[Candidate], Callable[[], None]], batch_size: int,
+            run_steps: int, timer: Callable[[], float] = time.perf_counter) -> list:
+    """Time `TIMED_STEPS` training steps of each candidate, within the budget.
+
+    The first candidate is always measured; its speed gives the run's
+    expected time, and the others are measured while the time spent (their
+    builds and compilations included) stays within `MAX_FRACTION` of it and
+    `MAX_SECONDS`; any left are marked as not measured. A later candidate
+    that fails to build or compile (XLA on an op it lacks) is marked failed.
+
+    Args:
+        options: the candidates, in order.
+        make_step: builds the run's model in a candidate's configuration and
+            returns a function running one training step on one batch.
+        batch_size: images a step.
+        run_steps: the run's training steps.
+        timer: the clock (injected by tests).
+
+    Returns:
+        A `Timing` per candidate.
+    """
+    start, budget, timings = timer(), MAX_SECONDS, []
+    for candidate in options:
+        if timings and timer() - start > budget:
+            timings.append(Timing(candidate, None, "not measured: time budget spent"))
+            continue
+        try:
+            step = make_step(candidate)
+            step()  # traces and compiles
+            begin = timer()
+            for _ in range(TIMED_STEPS):
+                step()
+        except Exception as error:  # noqa: BLE001 - a configuration this platform cannot run is not chosen
+            if not timings:
+                raise  # the first candidate is the fallback: its failure is the run's
+            timings.append(Timing(candidate, None, f"failed: {type(error).__name__}: {str(error)[:120]}"))
+            continue
+        speed = TIMED_STEPS * batch_size / max(timer() - begin, 1e-9)
+        timings.append(Timing(candidate, speed))
+        if len(timings) == 1:
+            budget = min(MAX_SECONDS, MAX_FRACTION * run_steps * batch_size / speed)
+    return timings
+
+
+def fingerprint(facts: dict) -> str:
+    """A key for `facts` (the machine's and the run's)."""
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def cache_path() -> str:
+    """$KERAS_HOME/keras_resnet/autotune.json (KERAS_HOME defaults to ~/.keras)."""
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    return os.path.join(home, "keras_resnet", CACHE_FILE)
+
+
+def _read_cache(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            cache = json.load(f)
+        return cache if isinstance(cache, dict) else {}
+    except (OSError, ValueError):  # none yet, or damaged: measure again
+        return {}
+
+
+def resolve(options: Sequence[Candidate], make_step: Callable[[Candidate], Callable[[], None]], batch_size: int,
+            run_steps: int, run_facts: dict, *, multi_worker: bool = False, path: Optional[str] = None,
+            timer: Callable[[], float] = time.perf_counter) -> Choice:
+    """The configuration to train in: the only candidate, the cached choice, or the fastest measured.
+
+    Args:
+        options: `candidates(...)`.
+        make_step: as for `measure`.
+        batch_size: images a step.
+        run_steps: the run's training steps.
+        run_facts: what identifies the run's step (model, input shape, classes,
+            batch, options); the machine's facts are added.
+        multi_worker: the run spans workers, which must not choose apart.
+        path: the cache file (default `cache_path()`).
+        timer: the clock (injected by tests).
+
+    Returns:
+        A `Choice`.
+    """
+    options = list(options)
+    if len(options) == 1:
+        return Choice(options[0], "given")
+    if multi_worker:
+        return Choice(options[0], "multi-worker")
+    if run_steps < MIN_STEPS:
+        return Choice(options[0], "short run")
+    path = path or cache_path()
+    key = fingerprint({"machine": machine(), "run": run_facts, "candidates": [c.label for c in options]})
+    cache = _read_cache(path)
+    if key in cache:
+        return Choice.from_json(cache[key], "cached")
+    timings = measure(options, make_step, batch_size, run_steps, timer)
+    best = max((t for t in timings if t.images_per_second), key=lambda t: t.images_per_second)
+    choice = Choice(best.candidate, "measured", tuple(timings))
+    cache = _read_cache(path)  # another run may have written meanwhile
+    cache[key] = choice.to_json()
+    try:
+        write_json(path, cache)
+    except OSError:  # a read-only home: the choice still holds for this run
+        pass
+    return choice
