@@ -2,6 +2,7 @@
 
     .venv/bin/python docs/benchmarks/fashion_mnist_throughput.py resnet8,resnet14,resnet20,wrn10_2,wrn16_2 256
     S=32 .venv/bin/python docs/benchmarks/fashion_mnist_throughput.py resnet18 256 10
+    DTYPE=mixed_bfloat16 XLA=1 .venv/bin/python docs/benchmarks/fashion_mnist_throughput.py resnet8 256 20
 """
 import os
 import sys
@@ -24,10 +25,10 @@ for n in names:
     kw = {}
     if ":" in n:
         n, w = n.split(":"); kw["width_multiplier"] = float(w)
-    m = keras_resnet.build(n, input_shape=(S, S, 1), classes=10, **kw)
+    m = keras_resnet.build(n, input_shape=(S, S, 1), classes=10, dtype=os.environ.get("DTYPE"), **kw)
     m.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True), loss="categorical_crossentropy", jit_compile=bool(os.environ.get("XLA")))
     ds = tf.data.Dataset.from_tensors((x, y)).repeat()
     t = T(); t.times = []
     m.fit(ds, steps_per_epoch=steps + 2, epochs=1, verbose=0, callbacks=[t])
     med = float(np.median(t.times[2:]))
-    print(f"{n} {kw} bs={bs} macs={keras_resnet.count_macs(m)/1e6:.1f}M img/s={bs/med:.0f} epoch60k={60000*med/bs:.0f}s", flush=True)
+    print(f"{n} {kw} {m.dtype_policy.name} xla={bool(os.environ.get('XLA'))} bs={bs} macs={keras_resnet.count_macs(m)/1e6:.1f}M img/s={bs/med:.0f} epoch60k={60000*med/bs:.0f}s", flush=True)

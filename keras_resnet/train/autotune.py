@@ -21,6 +21,8 @@ import os
 import time
 from typing import Callable, Optional, Sequence
 
+import numpy as np
+
 from keras_resnet.files import write_json
 from keras_resnet.train.precision import machine
 
@@ -113,6 +115,21 @@ def candidates(dtype: str, xla: str, gpu: bool, native_bfloat16: bool) -> list:
         dtypes = [dtype]
     xlas = {"auto": [False, True], "on": [True], "off": [False]}[xla]
     return [Candidate(d, x) for d in dtypes for x in xlas]
+
+
+def stepper(build: Callable[[Candidate], object], batch_size: int, input_shape: Sequence[int],
+            classes: int) -> Callable[[Candidate], Callable[[], None]]:
+    """`make_step` for `measure`: the compiled model `build(candidate)` returns, trained on one synthetic batch
+    (raw 0-255 pixels of `input_shape`, one-hot labels)."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (batch_size, *input_shape)).astype(np.float32)
+    y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, batch_size)]
+
+    def make_step(candidate: Candidate) -> Callable[[], None]:
+        model = build(candidate)
+        return lambda: model.train_on_batch(x, y)
+
+    return make_step
 
 
 def measure(options: Sequence[Candidate], make_step: Callable[[Candidate], Callable[[], None]], batch_size: int,

@@ -16,7 +16,6 @@ import os
 from typing import Optional, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_resnet import factory, settings
@@ -224,16 +223,12 @@ def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, sched
     options = autotune.candidates(plan.dtype, plan.xla, gpu=bool(tf.config.list_physical_devices("GPU")),
                                   native_bfloat16=precision.cpu_has_native_bfloat16())
     classes = prepared.source.num_classes
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (batch_size, *prepared.input_shape)).astype(np.float32)
-    y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, batch_size)]
 
-    def make_step(candidate: autotune.Candidate):
+    def build(candidate: autotune.Candidate) -> keras.Model:
         # The run's model and compilation without its weights (nothing is downloaded or read for a measurement).
         trial = dataclasses.replace(plan, dtype=candidate.dtype, xla="on" if candidate.xla else "off",
                                     weights=WeightsSource(None))
-        model = _build_model(trial, prepared, schedule, strategy)
-        return lambda: model.train_on_batch(x, y)
+        return _build_model(trial, prepared, schedule, strategy)
 
     config = plan.config
     # What the step's speed depends on (not the seed or the learning rate, so that another seed finds the cache).
@@ -244,6 +239,7 @@ def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, sched
     if plan.recorded and options == [autotune.Candidate(plan.recorded["dtype"], plan.recorded["xla"])]:
         choice = autotune.Choice.from_json(plan.recorded, "resumed")
     else:
+        make_step = autotune.stepper(build, batch_size, prepared.input_shape, classes)
         choice = autotune.resolve(options, make_step, batch_size, schedule.total_steps, facts,
                                   multi_worker=config.strategy in ("multi_worker_mirrored", "tpu"))
     keras.utils.set_random_seed(config.seed)  # the measurement's builds drew from the generators

@@ -214,14 +214,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         """The trial's dtype and XLA setting: measured on the trial's own model where "auto" leaves a choice."""
         options = autotune.candidates(self.dtype, self.xla, gpu=precision.has_gpu(),
                                       native_bfloat16=precision.cpu_has_native_bfloat16())
-        rng = np.random.default_rng(0)
-        x = rng.uniform(0, 255, (self.batch_size, *self.input_shape)).astype(np.float32)
-        y = np.eye(self.classes, dtype=np.float32)[rng.integers(0, self.classes, self.batch_size)]
-
-        def make_step(candidate):
-            model = make(candidate)
-            return lambda: model.train_on_batch(x, y)
-
+        make_step = autotune.stepper(make, self.batch_size, self.input_shape, self.classes)
         facts = dict(facts, input_shape=list(self.input_shape), classes=self.classes, batch_size=self.batch_size)
         return autotune.resolve(options, make_step, self.batch_size, self.total_steps, facts).candidate
 
