@@ -3,8 +3,10 @@ cached. The choice is checked with an injected clock; no assertion depends on th
 
 import json
 import logging
+import types
 
 import pytest
+import tensorflow as tf
 
 from keras_resnet.train import autotune, run_dir, training
 
@@ -108,7 +110,7 @@ def test_a_choice_is_cached_per_machine_and_run_and_nothing_is_measured_where_no
 
 
 @pytest.mark.slow
-def test_a_run_trains_in_the_measured_choice_records_and_caches_it_and_a_resumed_run_does_not_measure(
+def test_a_run_trains_in_the_measured_choice_records_and_caches_it_and_a_relaunch_keeps_it(
         tmp_path, monkeypatch, caplog):
     data = make_idx_dataset(str(tmp_path / "data"), num_train=96, num_test=32)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
@@ -131,13 +133,15 @@ def test_a_run_trains_in_the_measured_choice_records_and_caches_it_and_a_resumed
     assert f", {chosen['dtype']} (measured)" in caplog.text
     assert "  mixed_bfloat16           " in caplog.text
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("measured again")
-
-    monkeypatch.setattr(autotune, "measure", refuse)
-    training.train(config)  # resumed: the recorded choice, with its measurements
-    assert run_dir.RunDir(config.model_dir).record().configuration == dict(chosen, how="resumed")
+    # A relaunch resumes in the recorded configuration, measurements kept (checked before any data is read).
+    plan = training.validate(config)
+    assert (plan.dtype, plan.xla, plan.recorded) == (chosen["dtype"], "off", chosen)
+    monkeypatch.setattr(autotune, "measure", lambda *args, **kwargs: pytest.fail("measured again"))
+    prepared = types.SimpleNamespace(input_shape=(28, 28, 1), source=types.SimpleNamespace(num_classes=10))
+    resumed, choice = training._choose_configuration(plan, prepared, types.SimpleNamespace(total_steps=10 ** 4),
+                                                     tf.distribute.get_strategy(), 32)
+    assert (choice.how, choice.to_json()) == ("resumed", dict(chosen, how="resumed"))
+    assert (resumed.dtype, resumed.identity["dtype"]) == (chosen["dtype"], chosen["dtype"])
     # A repeated run in another directory finds the cache (autotune.resolve's, tested above with a fake clock).
     cache = json.load(open(tmp_path / "keras_home" / "keras_resnet" / "autotune.json"))
-    assert [dict(entry, how="resumed") for entry in cache.values()] == [run_dir.RunDir(config.model_dir).record()
-                                                                         .configuration]
+    assert list(cache.values()) == [chosen]

@@ -147,14 +147,15 @@ def test_pooling_without_top_gives_one_vector_per_image(name):
 # A .keras file holds a net's spec and options, and loading rebuilds it from
 # the table, so one net per kind of block and stem serialises what the
 # deeper ones do (they repeat the same blocks more times): the paper's
-# ImageNet 18, 34 (basic) and 50 (bottleneck), the CIFAR 20 and 110, and
-# their plain twins; resnet1202 covers the 4,200-layer path (plain1202 is
-# its graph less the additions, 50 s a round trip). Of the follow-ups, one
+# ImageNet 18, 34 (basic) and 50 (bottleneck), the CIFAR 20 and its plain
+# twin; resnet1202 covers the deep CIFAR path, 4,200 layers (the 110s repeat
+# the 20s' blocks, plain1202 is resnet1202's graph less the additions, 50 s a
+# round trip). Of the follow-ups, one
 # net per spec field (groups, width, deep stem and pooled projections, SE;
 # v2's stride and biases, pre-activation bottlenecks, Wide ResNets' widening).
 ROUND_TRIPS = [name for name in ALL if name not in (
-    "resnet101", "resnet152", "plain101", "plain152", "resnet32", "resnet44", "resnet56", "plain32", "plain44",
-    "plain56", "plain1202", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "resnet34d", "resnet50d",
+    "resnet101", "resnet152", "plain101", "plain152", "resnet32", "resnet44", "resnet56", "resnet110", "plain32",
+    "plain44", "plain56", "plain110", "plain1202", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "resnet34d", "resnet50d",
     "resnet101d", "resnet152d", "resnet34_vd", "seresnext50_32x4d", "resnet101v2", "resnet152v2", "resnetv2_101",
     "resnetv2_152", "preact_resnet110",
     "preact_resnet1001", "wrn28_10")]
