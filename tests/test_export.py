@@ -213,8 +213,11 @@ def test_predict_gives_the_same_top1_on_every_artifact(run):
         results[q] = predict.predict_tflite(os.path.join(folder, f"resnet8_{q}.tflite"), images)
     results["onnx"] = predict.predict_onnx(os.path.join(run["export_dir"], "onnx", "resnet8", "resnet8.onnx"), images)
     top1 = {k: [labels[0] for labels, _ in v] for k, v in results.items()}
-    for q in ("float32", "float16", "onnx"):
-        assert top1[q] == top1["saved_model"], q
+    assert top1["float32"] == top1["onnx"] == top1["saved_model"]
+    # float16 weights move the probabilities by ~1e-3 (the export's tolerance is 1e-2): the class may differ only
+    # where the SavedModel's top two are that close, a near tie of this barely trained net.
+    flips = [i for i, (a, b) in enumerate(zip(top1["float16"], top1["saved_model"])) if a != b]
+    assert all(results["saved_model"][i][1][0] - results["saved_model"][i][1][1] < 1e-2 for i in flips), flips
     # Quantized weights move the logits by ~1e-2: a near tie of this barely
     # trained net can flip (dynamic_int8 flipped 1 of 16 in one CI run).
     for q in ("dynamic_int8", "int8"):
