@@ -17,7 +17,10 @@ import sys
 import typing
 from typing import Callable
 
-VERBOSE = any(arg.startswith(("--verbosity", "-v=", "--v=")) or arg == "-v" for arg in sys.argv[1:])
+# The processes a script's run starts (a search's workers) log as it does: `run` exports VERBOSE_ENV to them.
+VERBOSE_ENV = "KERAS_RESNET_VERBOSE"
+VERBOSE = os.environ.get(VERBOSE_ENV) == "1" or any(
+    arg.startswith(("--verbosity", "-v=", "--v=")) or arg == "-v" for arg in sys.argv[1:])
 if not VERBOSE:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -143,6 +146,8 @@ def run(main: Callable, errors: tuple = (ValueError,)) -> None:
     """
 
     def wrapped(argv):
+        if VERBOSE:
+            os.environ[VERBOSE_ENV] = "1"
         quiet()
         try:
             return main(argv)

@@ -3,8 +3,11 @@
 import dataclasses
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import time
 
 import keras_tuner
 import numpy as np
@@ -107,6 +110,9 @@ def test_hypermodel_space_covers_the_paper_knobs():
         (dict(space=dataclasses.replace(SMALL, weight_decay=(0.0, 1e-3))), "log scale"),
         (dict(space=dataclasses.replace(SMALL, imagenet_depths=(19,))), r"Unknown ImageNet depths \[19\]"),
         (dict(validation_split=0.0), "needs a validation split"),
+        (dict(role="worker", oracle="h:1", workers=2), "--role=worker is one worker: --workers=2 starts workers"),
+        (dict(workers=10_000), "--workers=10000 but this machine has"),
+        (dict(worker_timeout=0.0), "--worker_timeout must be > 0"),
     ],
 )
 def test_bad_input_fails_before_any_trial(idx_dir, tmp_path, changes, message):
@@ -115,17 +121,86 @@ def test_bad_input_fails_before_any_trial(idx_dir, tmp_path, changes, message):
     assert not os.listdir(tmp_path)
 
 
-def test_script_mirrored_strategy_on_two_logical_cpus(idx_dir, tmp_path):
-    out = subprocess.run(
-        [sys.executable, TUNE, "--dataset=mnist", f"--data_dir={idx_dir}", f"--model_dir={tmp_path}",
-         "--max_trials=1", "--epochs=1", "--batch_size=32", "--nodownload", "--verbose=0", "--cifar_n=1,1",
-         "--width_multiplier=1,1", "--strategy=mirrored", "--verbosity=0"],
-        capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "1 trial(s)" in out.stdout and "Using MirroredStrategy with devices" in out.stderr
-    bad = subprocess.run([sys.executable, TUNE, "--learning_rate=0.5", f"--model_dir={tmp_path}/x"],
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and "--learning_rate takes min,max" in bad.stderr
+def tune(idx_dir, model_dir, *flags):
+    """scripts/tune.py on the tiny data set, one epoch a trial of resnet8."""
+    return [sys.executable, TUNE, "--dataset=mnist", f"--data_dir={idx_dir}", f"--model_dir={model_dir}",
+            "--epochs=1", "--batch_size=32", "--nodownload", "--verbose=0", "--cifar_n=1,1", "--width_multiplier=1,1",
+            *flags]
+
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def records(model_dir):
+    return json.loads((model_dir / "trials.json").read_text())["trials"]
+
+
+def test_two_local_workers_share_the_trials_each_training_mirrored_and_a_relaunch_adds_none(idx_dir, tmp_path):
+    out = subprocess.run(tune(idx_dir, tmp_path, "--max_trials=4", "--workers=2", "--strategy=mirrored"),
+                         capture_output=True, text=True, timeout=300, env=ENV)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    host = socket.gethostname()
+    workers = {f"{host}-0", f"{host}-1"}
+    assert re.search(r"\[chief\] serving the search at 127.0.0.1:\d+, to 2 worker\(s\) on this machine", out.stdout)
+    for worker in workers:  # each worker trains its trials mirrored over its own 2 logical CPUs
+        assert f"[{worker}] worker {worker}: working for the chief at 127.0.0.1:" in out.stdout
+        assert re.search(rf"\[{worker}\] worker {worker}: .* each trial trains on 2 replica\(s\) "
+                         r"\(--strategy=mirrored\)", out.stdout)
+    assert "4 trial(s); best model in" in out.stdout
+    first = records(tmp_path)
+    assert [r["status"] for r in first] == ["COMPLETED"] * 4
+    assert {r["worker"] for r in first} == workers  # shared between both
+    assert all([run["outcome"] for run in r["runs"]] == ["reported"] for r in first)
+    assert len((tmp_path / "trials.txt").read_text().strip().splitlines()) == 5
+    assert json.loads((tmp_path / "best" / "run.json").read_text())["model"] == "resnet8"
+
+    # The relaunch of a finished search starts no worker and adds no trial.
+    again = tuning.search(config(idx_dir, tmp_path, max_trials=4, workers=2, strategy="mirrored"))
+    assert again["num_trials"] == 4 and again["trials"] == first and again["score"] == max(r["score"] for r in first)
+
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_killed_workers_trial_is_run_by_the_other_worker_and_a_second_search_is_refused(idx_dir, tmp_path):
+    oracle = f"--oracle=127.0.0.1:{free_port()}"
+    chief = subprocess.Popen(tune(idx_dir, tmp_path, "--max_trials=3", "--epochs=2", "--role=chief", oracle,
+                                  "--worker_timeout=6"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=ENV)
+    workers = {name: subprocess.Popen(tune(idx_dir, tmp_path, "--max_trials=3", "--epochs=2", "--role=worker",
+                                           oracle, f"--worker_id={name}"),
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+               for name in ("a", "b")}
+    try:
+        deadline, killed = time.monotonic() + 180, None
+        while killed is None and time.monotonic() < deadline:
+            running = [r for r in records(tmp_path) if r["runs"][-1]["worker"] == "a"
+                       and r["runs"][-1]["ended"] is None] if (tmp_path / "trials.json").exists() else []
+            if running:
+                workers["a"].kill()
+                killed = running[0]["trial_id"]
+            time.sleep(0.2)
+        assert killed is not None, "worker a never ran a trial"
+        with pytest.raises(ValueError, match="is in use by a running search"):
+            tuning.search(config(idx_dir, tmp_path, max_trials=3, epochs=2))
+        out, _ = chief.communicate(timeout=240)
+        assert chief.returncode == 0, out[-3000:]
+        assert workers["b"].wait(timeout=60) == 0
+    finally:
+        for proc in [chief, *workers.values()]:
+            if proc.poll() is None:
+                proc.kill()
+    assert f"[chief] worker a lost (silent for 6 s): trial {killed} goes back to the queue" in out
+    assert "3 trial(s); best model in" in out
+    trials = {r["trial_id"]: r for r in records(tmp_path)}
+    assert [r["status"] for r in trials.values()] == ["COMPLETED"] * 3
+    runs = trials[killed]["runs"]
+    assert (runs[0]["worker"], runs[0]["outcome"]) == ("a", "lost")
+    assert (runs[-1]["worker"], runs[-1]["outcome"]) == ("b", "reported") and trials[killed]["worker"] == "b"
 
 
 @pytest.mark.parametrize("name, cls", [("random", keras_tuner.RandomSearch),

@@ -30,6 +30,8 @@ from keras_resnet.files import LABELS_FILE, DirectoryLock, atomic_path, remove_l
 from keras_resnet.weights.files import save_weights
 
 SEARCH_FILE = "search.json"
+TRIALS_FILE = "trials.json"
+TRIALS_TABLE = "trials.txt"
 RUN_FILE = "run.json"
 RESULT_FILE = "result.json"
 FINAL_MODEL = "final.keras"

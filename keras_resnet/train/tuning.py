@@ -3,15 +3,21 @@
 `ResNetHyperModel` searches the family and depth (CIFAR 6n+2 or an ImageNet
 depth), the shortcut option, the stride placement, the width, SGD's learning
 rate, momentum and weight decay, label smoothing and augmentation on/off.
-`scripts/tune.py` parses flags into a `TuneConfig` and calls `search`.
+`scripts/tune.py` parses flags into a `TuneConfig` and calls `search`, which
+runs the trials in this process, or serves them to worker processes as a
+chief, or runs them as a worker (`keras_resnet.train.search_cluster`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import socket
+import sys
 from typing import Optional
 
+import grpc
 import keras
 import keras_tuner
 import numpy as np
@@ -19,14 +25,18 @@ import numpy as np
 from keras_resnet import factory, settings
 from keras_resnet.arch import specs
 from keras_resnet.data import pipelines, sources as data
-from keras_resnet.files import DirectoryLock, check_writable_dir, write_json, write_text
-from keras_resnet.settings import at_least, setting
-from keras_resnet.train import autotune, distribute, precision, recipes
+from keras_resnet.files import DirectoryLock, check_writable_dir, write_json
+from keras_resnet.settings import at_least, positive, setting
+from keras_resnet.train import autotune, distribute, precision, recipes, search_cluster, trials
 from keras_resnet.train.config import RunSettings
 from keras_resnet.train.run_dir import SEARCH_FILE, RunDir, RunRecord, check_search
+from keras_resnet.train.search_cluster import CHIEF, WORKER, ClusterRole
+from keras_resnet.train.trials import TrialsLog
+
+log = logging.getLogger("keras_resnet")
 
 __all__ = ["FAMILIES", "OBJECTIVES", "TUNERS", "SearchSpace", "TuneConfig", "ResNetHyperModel", "validate",
-           "make_tuner", "trials_table", "search"]
+           "make_tuner", "search", "worker_main"]
 
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -110,6 +120,23 @@ class TuneConfig(RunSettings):
                          choices=precision.DTYPES)
     xla: str = setting("auto", "Each trial's XLA compilation, as scripts/train.py's --xla.",
                        choices=precision.XLA_MODES)
+    trial_retries: int = setting(1, "Times a trial is run again when its worker is lost or it fails.",
+                                 check=at_least(0))
+    workers: int = setting(0, "Worker processes to start on this machine, each on its share of the cores (or of "
+                           "the GPUs), running trials for this search's chief; 0 runs every trial in this process.",
+                           check=at_least(0))
+    role: Optional[str] = setting(None, "chief: serve the search at --oracle to workers on other machines (and to "
+                                  "--workers here); worker: run trials for the chief at --oracle. Default: from "
+                                  "keras-tuner's KERASTUNER_* variables where they are set, else a chief on "
+                                  "127.0.0.1 for --workers.", choices=search_cluster.ROLES)
+    oracle: Optional[str] = setting(None, "HOST:PORT the chief serves on (--role=chief) or a worker reaches "
+                                    "(--role=worker).")
+    worker_id: Optional[str] = setting(None, "This worker's id (--role=worker; default the host name). A worker "
+                                       "relaunched with the same id takes back the trial it was running.")
+    worker_timeout: float = setting(60.0, "Seconds a worker may stay silent (it calls every 2 s) before the chief "
+                                    "gives its trial to another worker.", check=positive)
+    chief_timeout: float = setting(600.0, "Seconds a worker waits for its chief to answer (at its start, or while a "
+                                   "killed chief is relaunched) before it stops.", check=positive)
     space: SearchSpace = dataclasses.field(default_factory=SearchSpace, metadata=dict(flag=False))
 
     def __post_init__(self):
@@ -119,7 +146,8 @@ class TuneConfig(RunSettings):
     def identity(self) -> dict:
         """The settings that shape the search's trials: a relaunch must match them to resume it.
 
-        --max_trials is left out: a relaunch may extend a search.
+        --max_trials is left out: a relaunch may extend a search; so are the
+        workers and their roles, which share out the same trials.
         """
         return dict(
             dataset=self.dataset, tuner=self.tuner, batch_size=self.batch_size, epochs=self.epochs,
@@ -224,8 +252,11 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         return model.fit(*args, **kwargs)
 
 
-def validate(config: TuneConfig) -> None:
+def validate(config: TuneConfig) -> ClusterRole:
     """Check the search's settings before any data is read or any trial runs.
+
+    Returns:
+        This process's part in the search (`search_cluster.resolve_role`).
 
     Raises:
         ValueError: the first thing wrong, saying what is valid.
@@ -238,12 +269,63 @@ def validate(config: TuneConfig) -> None:
         raise ValueError(f"Objective {config.objective} needs a validation split in (0, 1). "
                          f"Received: validation_split={config.validation_split}")
     config.space.validate()
+    role = search_cluster.resolve_role(config.role, config.oracle, config.worker_id, config.workers)
+    if config.workers:
+        split = search_cluster.shares(config.workers, search_cluster.visible_gpus(), os.sched_getaffinity(0))
+        role = dataclasses.replace(role, local_shares=tuple(split))
     check_writable_dir(config.model_dir, "model_dir")
-    check_search(config.model_dir, config.identity())
+    if role.kind != WORKER:  # a worker checks the chief's search.json once it has reached the chief
+        check_search(config.model_dir, config.identity())
+    return role
 
 
-def make_tuner(config: TuneConfig, hypermodel: ResNetHyperModel, strategy=None) -> keras_tuner.Tuner:
-    """The keras-tuner tuner; `overwrite=False`, so a relaunch resumes the search."""
+class _RecordsTrials:
+    """A tuner that counts the trials it runs and, given a `TrialsLog`, records their runs in it.
+
+    A single-process search records its trials this way; a chief records its
+    workers' from their calls instead (`search_cluster.Chief`).
+    """
+
+    trials_log: Optional[TrialsLog] = None
+    trials_run: int = 0
+
+    def on_trial_begin(self, trial):
+        if self.trials_log is not None:
+            self.trials_log.started(trial.trial_id, self.tuner_id)
+            self.trials_log.write(self.oracle)
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        self.trials_run += 1
+        if self.trials_log is not None:
+            self.trials_log.ended(trial.trial_id)
+            self.trials_log.write(self.oracle)
+
+
+class RandomSearch(_RecordsTrials, keras_tuner.RandomSearch):
+    """keras-tuner's random search, recording its trials."""
+
+
+class BayesianOptimization(_RecordsTrials, keras_tuner.BayesianOptimization):
+    """keras-tuner's Bayesian optimisation, recording its trials."""
+
+
+class Hyperband(_RecordsTrials, keras_tuner.Hyperband):
+    """keras-tuner's Hyperband, recording its trials."""
+
+
+def make_tuner(config: TuneConfig, hypermodel: ResNetHyperModel, strategy=None,
+               trials_log: Optional[TrialsLog] = None) -> keras_tuner.Tuner:
+    """The keras-tuner tuner; `overwrite=False`, so a relaunch resumes the search.
+
+    Args:
+        config: the search.
+        hypermodel: what it builds.
+        strategy: the tf.distribute strategy each trial trains under.
+        trials_log: where the tuner records the runs of its trials (a
+            single-process search's); None records nothing.
+    """
     common = dict(
         objective=keras_tuner.Objective(config.objective, OBJECTIVES[config.objective]),
         executions_per_trial=config.executions_per_trial,
@@ -252,50 +334,28 @@ def make_tuner(config: TuneConfig, hypermodel: ResNetHyperModel, strategy=None) 
         overwrite=False,
         seed=config.seed,
         distribution_strategy=strategy,
+        max_retries_per_trial=config.trial_retries,
     )
     if config.tuner == "hyperband":
-        return keras_tuner.Hyperband(hypermodel, max_epochs=config.epochs, factor=3,
-                                     hyperband_iterations=1, **common)
-    cls = keras_tuner.RandomSearch if config.tuner == "random" else keras_tuner.BayesianOptimization
-    return cls(hypermodel, max_trials=config.max_trials, **common)
+        tuner = Hyperband(hypermodel, max_epochs=config.epochs, factor=3, hyperband_iterations=1, **common)
+    else:
+        cls = RandomSearch if config.tuner == "random" else BayesianOptimization
+        tuner = cls(hypermodel, max_trials=config.max_trials, **common)
+    tuner.trials_log = trials_log
+    return tuner
 
 
-def trials_table(tuner: keras_tuner.Tuner, objective: str) -> str:
-    """One line per finished trial, best first."""
-    trials = tuner.oracle.get_best_trials(num_trials=10_000)
-    keys = sorted({k for t in trials for k in t.hyperparameters.values})
-    lines = ["trial | " + objective + " | " + " | ".join(keys)]
-    for t in trials:
-        score = "-" if t.score is None else f"{t.score:.4f}"
-        values = [f"{v:.4g}" if isinstance(v, float) else str(v)
-                  for v in (t.hyperparameters.values.get(k, "") for k in keys)]
-        lines.append(f"{t.trial_id} | {score} | " + " | ".join(values))
-    return "\n".join(lines)
+@dataclasses.dataclass
+class _Data:
+    source: object
+    prepared: object
+    hypermodel: ResNetHyperModel
+    train: object
+    fit: dict
 
 
-def search(config: TuneConfig, strategy=None) -> dict:
-    """Run (or resume) a search, then save the best model for scripts/export.py.
-
-    Writes `model_dir/best_hyperparameters.json`, `model_dir/trials.txt` and
-    `model_dir/best/` (final.keras, run.json, labels.txt: a train.py-style
-    model_dir).
-
-    Returns:
-        A dict with the best hyperparameters, its score, the trials table,
-        the number of trials, and the best model.
-    """
-    validate(config)
-    if strategy is None and config.strategy != "default":
-        strategy = distribute.make_strategy(config.strategy, config.num_gpus)
-    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-    if config.batch_size % replicas:
-        raise ValueError(f"--batch_size={config.batch_size} must divide evenly over the {replicas} replicas")
-    with DirectoryLock(config.model_dir, "search", "model_dir"):
-        write_json(os.path.join(config.model_dir, SEARCH_FILE), config.identity())
-        return _search(config, strategy)
-
-
-def _search(config: TuneConfig, strategy) -> dict:
+def _prepare(config: TuneConfig) -> _Data:
+    """The search's data and hypermodel, and what each trial's fit gets."""
     keras.utils.set_random_seed(config.seed)
     source = data.load_dataset(config.dataset, config.data_dir, download=config.download,
                                skip_bad_images=config.skip_bad_images, prepare_data_dir=config.prepare_data_dir)
@@ -311,25 +371,152 @@ def _search(config: TuneConfig, strategy) -> dict:
                                   steps_per_epoch * config.epochs, config.space,
                                   train_data={True: augmented, False: plain}, dtype=config.dtype, xla=config.xla,
                                   batch_size=config.batch_size)
-    tuner = make_tuner(config, hypermodel, strategy)
-    tuner.search(augmented, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-                 validation_data=prepared.val_ds, verbose=config.verbose, shuffle=False)
+    fit = dict(epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+               validation_data=prepared.val_ds, verbose=config.verbose, shuffle=False)
+    return _Data(source, prepared, hypermodel, augmented, fit)
+
+
+def search(config: TuneConfig, strategy=None) -> dict:
+    """Run (or resume) a search, or one worker of a distributed search.
+
+    A search runs every trial here, or (`--workers`, `--role=chief`, or
+    keras-tuner's chief variables) serves them to worker processes. It then
+    saves the best model for scripts/export.py, writing
+    `model_dir/best_hyperparameters.json`, `trials.json`, `trials.txt` and
+    `best/` (final.keras, run.json, labels.txt: a train.py-style model_dir).
+
+    Returns:
+        For a search: a dict with the best hyperparameters, its score, the
+        trials table, the number of trials, and the best model. For a worker:
+        its id, the chief's address and the number of trials it ran.
+
+    Raises:
+        ValueError: bad settings (before any work), a model_dir in use, a
+            chief that does not answer, or every worker gone before the end.
+    """
+    role = validate(config)
+    if role.kind != CHIEF and strategy is None and config.strategy != "default":
+        strategy = distribute.make_strategy(config.strategy, config.num_gpus)
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    if config.batch_size % replicas:
+        raise ValueError(f"--batch_size={config.batch_size} must divide evenly over the {replicas} replicas")
+    if role.kind == WORKER:
+        return _work(config, role, strategy)
+    with DirectoryLock(config.model_dir, "search", "model_dir"):
+        write_json(os.path.join(config.model_dir, SEARCH_FILE), config.identity())
+        return _search(config, role, strategy)
+
+
+def _search(config: TuneConfig, role: ClusterRole, strategy) -> dict:
+    prepared = _prepare(config)
+    record = TrialsLog(config.model_dir, config.objective, OBJECTIVES[config.objective])
+    if role.kind == CHIEF:
+        tuner = make_tuner(config, prepared.hypermodel)  # the chief builds models only to learn the space
+        _serve(config, role, tuner, record)
+    else:
+        tuner = make_tuner(config, prepared.hypermodel, strategy, trials_log=record)
+        tuner.search(prepared.train, **prepared.fit)
+    return _results(config, tuner, prepared, record)
+
+
+def _serve(config: TuneConfig, role: ClusterRole, tuner: keras_tuner.Tuner, record: TrialsLog) -> None:
+    """Serve the search's trials to its workers until it is done (nothing, for a finished search)."""
+    tuner.oracle.verbose = config.verbose
+    chief = search_cluster.Chief(tuner.oracle, record, config.worker_timeout)  # before a save overwrites the state
+    tuner.save()  # the tuner's file is what makes a relaunched chief reload the oracle's state
+    if chief.has_ended():
+        return
+    port = chief.serve(role.address)
+    local = None
+    try:
+        if role.local_shares:
+            near = f"{'127.0.0.1' if role.host in search_cluster.WILDCARDS else role.host}:{port}"
+            local = _start_workers(config, role.local_shares, near)
+        chief.say(f"serving the search at {role.host}:{port}"
+                  + (f", to {len(role.local_shares)} worker(s) on this machine" if local else ""))
+        chief.run(local, remote=not role.local_only)
+    finally:
+        if local is not None:
+            local.stop()
+        chief.stop()
+
+
+def _start_workers(config: TuneConfig, split: tuple, address: str) -> search_cluster.LocalWorkers:
+    """Start a worker process here for each share of `split`, each running `worker_main`."""
+    host = socket.gethostname()
+    names = [f"{host}-{i}" for i in range(len(split))]
+    # A progress bar per worker would interleave: their lines go one an epoch.
+    verbose = 2 if config.verbose == 1 else config.verbose
+    payloads = {name: dataclasses.replace(config, role=WORKER, oracle=address, worker_id=name, workers=0,
+                                          verbose=verbose) for name in names}
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(settings.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    for variable in (search_cluster.ENV_ID, search_cluster.ENV_IP, search_cluster.ENV_PORT):
+        env.pop(variable, None)  # each worker's role is in its settings
+    command = [sys.executable, "-c", "from keras_resnet import cli; cli.import_tensorflow(); cli.quiet(); "
+                                     "from keras_resnet.train import tuning; tuning.worker_main()"]
+    return search_cluster.LocalWorkers(command, payloads, dict(zip(names, split)), env)
+
+
+def worker_main() -> None:
+    """A worker process started by `search` on this machine: its `TuneConfig` arrives pickled on stdin."""
+    config = search_cluster.settle_worker()
+    try:
+        search(config)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _work(config: TuneConfig, role: ClusterRole, strategy) -> dict:
+    """Run trials for the chief of `role` until it says the search is done."""
+    client = search_cluster.join(role, config.chief_timeout)
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    log.info("worker %s: working for the chief at %s; each trial trains on %d replica(s) (--strategy=%s)",
+             role.worker_id, role.address, replicas, config.strategy)
+    try:
+        if not os.path.isfile(os.path.join(config.model_dir, SEARCH_FILE)):
+            raise ValueError(f"--model_dir={config.model_dir!r} holds no search: a worker writes each trial's "
+                             "weights where the chief reads them, so pass the chief's --model_dir (across "
+                             "machines, a directory they share).")
+        check_search(config.model_dir, config.identity())
+        prepared = _prepare(config)
+        tuner = make_tuner(config, prepared.hypermodel, strategy)
+        client.adopt(tuner)
+        client.beat()
+        try:
+            tuner.search(prepared.train, **prepared.fit)
+        except grpc.RpcError:
+            raise ValueError(f"worker {role.worker_id} lost the search's chief at {role.address} for more than "
+                             f"{config.chief_timeout:g} s (--chief_timeout): relaunch it to go on.") from None
+    finally:
+        client.close()
+    return dict(worker=role.worker_id, chief=role.address, trials_run=tuner.trials_run)
+
+
+def _results(config: TuneConfig, tuner: keras_tuner.Tuner, prepared: _Data, record: TrialsLog) -> dict:
+    """The best trial's model evaluated and saved as `best/`, with the trials' record."""
+    records = record.write(tuner.oracle)
     best_hp = tuner.get_best_hyperparameters(1)[0]
     best_trial = tuner.oracle.get_best_trials(1)[0]
+    checkpoint = tuner._get_checkpoint_fname(best_trial.trial_id)  # keras-tuner's file of a trial's weights
+    if not os.path.isfile(checkpoint):
+        raise ValueError(f"the best trial's weights are not at {checkpoint}: its worker wrote them elsewhere. Every "
+                         "worker must write to the chief's --model_dir (across machines, a directory they share).")
     best_model = tuner.get_best_models(1)[0]
-    table = trials_table(tuner, config.objective)
-    best_name = hypermodel.model_name(best_hp.copy())
+    best_name = prepared.hypermodel.model_name(best_hp.copy())
     write_json(os.path.join(config.model_dir, "best_hyperparameters.json"),
                {"score": best_trial.score, "objective": config.objective, "model": best_name,
                 "values": best_hp.values})
-    write_text(os.path.join(config.model_dir, "trials.txt"), table + "\n")
-    test_loss, test_accuracy = best_model.evaluate(prepared.test_ds, verbose=0)
+    test_loss, test_accuracy = best_model.evaluate(prepared.prepared.test_ds, verbose=0)
     best = RunDir(os.path.join(config.model_dir, "best"))
+    source = prepared.source
     best.start(RunRecord(model=best_name, dataset=config.dataset, class_names=tuple(source.class_names),
                          data_dir=os.path.abspath(config.data_dir) if config.data_dir else None,
                          max_test_examples=config.max_test_examples, hyperparameters=best_hp.values,
                          test_accuracy=float(test_accuracy)))
     best.save_final(best_model)
-    return dict(best_hyperparameters=best_hp.values, score=best_trial.score, table=table,
+    return dict(best_hyperparameters=best_hp.values, score=best_trial.score,
+                table=trials.render(records, config.objective, OBJECTIVES[config.objective]),
                 num_trials=len(tuner.oracle.trials), model=best_model, test_accuracy=float(test_accuracy),
-                test_loss=float(test_loss), best_dir=best.root)
+                test_loss=float(test_loss), best_dir=best.root, trials=records)
