@@ -202,12 +202,20 @@ def test_a_relaunched_chief_gives_running_trials_back_to_their_workers_until_the
 
 
 def test_the_search_is_done_once_every_trial_ended_and_every_worker_was_told(tmp_path):
-    chief = make_chief(tmp_path, Clock(), [], max_trials=1)
+    status = protos.get_proto().TrialStatus
+    clock = Clock()
+    chief = make_chief(tmp_path, clock, [], max_trials=1)
     first, _ = create(chief, "a")
     assert not chief.done() and not chief.has_ended()
-    report(chief, "a", first, 0.3)
-    assert not chief.done()  # a has not asked again, so it has not been told
-    assert create(chief, "a")[1] == protos.get_proto().TrialStatus.STOPPED
+    # b asks while a's trial runs: no trial is left, but a's may yet come back, so b waits instead of stopping.
+    assert create(chief, "b")[1] == status.IDLE and "b" in chief.oracle.tuner_ids
+    clock.now += 11
+    chief.heard_from("b")
+    assert chief.check() == ["a"]
+    assert create(chief, "b") == (first, status.RUNNING)
+    report(chief, "b", first, 0.3)
+    assert not chief.done()  # b has not asked again, so it has not been told
+    assert create(chief, "b")[1] == status.STOPPED
     assert chief.done() and chief.has_ended()
 
 

@@ -74,8 +74,8 @@ class Choice:
     timings: tuple = ()
 
     def table(self) -> list:
-        """Lines for the run's header: each candidate's speed, the choice marked."""
-        lines = [f"dtype/XLA: {self.candidate.label} ({self.how})"]
+        """Lines for the run's header (which names the choice): each candidate's speed, the choice marked."""
+        lines = []
         for timing in self.timings:
             speed = f"{timing.images_per_second:,.0f} img/s" if timing.images_per_second else timing.note
             mark = "  <- chosen" if timing.candidate == self.candidate else ""

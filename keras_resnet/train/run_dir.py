@@ -15,6 +15,15 @@ one, never half of one.
       best.weights.h5     best epoch on the validation split
       history.csv, training_curves.png, logs/ (TensorBoard), backup/
       workers/<i>/        the same, for non-chief workers of a cluster
+
+A search's model_dir (`keras_resnet.train.tuning`):
+
+    model_dir/
+      search.json         the settings that shape its trials (a relaunch must match)
+      trials.json         a record a trial: values, status, score, each run's worker
+                          and times (`keras_resnet.train.trials`); trials.txt, its table
+      best_hyperparameters.json, best/ (a run directory of the best model)
+      search/             keras-tuner's own state: the oracle, a folder a trial
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ from keras_tuner.src.distribute import oracle_chief, oracle_client
 
 from keras_resnet.train.trials import LOST, REPORTED, TrialsLog
 
-__all__ = ["ROLES", "ClusterRole", "resolve_role", "visible_gpus", "shares", "Chief", "WorkerClient", "join",
+__all__ = ["ROLES", "ClusterRole", "resolve_role", "visible_gpus", "leave_gpus_to_workers", "shares", "Chief", "WorkerClient", "join",
            "settle_worker", "LocalWorkers"]
 
 SINGLE, CHIEF, WORKER = "single", "chief", "worker"
@@ -57,6 +57,7 @@ ENV_ID, ENV_IP, ENV_PORT = "KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERAS
 ID_HEADER = "keras-resnet-worker"  # gRPC metadata: which worker calls (keras-tuner's requests mostly do not say)
 PARENT_ENV = "KERAS_RESNET_SEARCH_CHIEF_PID"
 HEARTBEAT_S = 2.0
+IDLE_WAIT_S = 1.0
 POLL_S = 0.2
 WILDCARDS = ("0.0.0.0", "::", "[::]", "")
 LOOPBACK_ANY_PORT = "127.0.0.1:0"  # a chief whose workers all run on this machine
@@ -151,6 +152,21 @@ def visible_gpus() -> list:
     return (visible.split(",") if visible else [str(i) for i in range(count)])[:count]
 
 
+def leave_gpus_to_workers() -> None:
+    """Let this process (a chief) take GPU memory only as it needs it: its workers train on these GPUs.
+
+    TensorFlow otherwise maps nearly all of a GPU's memory at its first use,
+    and the chief builds models (to learn the space, and the best at the end).
+    """
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # this process's TensorFlow already runs (a second search in it): left as it is
+            return
+
+
 def shares(workers: int, gpus: Sequence[str], cores: Sequence[int]) -> list:
     """Split the GPUs (when there are any) or else the cores into `workers` contiguous shares.
 
@@ -183,6 +199,13 @@ class _Servicer(oracle_chief.OracleServicer):
         with self.chief.lock:
             self.chief.heard_from(request.tuner_id)
             response = super().CreateTrial(request, context)
+            oracle = self.chief.oracle
+            if response.trial.status == protos.get_proto().TrialStatus.STOPPED and any(
+                    worker != request.tuner_id for worker in oracle.ongoing_trials):
+                # A trial still running may yet lose its worker and need this one: wait (IDLE) instead of stopping.
+                oracle.tuner_ids.add(request.tuner_id)
+                idle = trial_module.Trial(oracle.get_space(), status=trial_module.TrialStatus.IDLE)
+                return protos.get_service().CreateTrialResponse(trial=idle.to_proto())
             self.chief.started(request.tuner_id)
         return response
 
@@ -420,6 +443,12 @@ class WorkerClient(oracle_client.OracleClient):
         self.stub = protos.get_service_grpc().OracleStub(self.channel)
         self.multi_worker, self.should_report = False, True
         self._stop = threading.Event()
+
+    def create_trial(self, tuner_id):
+        trial = super().create_trial(tuner_id)
+        if trial.status == trial_module.TrialStatus.IDLE:
+            time.sleep(IDLE_WAIT_S)  # keras-tuner's worker asks again at once
+        return trial
 
     def reach(self) -> None:
         """Ask the chief for the search space, waiting at most `timeout` seconds.

@@ -220,7 +220,7 @@ def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, sched
                           batch_size: int) -> tuple:
     """(the plan with its dtype and XLA setting resolved, the `autotune.Choice`): measured on the run's own model,
     input and batch where --dtype or --xla is auto, cached per machine."""
-    options = autotune.candidates(plan.dtype, plan.xla, gpu=bool(tf.config.list_physical_devices("GPU")),
+    options = autotune.candidates(plan.dtype, plan.xla, gpu=precision.has_gpu(),
                                   native_bfloat16=precision.cpu_has_native_bfloat16())
     classes = prepared.source.num_classes
 
@@ -345,7 +345,7 @@ def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
              spec.name, config.dataset, prepared.num_train, prepared.image_size, batch_size,
              strategy.num_replicas_in_sync, epochs, steps_per_epoch, schedule.learning_rate, warmup,
              schedule.weight_decay, choice.candidate.label, choice.how)
-    for line in choice.table()[1:]:  # each candidate's measured speed
+    for line in choice.table():  # each candidate's measured speed
         log.info("%s", line)
     monitor = "val_accuracy" if prepared.val_ds is not None else "accuracy"
     # The pipeline shuffles; fit's own shuffle does not apply to datasets.

@@ -408,6 +408,8 @@ def search(config: TuneConfig, strategy=None) -> dict:
 
 
 def _search(config: TuneConfig, role: ClusterRole, strategy) -> dict:
+    if role.kind == CHIEF:
+        search_cluster.leave_gpus_to_workers()
     prepared = _prepare(config)
     record = TrialsLog(config.model_dir, config.objective, OBJECTIVES[config.objective])
     if role.kind == CHIEF:
