@@ -48,8 +48,8 @@ from keras_tuner.src.distribute import oracle_chief, oracle_client
 
 from keras_resnet.train.trials import LOST, REPORTED, TrialsLog
 
-__all__ = ["ROLES", "ClusterRole", "resolve_role", "visible_gpus", "leave_gpus_to_workers", "shares", "Chief", "WorkerClient", "join",
-           "settle_worker", "LocalWorkers"]
+__all__ = ["ROLES", "ClusterRole", "resolve_role", "visible_gpus", "leave_gpus_to_workers", "shares", "Chief",
+           "WorkerClient", "join", "settle_worker", "LocalWorkers"]
 
 SINGLE, CHIEF, WORKER = "single", "chief", "worker"
 ROLES = (CHIEF, WORKER)  # what --role takes; a process without one runs the search alone or as a local chief
