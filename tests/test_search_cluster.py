@@ -1,20 +1,28 @@
-"""The distributed search's parts: roles, shares, the chief's leases and records, a worker's bounded wait.
+"""The distributed search: roles, shares, the chief's leases and records, a worker's bounded wait, and processes.
 
 The chief is driven through keras-tuner's real servicer and oracle, with a
-fake clock; one test goes over real gRPC on 127.0.0.1. The processes (a
-local launcher, killed workers) are tested end to end in test_tuning.py.
+fake clock; one test goes over real gRPC on 127.0.0.1; two run searches of
+scripts/tune.py processes on 127.0.0.1 end to end (workers started by the
+chief, and workers started apart, one of them killed).
 """
 
 import json
+import os
+import re
 import socket
+import subprocess
+import sys
+import time
 
 import keras_tuner
 import pytest
 from keras_tuner.src import protos
 
-from keras_resnet.train import search_cluster
+from keras_resnet.train import search_cluster, tuning
 from keras_resnet.train.search_cluster import CHIEF, WORKER, ClusterRole
 from keras_resnet.train.trials import TrialsLog
+
+from helpers import make_idx_dataset
 
 OBJECTIVE = "val_accuracy"
 
@@ -261,3 +269,105 @@ def test_a_chief_refuses_an_address_it_cannot_serve(tmp_path):
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         with pytest.raises(ValueError, match=f"--oracle={address}: the chief cannot serve there"):
             chief.serve(address)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TUNE = os.path.join(ROOT, "scripts", "tune.py")
+
+
+@pytest.fixture(scope="module")
+def idx_dir(tmp_path_factory):
+    return make_idx_dataset(str(tmp_path_factory.mktemp("tune_data")), num_train=160, num_test=40)
+
+
+def config(idx_dir, model_dir, **kwargs):
+    """The in-process twin of `tune`'s search (the same identity)."""
+    values = dict(dataset="mnist", data_dir=idx_dir, model_dir=str(model_dir), epochs=1, batch_size=32,
+                  download=False, verbose=0, space=tuning.SearchSpace(cifar_n=(1, 1), width_multiplier=(1.0, 1.0)))
+    values.update(kwargs)
+    return tuning.TuneConfig(**values)
+
+
+def tune(idx_dir, model_dir, *flags):
+    """scripts/tune.py on the tiny data set, one epoch a trial of resnet8."""
+    return [sys.executable, TUNE, "--dataset=mnist", f"--data_dir={idx_dir}", f"--model_dir={model_dir}",
+            "--epochs=1", "--batch_size=32", "--nodownload", "--verbose=0", "--cifar_n=1,1", "--width_multiplier=1,1",
+            *flags]
+
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def records(model_dir):
+    return json.loads((model_dir / "trials.json").read_text())["trials"]
+
+
+@pytest.mark.slow
+def test_two_local_workers_share_the_trials_each_training_mirrored_and_a_relaunch_adds_none(idx_dir, tmp_path):
+    out = subprocess.run(tune(idx_dir, tmp_path, "--max_trials=3", "--workers=2", "--strategy=mirrored"),
+                         capture_output=True, text=True, timeout=300, env=ENV)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    host = socket.gethostname()
+    workers = {f"{host}-0", f"{host}-1"}
+    assert re.search(r"\[chief\] serving the search at 127.0.0.1:\d+, to 2 worker\(s\) on this machine", out.stdout)
+    for worker in workers:  # each worker trains its trials mirrored over its own 2 logical CPUs
+        assert f"[{worker}] worker {worker}: working for the chief at 127.0.0.1:" in out.stdout
+        assert re.search(rf"\[{worker}\] worker {worker}: .* each trial trains on 2 replica\(s\) "
+                         r"\(--strategy=mirrored\)", out.stdout)
+    assert "3 trial(s); best model in" in out.stdout
+    first = records(tmp_path)
+    assert [r["status"] for r in first] == ["COMPLETED"] * 3
+    assert {r["worker"] for r in first} == workers  # shared between both
+    assert all([run["outcome"] for run in r["runs"]] == ["reported"] for r in first)
+    assert len((tmp_path / "trials.txt").read_text().strip().splitlines()) == 4
+    assert json.loads((tmp_path / "best" / "run.json").read_text())["model"] == "resnet8"
+
+    # The relaunch of a finished search starts no worker and adds no trial.
+    again = tuning.search(config(idx_dir, tmp_path, max_trials=3, workers=2, strategy="mirrored"))
+    assert again["num_trials"] == 3 and again["trials"] == first and again["score"] == max(r["score"] for r in first)
+
+    # The best model, trained by a worker, exports.
+    from keras_resnet.export import exporter as export
+
+    reports = export.export_model(str(tmp_path / "best"), str(tmp_path / "exported"), formats=["saved_model"],
+                                  num_samples=8)
+    assert reports[0].max_abs_diff <= 1e-5
+
+
+
+@pytest.mark.slow
+def test_a_killed_workers_trial_is_run_by_the_other_worker_and_a_second_search_is_refused(idx_dir, tmp_path):
+    oracle = f"--oracle=127.0.0.1:{free_port()}"
+    chief = subprocess.Popen(tune(idx_dir, tmp_path, "--max_trials=3", "--role=chief", oracle,
+                                  "--worker_timeout=6"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=ENV)
+    workers = {name: subprocess.Popen(tune(idx_dir, tmp_path, "--max_trials=3", "--role=worker",
+                                           oracle, f"--worker_id={name}"),
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+               for name in ("a", "b")}
+    try:
+        deadline, killed = time.monotonic() + 180, None
+        while killed is None and time.monotonic() < deadline:
+            running = [r for r in records(tmp_path) if r["runs"][-1]["worker"] == "a"
+                       and r["runs"][-1]["ended"] is None] if (tmp_path / "trials.json").exists() else []
+            if running:
+                workers["a"].kill()
+                killed = running[0]["trial_id"]
+            time.sleep(0.2)
+        assert killed is not None, "worker a never ran a trial"
+        with pytest.raises(ValueError, match="is in use by a running search"):
+            tuning.search(config(idx_dir, tmp_path, max_trials=3))
+        out, _ = chief.communicate(timeout=240)
+        assert chief.returncode == 0, out[-3000:]
+        assert workers["b"].wait(timeout=60) == 0
+    finally:
+        for proc in [chief, *workers.values()]:
+            if proc.poll() is None:
+                proc.kill()
+    assert f"[chief] worker a lost (silent for 6 s): trial {killed} goes back to the queue" in out
+    assert "3 trial(s); best model in" in out
+    trials = {r["trial_id"]: r for r in records(tmp_path)}
+    assert [r["status"] for r in trials.values()] == ["COMPLETED"] * 3
+    runs = trials[killed]["runs"]
+    assert (runs[0]["worker"], runs[0]["outcome"]) == ("a", "lost")
+    assert (runs[-1]["worker"], runs[-1]["outcome"]) == ("b", "reported") and trials[killed]["worker"] == "b"

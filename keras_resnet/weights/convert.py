@@ -108,7 +108,7 @@ def convert(source: str, model: Optional[str], output: str, *, stride_in_1x1: Op
     if model is None and preset is None:
         raise ValueError(f"model is needed for {source!r}: a name of keras_resnet.list_models(), e.g. resnet50 "
                          "(only a keras-hub preset names its own network).")
-    spec = specs.get_spec(model or hub_presets.model_for_preset(source))
+    spec = specs.get_spec(model or hub_presets.model_for_preset(preset))
     kind = checkpoints.sniff(source) if preset is None else "keras_hub"
     if kind == checkpoints.KERAS_RESNET:
         raise ValueError(f"{source!r} is already a keras_resnet .weights.h5 file.")
@@ -116,13 +116,14 @@ def convert(source: str, model: Optional[str], output: str, *, stride_in_1x1: Op
     if stride_in_1x1 is None:  # keras.applications' v1 strides on the 1x1, its v2 and torchvision on the 3x3
         stride_in_1x1 = keras_file and not spec.preact
     top = {} if preset is None else {"include_top": preset.classes is not None, "classes": preset.classes}
+    preprocessing = weights_preprocessing(spec, source, stride_in_1x1) if preset is None else preset.preprocessing
     net = ResNet(spec, input_shape=(image_size, image_size, 3), stride_in_1x1=stride_in_1x1,
-                 preprocessing=weights_preprocessing(spec, source, stride_in_1x1), **top)
+                 preprocessing=preprocessing, **top)
     if preset is None:
         report = checkpoints.import_checkpoint(net, source)
         reference_of = _reference_keras_applications if keras_file else _reference_torch
     else:
-        report, reference_of = hub_presets.import_preset(net, source), _reference_keras_hub
+        report, reference_of = hub_presets.import_preset(net, preset), _reference_keras_hub
     pixels = np.random.default_rng(seed).uniform(0, 255, (num_images, image_size, image_size, 3)).astype(np.float32)
     ours = np.asarray(net.predict(pixels, verbose=0))
     reference, reason = reference_of(source, spec, pixels)

@@ -247,19 +247,26 @@ def _normalised(value):
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
-def model_for_preset(directory: Union[str, os.PathLike]) -> str:
+def _as_preset(preset: Union[str, os.PathLike, Preset]) -> Preset:
+    return preset if isinstance(preset, Preset) else read_preset(preset)
+
+
+def model_for_preset(preset: Union[str, os.PathLike, Preset]) -> str:
     """The name in `list_models()` of the network a preset is.
+
+    Args:
+        preset: the preset directory, or the `Preset` read from it.
 
     Raises:
         ValueError: not a ResNet preset, or one of a network this package does not list.
     """
-    preset = read_preset(directory)
+    preset = _as_preset(preset)
     for name in specs_lib.list_models():
         spec = specs_lib.get_spec(name)
         if _inexpressible(spec, spec.shortcut, False, 1.0) is None and not _differences(preset, backbone_config(spec)):
             return name
     fields = ", ".join(f"{field}={preset.config.get(field)!r}" for field in CONFIG_FIELDS)
-    raise ValueError(f"{os.fspath(directory)!r} is {preset.describe()} that no network of keras_resnet.list_models() "
+    raise ValueError(f"{preset.directory!r} is {preset.describe()} that no network of keras_resnet.list_models() "
                      f"is ({fields}).")
 
 
@@ -303,15 +310,15 @@ def _pairs(model: keras.Model, backbone, classifier, model_name: str) -> list:
     return pairs
 
 
-def import_preset(model: keras.Model, directory: Union[str, os.PathLike], *,
+def import_preset(model: keras.Model, preset: Union[str, os.PathLike, Preset], *,
                   skip_head: Union[bool, str] = False) -> dict:
     """Assign a keras-hub ResNet preset's weights to every weight of `model`, exactly, or nothing.
 
     Args:
         model: a keras_resnet model of the preset's network (`model_for_preset`
             names it). Without a top, a classifier preset's head is left unused.
-        directory: the preset directory (`save_to_preset`'s, or a downloaded
-            Kaggle or Hugging Face preset).
+        preset: the preset directory (`save_to_preset`'s, or a downloaded
+            Kaggle or Hugging Face preset), or the `Preset` read from it.
         skip_head: True: leave the model's classifier as it is (a new head);
             "if_other_classes": only where the preset's has another number of
             classes (or it has none).
@@ -324,14 +331,14 @@ def import_preset(model: keras.Model, directory: Union[str, os.PathLike], *,
         ValueError: not a ResNet preset, or another network: the first config
             field or tensor that differs is named, and nothing is assigned.
     """
-    directory = os.fspath(directory)
-    preset = read_preset(directory)
+    preset = _as_preset(preset)
+    directory = preset.directory
     spec, _, expected = _model_config(model)
     differences = _differences(preset, expected)
     if differences:
         field, theirs, ours = differences[0]
         try:
-            hint = f" It is keras_resnet's {model_for_preset(directory)}."
+            hint = f" It is keras_resnet's {model_for_preset(preset)}."
         except ValueError:
             hint = ""
         raise ValueError(f"{directory!r} is {preset.describe()}, not {spec.name}: its {field} is {theirs!r}, "

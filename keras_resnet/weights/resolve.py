@@ -22,7 +22,8 @@ class WeightsSource:
         weights: the argument as given (None, a checkpoint name or a path).
         kind: None, "registry", `PRESET` (a keras-hub preset directory), or the
             file format `checkpoints.sniff` found.
-        where: the registry entry (`WeightsInfo`), the file's or the preset's path.
+        where: the registry entry (`WeightsInfo`), the file's path, or the
+            `hub_presets.Preset` read from the directory.
         preprocessing: the input normalisation the weights expect ("torchvision",
             "caffe", "tf") or None.
         classes: the classes of a keras-hub classifier preset, which a model
@@ -100,7 +101,7 @@ def resolve_weights(spec: ResNetSpec, weights, stride_in_1x1: bool = False) -> W
     weights = os.fspath(weights)
     if os.path.isdir(weights):
         preset = hub_presets.read_preset(weights)
-        return WeightsSource(weights, PRESET, weights, preset.preprocessing, preset.classes)
+        return WeightsSource(weights, PRESET, preset, preset.preprocessing, preset.classes)
     if not os.path.exists(weights) and os.sep not in weights and "." not in weights:
         stride = bool(stride_in_1x1) if spec.block == BOTTLENECK else None
         info = pretrained.get_weights_info(spec.name, weights, stride)
