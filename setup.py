@@ -45,7 +45,7 @@ setup(
         # tfds's download_and_prepare reaches etils.epath's importlib_resources,
         # which neither tfds nor etils installs.
         "importlib_resources",
-        "keras-tuner>=1.4.8",
+        "keras-tuner>=1.4.8,<1.5",  # train.search_cluster works with its chief's internals
         # keras-tuner's BayesianOptimization needs it (its "bayesian" extra).
         "scikit-learn",
         "absl-py>=2.0",

@@ -443,6 +443,7 @@ class WorkerClient(oracle_client.OracleClient):
         self.stub = protos.get_service_grpc().OracleStub(self.channel)
         self.multi_worker, self.should_report = False, True
         self._stop = threading.Event()
+        self._beating: Optional[threading.Thread] = None
 
     def create_trial(self, tuner_id):
         trial = super().create_trial(tuner_id)
@@ -479,12 +480,14 @@ class WorkerClient(oracle_client.OracleClient):
                 except grpc.RpcError:
                     pass  # the chief may be relaunching; the trial's own calls wait for it
 
-        thread = threading.Thread(target=loop, name="keras_resnet-heartbeat", daemon=True)
-        thread.start()
-        return thread
+        self._beating = threading.Thread(target=loop, name="keras_resnet-heartbeat", daemon=True)
+        self._beating.start()
+        return self._beating
 
     def close(self) -> None:
         self._stop.set()
+        if self._beating is not None:  # a call in flight ends within HEARTBEAT_S; the channel closes after it
+            self._beating.join(timeout=2 * HEARTBEAT_S)
         self.channel.close()
 
 
