@@ -99,7 +99,8 @@ def test_a_wide_resnet_trains_with_its_recipe_and_dropout(idx_dir, tmp_path):
     assert (run["model"], run["recipe"], run["dropout"], run["weight_decay"]) == ("wrn10_2", "wrn", 0.3, 5e-4)
 
 
-def test_crop_padding_reaches_the_training_pipeline_and_the_run_record(idx_dir, tmp_path, monkeypatch):
+def test_crop_padding_and_label_smoothing_reach_the_pipeline_the_loss_and_the_run_record(idx_dir, tmp_path,
+                                                                                         monkeypatch):
     asked = []
     original = training.pipelines.PreparedData.train_pipeline
 
@@ -108,9 +109,12 @@ def test_crop_padding_reaches_the_training_pipeline_and_the_run_record(idx_dir, 
         return original(self, augmentation, crop_padding)
 
     monkeypatch.setattr(training.pipelines.PreparedData, "train_pipeline", spy)
-    training.train(config(idx_dir, tmp_path, recipe="fast", crop_padding=2, train_steps=1))
+    result = training.train(config(idx_dir, tmp_path, recipe="fast", crop_padding=2, label_smoothing=0.0,
+                                   train_steps=1))
     assert asked == [("cifar", 2)]
-    assert json.loads((tmp_path / "run.json").read_text())["crop_padding"] == 2
+    assert result["model"].loss.label_smoothing == 0.0  # the fast recipe's 0.1 overridden
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert (run["crop_padding"], run["label_smoothing"]) == (2, 0.0)
 
 
 def test_training_learns_the_easy_data(idx_dir, tmp_path):
@@ -202,6 +206,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_backup(idx_di
         (dict(stochastic_depth=1.0), r"--stochastic_depth must be in \[0, 1\)"),
         (dict(model="plain8", stochastic_depth=0.5), "plain8 is a plain net, which has none"),
         (dict(dropout=1.0), r"--dropout must be in \[0, 1\)"),
+        (dict(label_smoothing=1.0), r"--label_smoothing must be in \[0, 1\). Received: label_smoothing=1.0"),
         (dict(model="preact_resnet164", dropout=0.3), "preact_resnet164 has bottleneck blocks"),
         (dict(tta="five_crop"), "Unknown tta 'five_crop'; known: none, flip"),
     ],
@@ -239,17 +244,23 @@ def test_a_relaunch_with_other_trajectory_settings_is_refused_and_changes_nothin
         training.train(config(idx_dir, tmp_path, recipe="fast", learning_rate=0.5))
     with pytest.raises(ValueError, match=r"crop_padding: 4 there, 2 now"):
         training.train(config(idx_dir, tmp_path, recipe="fast", crop_padding=2))
+    with pytest.raises(ValueError, match=r"label_smoothing: 0.1 there, 0.0 now"):
+        training.train(config(idx_dir, tmp_path, recipe="fast", label_smoothing=0.0))
     assert before == {name: os.path.getmtime(tmp_path / name) for name in before}
-    # The recipe's own batch size given explicitly is the same run.
-    assert training.train(config(idx_dir, tmp_path, recipe="fast", batch_size=32))["epochs_run"] == 0
-    # A run recorded before --crop_padding existed padded the paper's 4: it is the same run.
+    # The recipe's own batch size and label smoothing given explicitly are the same run.
+    assert training.train(config(idx_dir, tmp_path, recipe="fast", batch_size=32,
+                                 label_smoothing=0.1))["epochs_run"] == 0
+    # A run recorded before --crop_padding and --label_smoothing existed padded the paper's 4 and smoothed as
+    # its recipe does: it is the same run.
     run = json.loads((tmp_path / "run.json").read_text())
-    assert run["crop_padding"] == 4
-    del run["crop_padding"]
+    assert (run["crop_padding"], run["label_smoothing"]) == (4, 0.1)
+    del run["crop_padding"], run["label_smoothing"]
     (tmp_path / "run.json").write_text(json.dumps(run))
     assert training.train(config(idx_dir, tmp_path, recipe="fast"))["epochs_run"] == 0
     with pytest.raises(ValueError, match=r"crop_padding: 4 there, 2 now"):
         training.train(config(idx_dir, tmp_path, recipe="fast", crop_padding=2))
+    with pytest.raises(ValueError, match=r"label_smoothing: 0.1 there, 0.2 now"):
+        training.train(config(idx_dir, tmp_path, recipe="fast", label_smoothing=0.2))
 
 
 class PoisonFirstStep(keras.callbacks.Callback):

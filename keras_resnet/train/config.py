@@ -87,6 +87,8 @@ class TrainConfig(RunSettings):
     learning_rate: Optional[float] = setting(None, "Peak learning rate; default the recipe's, scaled by batch "
                                              "size.", check=positive)
     weight_decay: Optional[float] = setting(None, "L2 weight decay; default the recipe's.", check=non_negative)
+    label_smoothing: Optional[float] = setting(None, "Cross-entropy label smoothing; default the recipe's (fast "
+                                               "and finetune: 0.1; the paper's recipes: 0).", check=fraction)
     warmup_steps: Optional[int] = setting(None, "A linear learning-rate warm-up over this many steps, on any "
                                           "depth, in place of the recipe's (cifar: 0.01 for 400 steps on depth "
                                           ">= 110); 0 for none.", check=at_least(0))
@@ -124,6 +126,7 @@ class TrainConfig(RunSettings):
             shortcut=(self.shortcut or spec.shortcut).upper(), width_multiplier=self.width_multiplier,
             image_size=self.image_size, recipe=self.recipe, batch_size=self.batch_size, epochs=self.epochs,
             train_steps=self.train_steps, learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            label_smoothing=self.label_smoothing,
             warmup_steps=self.warmup_steps if self.warmup_steps is not None else self.default_warmup_steps,
             augmentation=self.augmentation, dtype=self.dtype, sync_bn=self.sync_bn, seed=self.seed,
             validation_split=self.validation_split, max_train_examples=self.max_train_examples,
@@ -132,5 +135,7 @@ class TrainConfig(RunSettings):
 
 
 # Identity settings added after runs were first recorded, with the value every run recorded before them had
-# (its run.json lacks the key): such a run resumes under these values. Runs before --crop_padding padded 4.
+# (its run.json lacks the key): such a run resumes under these values. Runs before --crop_padding padded 4; runs
+# before --label_smoothing smoothed as their recipe does (the one such setting that depends on the recipe, so
+# training.validate adds it).
 IDENTITY_OF_OLDER_RUNS = dict(crop_padding=CROP_PADDING)

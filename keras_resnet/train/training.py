@@ -101,7 +101,7 @@ class RunPlan:
     Attributes:
         config: the settings as given.
         spec: the network.
-        recipe: the training recipe.
+        recipe: the training recipe, with --label_smoothing in place of its own.
         dtype: the dtype policy; "auto" until `_choose_configuration`
             measures it (a resumed run's recorded choice at once).
         xla: "on", "off", or "auto" until measured with the dtype.
@@ -130,6 +130,7 @@ def _identity(config: TrainConfig, spec: specs.ResNetSpec, recipe: recipes.Recip
     return dict(
         config.identity(spec), dtype=dtype, batch_size=batch_size, augmentation=augmentation,
         weight_decay=recipe.weight_decay if config.weight_decay is None else config.weight_decay,
+        label_smoothing=recipe.label_smoothing,
         learning_rate=(recipe.learning_rate * batch_size / recipe.batch_size if config.learning_rate is None
                        else config.learning_rate))
 
@@ -172,6 +173,9 @@ def validate(config: TrainConfig) -> RunPlan:
         raise ValueError(f"--freeze={config.freeze} keeps pretrained layers as loaded: it needs --weights "
                          "(imagenet, a checkpoint name or a file).")
     recipe = recipes.get_recipe(config.recipe)
+    older_runs = dict(IDENTITY_OF_OLDER_RUNS, label_smoothing=recipe.label_smoothing)
+    if config.label_smoothing is not None:
+        recipe = dataclasses.replace(recipe, label_smoothing=config.label_smoothing)
     if recipe.finetunes and not config.weights:
         raise ValueError(f"--recipe={config.recipe} fine-tunes pretrained weights: give --weights, or use "
                          "another recipe.")
@@ -193,7 +197,7 @@ def validate(config: TrainConfig) -> RunPlan:
                          f"Received: image_size={config.image_size}")
     check_writable_dir(config.model_dir, "model_dir")
     identity = _identity(config, spec, recipe, dtype, augmentation)
-    RunDir(config.model_dir).check_identity(identity, absent=IDENTITY_OF_OLDER_RUNS)
+    RunDir(config.model_dir).check_identity(identity, absent=older_runs)
     return RunPlan(config, spec, recipe, dtype, xla, weights, augmentation, identity, recorded)
 
 
@@ -341,10 +345,10 @@ def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
     if schedule.warmup_cut_from:
         warmup += f" (the default {schedule.warmup_cut_from}, cut to half this short run)"
     log.info("%s on %s: %d train images %s, batch %d over %d replica(s), %d epochs x %d steps, lr %.4g "
-             "(%s), wd %.1e, %s (%s)",
+             "(%s), wd %.1e, label smoothing %g, %s (%s)",
              spec.name, config.dataset, prepared.num_train, prepared.image_size, batch_size,
              strategy.num_replicas_in_sync, epochs, steps_per_epoch, schedule.learning_rate, warmup,
-             schedule.weight_decay, choice.candidate.label, choice.how)
+             schedule.weight_decay, plan.recipe.label_smoothing, choice.candidate.label, choice.how)
     for line in choice.table():  # each candidate's measured speed
         log.info("%s", line)
     monitor = "val_accuracy" if prepared.val_ds is not None else "accuracy"
