@@ -183,6 +183,22 @@ def test_every_artifact_is_evaluated_on_the_whole_test_split(run):
     assert "on the run's 64 test images" in table
 
 
+def test_int8_calibrates_on_the_same_training_images_whatever_tensorflows_global_seed(run):
+    """train.py sets TensorFlow's global seed and export.py does not: the same weights must quantize the same."""
+    from keras_resnet.data import sources as data
+
+    model, record = export.load_source(run["model_dir"])
+    drawn = []
+    for global_seed in (1, 2):
+        tf.random.set_seed(global_seed)
+        drawn.append(export._test_data(record, model, 4, 0)[1])
+    np.testing.assert_array_equal(drawn[0], drawn[1])
+    x_train = data.load_dataset("mnist", run["data_dir"], download=False).arrays[0].reshape(-1, 28 * 28)
+    index = [int(np.flatnonzero((x_train == image.reshape(-1)).all(-1))[0]) for image in drawn[0]]
+    assert len(set(index)) == export.CALIBRATION_IMAGES  # distinct training images
+    assert max(index) >= export.CALIBRATION_IMAGES  # drawn from the pool, not its first 100
+
+
 def test_float_tflite_from_a_keras_file_without_run(run, tmp_path):
     reports = export.export_model(os.path.join(run["model_dir"], "final.keras"), str(tmp_path),
                                   formats=["tflite"], quantizations=["float32"], num_samples=4)

@@ -35,6 +35,9 @@ from keras_resnet.weights import imagenet
 log = logging.getLogger("keras_resnet")
 # <export_dir>/.<name>.export.json: what the last export of <name> was asked and reported.
 RECORD_SUFFIX = ".export.json"
+# Full-integer int8 calibrates on this many training images, drawn from the split's first CALIBRATION_POOL.
+CALIBRATION_IMAGES = 100
+CALIBRATION_POOL = 10_000
 
 __all__ = ["FORMATS", "ArtifactReport", "ExportConfig", "ExportVerificationError", "export_model", "format_reports",
            "load_source"]
@@ -140,7 +143,7 @@ def _test_data(run: Optional[RunRecord], model: keras.Model, num_samples: int, e
     Images are float32 0-255. From the run's own data set: the test split's
     first images verify, its first `eval_examples` (default as many as the
     run was tested on: its --max_test_examples, else all) measure
-    accuracy, 100 shuffled training images calibrate int8. A bare .keras
+    accuracy, 100 training images drawn by `seed` calibrate int8. A bare .keras
     file has no data: random pixels verify, and nothing is evaluated.
     """
     height, width, channels = model_input(model)
@@ -161,7 +164,13 @@ def _test_data(run: Optional[RunRecord], model: keras.Model, num_samples: int, e
         eval_examples = run.max_test_examples or source.num_test
     num_eval = min(eval_examples, source.num_test)
     images, labels = take(source.test, max(num_samples, num_eval))
-    representative, _ = take(source.train.shuffle(10_000, seed=seed), 100)
+    # The calibration images are chosen by `seed` alone: a tf.data shuffle's draw would also follow TensorFlow's
+    # global seed, which train.py sets and export.py does not, so the same weights would quantize differently.
+    pool = min(CALIBRATION_POOL, source.num_train)
+    chosen = tf.constant(np.random.default_rng(seed).choice(pool, min(CALIBRATION_IMAGES, pool), replace=False))
+    calibration = source.train.take(pool).enumerate().filter(
+        lambda i, example: tf.reduce_any(tf.equal(i, chosen))).map(lambda i, example: example)
+    representative, _ = take(calibration, CALIBRATION_IMAGES)
     evaluation = (images[:num_eval], labels[:num_eval]) if num_eval else None
     return images[:num_samples], representative, evaluation
 
