@@ -30,7 +30,8 @@ def test_tensorflow_on_cpu_runs_nchw_convolutions_with_onednn_and_refuses_them_w
     import tensorflow as tf
     from tensorflow.python.framework import test_util
 
-    first = channels_first(lambda: keras_resnet.build("resnet8", input_shape=(3, 16, 16)))
+    keras.utils.set_random_seed(0)
+    first = channels_first(lambda: keras_resnet.build("resnet8", input_shape=(3, 16, 16), classifier_activation=None))
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU runs NCHW convolutions")
     x = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
@@ -38,10 +39,13 @@ def test_tensorflow_on_cpu_runs_nchw_convolutions_with_onednn_and_refuses_them_w
         with pytest.raises(tf.errors.UnimplementedError, match="only supports the NHWC tensor format on the CPU"):
             first(x.transpose(0, 3, 1, 2))
         return
-    last = keras_resnet.build("resnet8", input_shape=(16, 16, 3))
+    last = keras_resnet.build("resnet8", input_shape=(16, 16, 3), classifier_activation=None)
     last.set_weights(first.get_weights())
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(first(x.transpose(0, 3, 1, 2), training=False)),
-                               keras.ops.convert_to_numpy(last(x, training=False)), atol=1e-5)
+    # Logits, to a tolerance relative to their size: the two layouts sum in different orders, and a random net's
+    # large logits turn float32 rounding into softmax differences of 2.5e-5 (seen on this project's CI).
+    expected = keras.ops.convert_to_numpy(last(x, training=False))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(first(x.transpose(0, 3, 1, 2), training=False)), expected,
+                               rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
 @pytest.mark.slow
