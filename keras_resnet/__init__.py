@@ -79,7 +79,7 @@ def __getattr__(name):
 
 
 # The modules defining the registered classes a .keras file of ours names (ResNet, its layers, its schedules).
-_REGISTERING = ("arch.layers", "arch.builder", "train.recipes")
+_REGISTERING = ("arch.layers", "arch.builder", "train.optimizers")
 
 
 def _register_with_keras() -> None:

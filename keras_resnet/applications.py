@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from typing import Any, Callable, Optional, Sequence, Union
 
 import keras
@@ -12,7 +13,6 @@ from keras_resnet.arch import specs as specs_lib
 from keras_resnet.arch.options import ModelOptions
 from keras_resnet.factory import build
 
-__all__ = ["APPLICATIONS"]
 
 
 def _function_name(spec: specs_lib.ResNetSpec) -> str:
@@ -50,6 +50,33 @@ def _kind(spec: specs_lib.ResNetSpec) -> str:
     return f"Squeeze-and-excitation {kind} (Hu et al. 2018)" if spec.se_ratio else kind
 
 
+# The arguments every application takes, as keras.applications documents its own.
+_ARGUMENTS_DOC = """Args:
+    include_top: whether to include the classifier (global average pooling and a dense layer).
+    weights: None (random initialisation), "imagenet" (the network's default published weights), a name of
+        `keras_resnet.list_weights(model)`, a checkpoint file (.weights.h5, .pth, .safetensors,
+        keras.applications .h5) or a keras-hub preset directory.
+    input_tensor: a Keras tensor to use as the model's input.
+    input_shape: (height, width, channels) without the batch; default the network's. Without the top, height
+        and width may be None.
+    pooling: without the top: None (the last feature map), "avg" or "max" (global pooling).
+    classes: the classifier's classes; default the network's (a new head when it differs from the weights').
+    classifier_activation: the top's activation, "softmax" by default; None returns logits.
+    name: the model's name; default the network's.
+    **options: the fields of `keras_resnet.ModelOptions` (shortcut, stride_in_1x1, zero_init_residual,
+        width_multiplier, dtype, data_format, drop_path_rate, dropout_rate, preprocessing, ...; see
+        `keras_resnet.options_table()`), plus `mean` (a per-pixel training mean for the preprocessing layer)
+        and `include_preprocessing` (False: the model takes already-normalised inputs).
+
+Returns:
+    A `keras_resnet.ResNet`, a functional `keras.Model` (or a functional model over `input_tensor`'s graph).
+
+Raises:
+    ValueError: an argument out of range (an input smaller than the network's minimum, weights for
+        another network, an unknown option), before anything is built or downloaded.
+"""
+
+
 def _application(model_name: str) -> Callable[..., keras.Model]:
     spec = specs_lib.MODEL_SPECS[model_name]
 
@@ -68,8 +95,7 @@ def _application(model_name: str) -> Callable[..., keras.Model]:
         f"blocks per stage {[s.blocks for s in spec.stages]}).\n\n"
         f"Defaults: input {default_input}, {spec.classes} classes"
         + (f", shortcut option {spec.shortcut}" if spec.residual else "")
-        + ".\nArguments as `keras.applications`; the options are the fields of `keras_resnet.ModelOptions` "
-        "(`keras_resnet.options_table()`), plus `mean` and `include_preprocessing`.")
+        + ".\n\n" + _ARGUMENTS_DOC)
     application.__name__ = application.__qualname__ = _function_name(spec)
     application.__signature__ = _SIGNATURE
     return application
@@ -105,6 +131,8 @@ def _signature() -> inspect.Signature:
 _SIGNATURE = _signature()
 
 APPLICATIONS = {fn.__name__: fn for fn in map(_application, specs_lib.MODEL_SPECS)}
+"""{function name: application}: one `keras.applications`-style function per network of the table."""
+__all__ = ["APPLICATIONS", "reference", *APPLICATIONS]
 
 ResNet18 = APPLICATIONS["ResNet18"]
 ResNet34 = APPLICATIONS["ResNet34"]
@@ -153,3 +181,33 @@ WideResNet16_8 = APPLICATIONS["WideResNet16_8"]
 WideResNet28_10 = APPLICATIONS["WideResNet28_10"]
 SEResNet50 = APPLICATIONS["SEResNet50"]
 SEResNeXt50_32x4d = APPLICATIONS["SEResNeXt50_32x4d"]
+
+
+def reference() -> str:
+    """The applications' API reference in markdown (docs/api/factory.md): the signature, its arguments, every function.
+
+    Returns:
+        The markdown, generated from `APPLICATIONS` and their shared signature and docstring.
+    """
+    parameters = []
+    for parameter in _SIGNATURE.parameters.values():
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and "*" not in parameters:
+            parameters.append("*")
+        parameters.append(str(parameter.replace(annotation=inspect.Parameter.empty)))
+    lines = ["Every network of the table is a function of `keras_resnet`, as `keras.applications` offers its own; "
+             "all take the same arguments and return a `keras.Model`:", "", "```python",
+             "keras_resnet.ResNet50(", *[f"    {p}," for p in parameters], ") -> keras.Model", "```", ""]
+    args, _, rest = _ARGUMENTS_DOC.partition("\n\nReturns:\n")
+    lines += ["| argument | meaning |", "|---|---|"]
+    for entry in re.split(r"\n    (?=\S)", args)[1:]:
+        name, _, meaning = entry.partition(": ")
+        lines.append(f"| `{name}` | {' '.join(meaning.split())} |")
+    returns, _, raises = rest.partition("\n\nRaises:\n")
+    lines += ["", f"**Returns**: {' '.join(returns.split())}", "",
+              f"**Raises**: {' '.join(raises.split()).replace('ValueError: ', '`ValueError`: ', 1)}", "",
+              "| function | network | defaults |", "|---|---|---|"]
+    for name, function in APPLICATIONS.items():
+        what, _, defaults = function.__doc__.partition("\n\n")
+        defaults = defaults.split("\n\n")[0].removeprefix("Defaults: ").rstrip(".")
+        lines.append(f"| `{name}` | {what} | {defaults} |")
+    return "\n".join(lines)

@@ -12,13 +12,16 @@ from typing import Callable, Optional
 
 
 def setting(default, help: str, *, choices: Optional[tuple] = None, check: Optional[Callable] = None,
-            flag: bool = True):
-    """A dataclass field with its flag's help, its valid choices and its check.
+            flag: bool = True, group: Optional[str] = None):
+    """A dataclass field with its flag's help, its valid choices, its check and its help group.
 
     `check(name, value)` raises a ValueError naming the flag; it is not
-    called for None (the "use the default" value).
+    called for None (the "use the default" value). `choices` of a tuple
+    field are the values each item may take. `group` heads the flag's section
+    of `--help` (model, data, schedule, ...); default the dataclass's.
     """
-    return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, check=check, flag=flag))
+    return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, check=check, flag=flag,
+                                                            group=group))
 
 
 def at_least(low: int) -> Callable:
@@ -58,7 +61,7 @@ def validate(config) -> None:
         if value is None or not field.metadata:
             continue
         choices = field.metadata.get("choices")
-        if choices and value not in choices:
+        if choices and not isinstance(value, tuple) and value not in choices:
             raise ValueError(f"Unknown {field.name} {value!r}; known: {', '.join(map(str, choices))}")
         check = field.metadata.get("check")
         if check is not None:

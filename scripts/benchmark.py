@@ -1,27 +1,5 @@
-"""Benchmark a network beside keras.applications': `python scripts/benchmark.py --model=resnet50`.
+"""`keras-resnet benchmark`, from a clone: `python scripts/benchmark.py --help` lists the flags (see keras_resnet/cli/benchmark.py)."""
 
-Every flag is a field of `keras_resnet.research.benchmark.BenchmarkConfig`; the
-measurements are `keras_resnet.research.benchmark`. Writes a JSON report and a
-markdown table (--output) and prints the table.
-"""
+from keras_resnet.cli.main import run_script
 
-from keras_resnet import cli
-
-cli.import_tensorflow()
-from keras_resnet.research.benchmark import BenchmarkConfig  # noqa: E402
-
-cli.define_flags(BenchmarkConfig)
-
-
-def main(argv):
-    del argv
-    from keras_resnet.research import benchmark
-
-    report = benchmark.run(cli.from_flags(BenchmarkConfig))
-    print(benchmark.markdown(report))
-    print("wrote " + ", ".join(report["paths"].values()))
-    return 0
-
-
-if __name__ == "__main__":
-    cli.run(main, errors=(ValueError,))
+run_script("benchmark")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet.data import pipelines, sources as data
+from keras_resnet.data import catalog, pipelines, sources as data
 
 from helpers import make_idx_dataset, write_idx
 
@@ -149,8 +149,8 @@ def test_tfds_path_with_mock_data():
 
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="Unknown dataset 'cifar11'; offline: fashion_mnist"):
-        data.check_dataset_name("cifar11")
-    data.check_dataset_name("imagenette")
+        catalog.check_dataset_name("cifar11")
+    catalog.check_dataset_name("imagenette")
 
 
 def test_cifar_augmentation_pads_crops_and_flips():

@@ -21,6 +21,38 @@ def test_the_site_builds_strictly(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     api = (tmp_path / "site" / "api" / "arch" / "index.html").read_text()
     assert "ModelOptions" in api and "block_options" in api  # the reference was generated from the docstrings
+    # A Returns section is one row, its wrapped description in it (not a false row per line).
+    factory = (tmp_path / "site" / "api" / "factory" / "index.html").read_text()
+    returns = factory.split("build_backbone", 1)[1].split("Returns:", 1)[1].split("</table>", 1)[0]
+    assert returns.count("<tr") == 2  # the header and one value
+
+
+@pytest.mark.slow
+def test_a_link_to_a_page_the_build_excludes_fails_the_strict_build(tmp_path):
+    """mkdocs logs such a link at INFO at most; the hook (docs/hooks/excluded_links.py) makes it a warning."""
+    (tmp_path / "docs" / "raw").mkdir(parents=True)
+    (tmp_path / "docs" / "raw" / "table.md").write_text("# a raw table\n")
+    config = (f"site_name: t\nexclude_docs: |\n  /raw/*.md\n"
+              f"hooks:\n  - {os.path.join(ROOT, 'docs', 'hooks', 'excluded_links.py')}\n")
+    (tmp_path / "mkdocs.yml").write_text(config)
+    outcomes = {}
+    for page in ("# home\n\nSee `raw/table.md`.\n", "# home\n\nSee [the table](raw/table.md).\n"):
+        (tmp_path / "docs" / "index.md").write_text(page)
+        out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
+        outcomes["link" if "](" in page else "text"] = (out.returncode, out.stderr)
+    assert outcomes["text"][0] == 0, outcomes["text"][1][-2000:]
+    assert outcomes["link"][0] == 1
+    assert "contains a link to 'raw/table.md' which is excluded from the built site" in outcomes["link"][1]
+
+
+def test_the_generated_tables_are_current():
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "docs_tables.py"), "--check"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    reference = open(os.path.join(ROOT, "docs", "api", "factory.md"), encoding="utf-8").read()
+    assert "keras_resnet.ResNet50(\n    include_top=True,\n    weights=None," in reference
+    assert "| `ResNet50` | ResNet of depth 50 (imagenet, bottleneck blocks" in reference
 
 
 def test_the_options_table_is_generated_from_model_options():

@@ -11,7 +11,7 @@ import tensorflow as tf
 from safetensors.numpy import save_file
 
 import keras_resnet
-from keras_resnet.train import recipes, training
+from keras_resnet.train import optimizers, training
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
 import random_weights  # noqa: E402
@@ -85,8 +85,8 @@ def test_freeze_up_to_a_stage_keeps_exactly_those_layers(checkpoint):
 
 def test_the_finetune_optimizer_trains_the_head_first_then_the_backbone(checkpoint):
     model = keras_resnet.ResNet18(weights=checkpoint, classes=3, input_shape=(32, 32, 3))
-    optimizer = recipes.FinetuneSGD(head_steps=2, backbone_factor=0.1, learning_rate=0.05, momentum=0.9)
-    recipes.compile_model(model, optimizer, weight_decay=1e-4)
+    optimizer = optimizers.FinetuneSGD(head_steps=2, backbone_factor=0.1, learning_rate=0.05, momentum=0.9)
+    optimizers.compile_model(model, optimizer, weight_decay=1e-4)
     x = np.random.default_rng(1).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
     y = keras.utils.to_categorical(np.arange(8) % 3, 3)
     kernel = lambda name: keras.ops.convert_to_numpy(model.get_layer(name).kernel).copy()  # noqa: E731

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet.train import recipes
+from keras_resnet.train import optimizers, recipes
 
 
 def lr_at(schedule, step):
@@ -14,7 +14,7 @@ def test_paper_cifar_schedule_boundaries():
     recipe = recipes.get_recipe("cifar")
     run = recipes.plan(recipe, batch_size=128, num_train=45_000, depth=56)
     assert (run.total_steps, run.boundaries, run.warmup_steps) == (64_000, (32_000, 48_000), 0)
-    schedule = recipes.make_schedule(recipe, run)
+    schedule = optimizers.make_schedule(recipe, run)
     assert [lr_at(schedule, s) for s in (0, 31_999, 32_001, 47_999, 48_001, 63_999)] == pytest.approx(
         [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
@@ -22,7 +22,7 @@ def test_paper_cifar_schedule_boundaries():
 def test_resnet110_warms_up_at_0_01_for_400_iterations():
     recipe = recipes.get_recipe("cifar")
     run = recipes.plan(recipe, batch_size=128, num_train=45_000, depth=110)
-    schedule = recipes.make_schedule(recipe, run)
+    schedule = optimizers.make_schedule(recipe, run)
     assert run.warmup_steps == 400
     assert [lr_at(schedule, s) for s in (0, 399, 400, 32_001)] == pytest.approx([0.01, 0.01, 0.1, 0.01])
 
@@ -41,7 +41,7 @@ def test_warmup_steps_override_is_linear_on_any_depth():
     recipe = recipes.get_recipe("cifar")
     run = recipes.plan(recipe, batch_size=128, num_train=10_000, depth=56, epochs=4, warmup_steps=78)
     assert (run.total_steps, run.boundaries, run.warmup_steps, run.warmup) == (312, (156, 234), 78, "linear")
-    schedule = recipes.make_schedule(recipe, run)
+    schedule = optimizers.make_schedule(recipe, run)
     assert [lr_at(schedule, s) for s in (0, 38, 77, 78, 156, 157, 235)] == pytest.approx(
         [0.1 / 78, 0.1 * 39 / 78, 0.1, 0.1, 0.1, 0.01, 0.001])
     # 0 turns the recipe's own warm-up off; an explicit length is kept exactly, up to the whole run.
@@ -68,7 +68,7 @@ def test_imagenet_recipe_linear_warmup_for_large_batches():
     assert run.learning_rate == pytest.approx(0.4)
     assert run.steps_per_epoch == 1251 and run.total_steps == 90 * 1251
     assert run.boundaries == (30 * 1251, 60 * 1251, 80 * 1251)
-    schedule = recipes.make_schedule(recipe, run)
+    schedule = optimizers.make_schedule(recipe, run)
     assert lr_at(schedule, 0) == pytest.approx(0.4 / run.warmup_steps)
     assert lr_at(schedule, run.warmup_steps) == pytest.approx(0.4)
     assert recipes.plan(recipe, batch_size=256, num_train=1_281_167, depth=50).warmup_steps == 0
@@ -79,7 +79,7 @@ def test_wrn_recipe_is_zagoruyko_and_komodakis():
     assert (recipe.nesterov, recipe.weight_decay, recipe.epochs) == (True, 5e-4, 200)
     run = recipes.plan(recipe, batch_size=128, num_train=50_000, depth=28)
     assert run.steps_per_epoch == 390 and run.boundaries == (60 * 390, 120 * 390, 160 * 390)  # drop_remainder
-    schedule = recipes.make_schedule(recipe, run)
+    schedule = optimizers.make_schedule(recipe, run)
     assert [lr_at(schedule, s) for s in (0, 60 * 390 + 1, 120 * 390 + 1, 160 * 390 + 1)] == pytest.approx(
         [0.1, 0.02, 0.004, 0.0008])
     assert run.warmup_steps == 0
@@ -88,7 +88,7 @@ def test_wrn_recipe_is_zagoruyko_and_komodakis():
 def test_fast_recipe_is_cosine_with_warmup():
     recipe = recipes.get_recipe("fast")
     run = recipes.plan(recipe, batch_size=128, num_train=12_800, depth=20, epochs=10)
-    schedule = recipes.make_schedule(recipe, run)
+    schedule = optimizers.make_schedule(recipe, run)
     assert run.warmup_steps == 200
     assert lr_at(schedule, 200) == pytest.approx(0.1)
     assert lr_at(schedule, 999) < 1e-3
@@ -96,7 +96,7 @@ def test_fast_recipe_is_cosine_with_warmup():
 
 def test_weight_decay_is_an_l2_loss_on_kernels_only():
     model = keras_resnet.build("resnet", depth=8)
-    recipes.apply_weight_decay(model, 1e-4)
+    optimizers.apply_weight_decay(model, 1e-4)
     kernels = [l.kernel for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense))]
     expected = sum(0.5e-4 * float(np.sum(keras.ops.convert_to_numpy(k) ** 2)) for k in kernels)
     assert len(model.losses) == len(kernels) == 8
@@ -104,7 +104,7 @@ def test_weight_decay_is_an_l2_loss_on_kernels_only():
 
 
 def test_warmup_schedule_serialises():
-    schedule = recipes.Warmup(keras.optimizers.schedules.PiecewiseConstantDecay([10], [1.0, 0.1]), 5,
+    schedule = optimizers.Warmup(keras.optimizers.schedules.PiecewiseConstantDecay([10], [1.0, 0.1]), 5,
                               "constant", 0.01)
     clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
     assert [lr_at(clone, s) for s in (0, 5, 11)] == pytest.approx([0.01, 1.0, 0.1])

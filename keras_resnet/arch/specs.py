@@ -426,6 +426,10 @@ def _named_specs() -> dict:
 MODEL_SPECS = _named_specs()
 MODEL_SPECS.update({name: se_spec(name) for name in SE_NETS})
 
+# What `family` returns, for a family's flag choices.
+FAMILY_NAMES = ("plain", "resnet", "resnext", "wide", "resnet_d", "preact", "wrn")
+
+
 def family(spec: ResNetSpec) -> str:
     """The family a network belongs to, from its fields: "plain", "resnet", "resnext", "wide" (torchvision's
     ImageNet Wide ResNets), "resnet_d", "preact" (v2 and the CIFAR pre-activation nets) or "wrn" (CIFAR Wide

@@ -15,9 +15,6 @@ from keras_resnet.arch.builder import ResNet
 from keras_resnet.arch.layers import CLASSIFIER, PREPROCESSING, HorizontalFlip
 from keras_resnet.arch.specs import ResNetSpec
 
-# Test-time augmentations `with_flip_tta` and the training CLI's --tta offer.
-TTA_MODES = ("none", "flip")
-
 def with_dtype(model: keras.Model, dtype: str) -> keras.Model:
     """The same network and weights computing under another dtype policy.
 

@@ -18,6 +18,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet.data.catalog import IMAGE_FOLDER
 from keras_resnet.data.images import image_format, to_channels
 
 log = logging.getLogger("keras_resnet")
@@ -31,11 +32,8 @@ CIFAR10_LABELS = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
 )
-IMAGE_FOLDER = "image_folder"
 # Image folders up to this size are fully decoded once before training.
 FULL_CHECK_LIMIT = 100_000
-# Names with an offline reader; any other tfds builder name goes to tfds.
-LOCAL_DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", IMAGE_FOLDER)
 
 
 @dataclasses.dataclass
@@ -442,17 +440,3 @@ def _tfds_prepared(name: str, data_dir: str) -> bool:
     import tensorflow_datasets as tfds
 
     return os.path.isdir(data_dir) and tfds.builder(name, data_dir=data_dir).is_prepared()
-
-
-def check_dataset_name(name: str) -> None:
-    """Raise a ValueError for a name that is neither local nor a tfds builder."""
-    if name in LOCAL_DATASETS:
-        return
-    import tensorflow_datasets as tfds
-
-    builders = tfds.list_builders()
-    if name not in builders:
-        raise ValueError(
-            f"Unknown dataset {name!r}; offline: {', '.join(LOCAL_DATASETS)}; "
-            f"or a tensorflow-datasets name such as imagenette, imagenet2012 ({len(builders)} known)."
-        )

@@ -18,17 +18,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import settings
 from keras_resnet.arch import transforms
 from keras_resnet.arch.builder import ResNet
 from keras_resnet.arch.layers import PREPROCESSING, InputNormalization, MeanSubtraction
 from keras_resnet.data import pipelines, sources
-from keras_resnet.export import litert, saved_model as saved_model_lib
-from keras_resnet.export.artifacts import (DEFAULT_FORMATS, FORMATS, ArtifactReport, ExportVerificationError,
-                                           artifact_table, model_input, top1_accuracy, weights_digest)
+from keras_resnet.export import saved_model as saved_model_lib
+from keras_resnet.export.artifacts import (FORMATS, ArtifactReport, ExportVerificationError, artifact_table,
+                                           model_input, top1_accuracy, weights_digest)
+from keras_resnet.export.config import ExportConfig
 from keras_resnet.export.serving import TFLiteClassifier
-from keras_resnet.files import DirectoryLock, check_writable_dir, write_json
-from keras_resnet.settings import at_least, setting
+from keras_resnet.files import DirectoryLock, write_json
 from keras_resnet.train.run_dir import RunDir, RunRecord
 from keras_resnet.weights import imagenet
 
@@ -41,64 +40,6 @@ CALIBRATION_POOL = 10_000
 
 __all__ = ["FORMATS", "ArtifactReport", "ExportConfig", "ExportVerificationError", "export_model", "format_reports",
            "load_source"]
-
-
-def _formats(name, value):
-    unknown = sorted(set(value) - set(FORMATS))
-    if unknown or not value:
-        raise ValueError(f"Unknown export format(s) {unknown}; --{name} takes one or more of {', '.join(FORMATS)}. "
-                         f"Received: {name}={','.join(value)}")
-
-
-def _quantizations(name, value):
-    litert.check_quantizations(value)
-
-
-def _version(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"SavedModel versions are integers >= 1. Received: {name}={value!r}")
-
-
-def _eval_examples(name, value):
-    if not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0 (0: no accuracy; default the whole test split). "
-                         f"Received: {name}={value!r}")
-
-
-@dataclasses.dataclass
-class ExportConfig:
-    """What an export writes: `export_model`'s options, and the export flags of scripts/export.py and train.py."""
-
-    export_dir: Optional[str] = setting(None, "Export and verify the model here: SavedModels in "
-                                        "<export_dir>/<name>/<version>/, LiteRT files in <export_dir>/tflite/<name>/, "
-                                        "the ONNX file in <export_dir>/onnx/<name>/.")
-    formats: tuple = setting(DEFAULT_FORMATS, "Any of saved_model (TF Serving), tflite (LiteRT files for Android, "
-                             "with TFLite metadata) and onnx (ONNX Runtime).", check=_formats)
-    quantizations: tuple = setting(litert.QUANTIZATIONS, "TFLite variants: float32, float16, dynamic_int8, int8.",
-                                   check=_quantizations)
-    name: Optional[str] = setting(None, "Model name (TF Serving's); default the run's model name.")
-    version: Optional[int] = setting(None, "SavedModel version; default the next free one (or the one already "
-                                     "exported from the same weights).", check=_version)
-    overwrite: bool = setting(False, "Replace an existing SavedModel version.")
-    num_samples: int = setting(64, "Test images to verify each artifact on.", check=at_least(1))
-    eval_examples: Optional[int] = setting(None, "Test images on which every artifact's top-1 accuracy (and the "
-                                           "Keras model's) is measured; default as many as the run was tested on "
-                                           "(its whole test split unless --max_test_examples), 0 to skip.",
-                                           check=_eval_examples)
-    top_k: int = setting(5, "Classes returned by the serving signatures.", check=at_least(1))
-
-    def __post_init__(self):
-        self.formats, self.quantizations = tuple(self.formats), tuple(self.quantizations)
-
-    def validate(self) -> None:
-        """Check every option, and that export_dir can be written, before anything is loaded.
-
-        Raises:
-            ValueError: the first thing wrong, saying what is valid.
-        """
-        settings.validate(self)
-        if self.export_dir:
-            check_writable_dir(self.export_dir, "export_dir")
 
 
 def check_source(source: str, eval_examples: Optional[int] = None) -> None:
@@ -247,6 +188,8 @@ def _export(source: str, config: ExportConfig) -> list:
     log.info("Exporting %s (%s) to %s, each artifact verified on %d images%s", name, ", ".join(formats), export_dir,
              len(samples), "" if evaluation is None else f" and evaluated on {len(evaluation[1])} test images")
     if "tflite" in formats:
+        from keras_resnet.export import litert  # imports MediaPipe (the export extra) only when asked for
+
         litert.check_samples(quantizations, representative)
     reports = []
     if "saved_model" in formats:

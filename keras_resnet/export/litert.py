@@ -30,29 +30,16 @@ from keras_resnet.data.images import as_rgb
 from keras_resnet.export import litert_metadata
 from keras_resnet.export.artifacts import (TOLERANCES, ArtifactReport, ExportVerificationError, compare, model_input,
                                            weights_digest)
+from keras_resnet.export.config import QUANTIZATIONS, check_quantizations  # noqa: F401 (litert.QUANTIZATIONS)
 from keras_resnet.export.serving import TFLiteClassifier
 from keras_resnet.files import LABELS_FILE, atomic_path, remove_leftovers, write_json, write_labels
 from keras_resnet.version import __version__
 
-QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
 GRAYSCALE_LAYER = "rgb_to_grayscale"
 INT8_NEEDS_SAMPLES = (
     "Full-integer int8 needs representative samples from the training data (about 100 images) to calibrate "
     "activation ranges: export from a scripts/train.py --model_dir (its data set is reloaded), pass "
     "representative images, or leave int8 out of --quantizations.")
-
-
-def check_quantizations(quantizations: Iterable[str]) -> list:
-    """Validate quantization names before any conversion.
-
-    Raises:
-        ValueError: an unknown name.
-    """
-    quantizations = list(quantizations)
-    bad = sorted(set(quantizations) - set(QUANTIZATIONS))
-    if bad:
-        raise ValueError(f"Unknown quantization(s) {bad}; known: {', '.join(QUANTIZATIONS)}")
-    return quantizations
 
 
 def check_samples(quantizations: Iterable[str], representative: Optional[np.ndarray]) -> None:

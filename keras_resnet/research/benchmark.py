@@ -26,63 +26,15 @@ from keras_resnet import factory, settings
 from keras_resnet.arch import specs
 from keras_resnet.arch.flops import count_macs
 from keras_resnet.arch.layers import BatchNormalization
-from keras_resnet.data.augmentations import AUGMENTATIONS
 from keras_resnet.files import check_writable_dir, write_json, write_text
 from keras_resnet.research import profiling
-from keras_resnet.settings import at_least, one_or_more_of, setting
+from keras_resnet.research.config import BenchmarkConfig
 from keras_resnet.train import autotune, precision
-from keras_resnet.train.precision import DTYPES, machine
+from keras_resnet.train.precision import machine
 
 # keras.applications' networks with the same layers as ours.
 KERAS_COUNTERPARTS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152",
                       "resnet50v2": "ResNet50V2", "resnet101v2": "ResNet101V2", "resnet152v2": "ResNet152V2"}
-
-
-BENCHMARK_TASKS = ("inference", "train", "latency", "pipeline", "batchnorm", "profile")
-
-
-def _threads(name, value):
-    if not value or any(threads < 1 for threads in value):
-        raise ValueError(f"--{name} takes thread counts >= 1. Received: {name}={','.join(map(str, value))}")
-
-
-@dataclasses.dataclass
-class BenchmarkConfig:
-    """A benchmark (`keras_resnet.research.benchmark`); `scripts/benchmark.py` fills it from flags."""
-
-    model: str = setting("resnet50", "A name of keras_resnet.list_models(); keras.applications' counterpart "
-                         "(ResNet50/101/152, their V2) is measured beside it in the same run.",
-                         check=specs.check_model_name)
-    batch_size: int = setting(32, "Images per step (inference and training).", check=at_least(1))
-    image_size: Optional[int] = setting(None, "Input side; default the model's (224 for the ImageNet nets).",
-                                        check=at_least(1))
-    tasks: tuple = setting(("inference", "train"), "What to measure: inference, train (a training step), "
-                           "latency (batch-1 latency of the four LiteRT files, the ONNX file on ONNX Runtime and "
-                           "the TensorFlow graph), pipeline (the training input "
-                           "pipeline on --dataset against a training step on synthetic tensors), batchnorm (the "
-                           "normalisation layer alone, fused kernel against Keras's, on 56x56x64 activations), profile (a "
-                           "tf.profiler trace of each subject's training step, its op time charged by op type and by "
-                           "layer class; CPU only).",
-                           check=one_or_more_of(BENCHMARK_TASKS))
-    dtypes: tuple = setting(("float32",), "Dtype policies: float32, mixed_bfloat16, mixed_float16 (GPU), or auto: "
-                            "every policy a training run's --dtype=auto would time here, and the report names the "
-                            "one it would pick (with --xla, XLA's too).", check=one_or_more_of(DTYPES))
-    xla: bool = setting(False, "Also measure every model task with XLA (jit_compile=True).")
-    stride_in_1x1: bool = setting(True, "Also measure keras_resnet with the stride on the 1x1 (Caffe's "
-                                  "placement, keras.applications' multiply-adds).")
-    keras_batchnorm: bool = setting(False, "Also measure keras_resnet's net with Keras's own BatchNormalization "
-                                    "in place of its fused-kernel layer (what the fused kernel gains).")
-    warmup_rounds: int = setting(1, "Untimed rounds first (tracing, compilation, caches).", check=at_least(0))
-    rounds: int = setting(5, "Timed rounds; the median is reported. Subjects alternate round by round.",
-                          check=at_least(1))
-    steps_per_round: int = setting(3, "Batches in a round.", check=at_least(1))
-    threads: tuple = setting((1, 2), "latency: LiteRT's and ONNX Runtime's threads.", check=_threads)
-    dataset: str = setting("fashion_mnist", "pipeline: the data set whose training pipeline is timed (checked "
-                           "with --tasks=pipeline).")
-    data_dir: Optional[str] = setting(None, "pipeline: where the data set is (see scripts/train.py).")
-    augmentation: str = setting("cifar", "pipeline: the training augmentation.", choices=AUGMENTATIONS)
-    output: str = setting("benchmark.json", "The JSON report; a markdown table is written beside it (.md).")
-
 
 
 @dataclasses.dataclass
@@ -501,9 +453,9 @@ def run(config: BenchmarkConfig) -> dict:
         raise ValueError(f"latency, pipeline, batchnorm and profile run on TensorFlow; the {keras.backend.backend()} "
                          f"backend measures inference and train only. Received: tasks={','.join(config.tasks)}")
     if "pipeline" in config.tasks:
-        from keras_resnet.data import sources as data
+        from keras_resnet.data.catalog import check_dataset_name
 
-        data.check_dataset_name(config.dataset)
+        check_dataset_name(config.dataset)
     # auto: every dtype the autotuner of a training run would time here (`autotune.candidates`, one function).
     worth = [c.dtype for c in autotune.candidates("auto", "off", gpu=bool(machine()["gpus"]),
                                                    native_bfloat16=precision.cpu_has_native_bfloat16())]

@@ -27,82 +27,15 @@ from keras_resnet.arch import blocks, specs
 from keras_resnet.data import pipelines
 from keras_resnet.files import atomic_path, write_json
 from keras_resnet.research import figures
-from keras_resnet.settings import at_least, fraction, setting
 from keras_resnet.train import distribute, recipes, reports, training
+from keras_resnet.research.config import EXPERIMENTS, REPRODUCE_BUDGET, ReproduceConfig  # noqa: F401
 from keras_resnet.train.config import RunSettings, TrainConfig
-from keras_resnet.train.precision import DTYPES
-from keras_resnet.train.recipes import RECIPES
 from keras_resnet.train.run_dir import HISTORY_FILE, RESULT_FILE, RunDir
 
 log = logging.getLogger("keras_resnet")
 
 __all__ = ["ReproduceConfig", "TestEachEpoch", "budget", "validate", "layer_responses", "block_names",
            "lesioned", "run", "degradation", "responses", "lesion", "table6"]
-
-
-EXPERIMENTS = ("degradation", "responses", "lesion", "table6")
-# The default budget of degradation, responses and lesion, sized so that the
-# 8 default nets (plain and residual 20/32/44/56) train within 45 minutes on
-# 2 CPU cores (docs/REPRODUCTION.md has the measured time). Table 6 defaults
-# to its recipe's length (the paper's 64k iterations) on all the data.
-# Deep nets at lr 0.1 diverge in their first steps and do not recover within
-# a short budget (docs/REPRODUCTION.md), so every depth ramps up over the
-# first epoch (78 steps of 10,000 images at batch 128), as Goyal et al. do.
-REPRODUCE_BUDGET = dict(epochs=4, max_train_examples=10_000, max_test_examples=2_000, warmup_steps=78)
-
-
-def _cifar_depths(name, value):
-    for depth in value:
-        if depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"--{name} takes CIFAR depths 6n+2 (8, 14, 20, 26, 32, ...). Received: {name}="
-                             f"{','.join(map(str, value))}")
-
-
-@dataclasses.dataclass
-class ReproduceConfig(RunSettings):
-    """The paper's experiments (`keras_resnet.research.experiments`); `scripts/reproduce.py` fills it from flags.
-
-    The budget fields left as None take the experiment's default: a short
-    budget for degradation/responses/lesion, the recipe's 64k iterations
-    for table6 (see `keras_resnet.research.experiments.budget`).
-    """
-
-    experiment: str = setting("degradation", "degradation, responses, lesion or table6.", choices=EXPERIMENTS,
-                              flag=False)
-    model_dir: Optional[str] = setting(None, "Where the nets (a run directory each) and the figures and numbers "
-                                       "go; default runs/reproduce_<dataset>.")
-    depths: tuple = setting((20, 32, 44, 56), "CIFAR depths 6n+2: each is trained as plain<d> and resnet<d> "
-                            "(table6: resnet<d> only).", check=_cifar_depths)
-    recipe: str = setting("cifar", "Training recipe of every net (see scripts/train.py --recipe).",
-                          choices=tuple(RECIPES))
-    train_steps: Optional[int] = setting(None, "Total training steps per net (overrides --epochs).",
-                                         check=at_least(1))
-    dtype: str = setting("float32", "float32, mixed_bfloat16, mixed_float16 or auto (see scripts/train.py).",
-                         choices=DTYPES)
-    validation_split: float = setting(0.0, "Fraction of the training images held out (the paper trains on all "
-                                      "of them and reports test error).", check=fraction)
-    epochs: Optional[int] = setting(None, f"Epochs per net; default {REPRODUCE_BUDGET['epochs']} (table6: the "
-                                    "recipe's length).", check=at_least(1))
-    max_train_examples: Optional[int] = setting(None, "Training images per net; default "
-                                                f"{REPRODUCE_BUDGET['max_train_examples']} (table6: all).",
-                                                check=at_least(1))
-    max_test_examples: Optional[int] = setting(None, "Test images; default "
-                                               f"{REPRODUCE_BUDGET['max_test_examples']} (table6: all).",
-                                               check=at_least(1))
-    warmup_steps: Optional[int] = setting(None, "A linear learning-rate warm-up over this many steps for every "
-                                          f"net; default {REPRODUCE_BUDGET['warmup_steps']} (table6: the "
-                                          "recipe's, the paper's 0.01 for 400 steps on depth >= 110).",
-                                          check=at_least(0))
-    lesion_depth: int = setting(56, "lesion: the depth whose plain and residual nets lose blocks (one of "
-                                "--depths).", check=at_least(8))
-    lesion_max_deleted: int = setting(8, "lesion: delete up to this many blocks at random.", check=at_least(1))
-    lesion_draws: int = setting(3, "lesion: random draws for each number of deleted blocks.", check=at_least(1))
-    eval_examples: Optional[int] = setting(None, "responses and lesion: test images each measurement uses; "
-                                           "default all of the (--max_test_examples) test set.", check=at_least(1))
-
-    def __post_init__(self):
-        if self.model_dir is None:
-            self.model_dir = f"runs/reproduce_{self.dataset}"
 
 
 # Table 6 of the paper: CIFAR-10 test error (%) of the residual nets.

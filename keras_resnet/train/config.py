@@ -1,8 +1,9 @@
-"""A training run's settings (`TrainConfig`) and what a run and a search share (`RunSettings`).
+"""A training run's settings (`TrainConfig`) and what a run and a search share (`RunSettings`), without TensorFlow.
 
 Every setting is one field (`keras_resnet.settings.setting`) carrying its help,
-its choices (constants of the modules that own them) and its check;
-`scripts/train.py` defines its flags from these fields.
+its choices (constants of the TensorFlow-free modules that own them), its check
+and its `--help` group; `keras-resnet train` defines its flags from these
+fields and parses them before TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ import dataclasses
 from typing import Optional
 
 from keras_resnet.arch import specs
-from keras_resnet.arch.transforms import TTA_MODES
-from keras_resnet.data import sources
-from keras_resnet.data.augmentations import AUGMENTATIONS, CROP_PADDING
+from keras_resnet.data.augmentations import AUGMENTATIONS, CROP_PADDING, TTA_MODES
+from keras_resnet.data.catalog import check_dataset_name
 from keras_resnet.settings import at_least, fraction, non_negative, positive, setting, validate
-from keras_resnet.train.distribute import STRATEGIES
 from keras_resnet.train.precision import DTYPES, XLA_MODES
 from keras_resnet.train.recipes import RECIPES
 
-__all__ = ["RunSettings", "TrainConfig", "IDENTITY_OF_OLDER_RUNS", "validate"]
+# The tf.distribute strategies of --strategy (`keras_resnet.train.distribute` makes them).
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+
+__all__ = ["RunSettings", "TrainConfig", "IDENTITY_OF_OLDER_RUNS", "STRATEGIES", "validate"]
 
 
 def _dataset(name, value):
-    sources.check_dataset_name(value)
+    check_dataset_name(value)
 
 
 def _shortcut(name, value):
@@ -36,30 +38,30 @@ class RunSettings:
     """What a training run and a search share: data, directories, strategy, length."""
 
     dataset: str = setting("fashion_mnist", "fashion_mnist, mnist, cifar10, cifar100, image_folder, or a "
-                           "tensorflow-datasets name (imagenette, imagenet2012, ...).", check=_dataset)
+                           "tensorflow-datasets name (imagenette, imagenet2012, ...).", check=_dataset, group="data")
     data_dir: Optional[str] = setting(None, "Where the data is (IDX files, CIFAR archives, image folder, tfds "
-                                      "dir). An explicit folder must hold the named data set.")
+                                      "dir). An explicit folder must hold the named data set.", group="data")
     model_dir: Optional[str] = setting(None, "The run's directory (see keras_resnet.train.run_dir); default "
-                                       "runs/<model>_<dataset> (training) or runs/tune_<dataset> (search).")
+                                       "runs/<model>_<dataset> (training) or runs/tune_<dataset> (search).", group="run")
     strategy: str = setting("default", "tf.distribute strategy; mirrored without GPUs mirrors over 2 "
-                            "logical CPUs.", choices=STRATEGIES)
+                            "logical CPUs.", choices=STRATEGIES, group="hardware")
     num_gpus: Optional[int] = setting(None, "GPUs (or logical CPUs) for --strategy=mirrored; default all GPUs.",
-                                      check=at_least(1))
-    batch_size: Optional[int] = setting(None, "Global batch size; default the recipe's.", check=at_least(1))
-    epochs: Optional[int] = setting(None, "Epochs to train; default the recipe's length.", check=at_least(1))
-    seed: int = setting(0, "Random seed (split, shuffle, initialisation).")
+                                      check=at_least(1), group="hardware")
+    batch_size: Optional[int] = setting(None, "Global batch size; default the recipe's.", check=at_least(1), group="schedule")
+    epochs: Optional[int] = setting(None, "Epochs to train; default the recipe's length.", check=at_least(1), group="schedule")
+    seed: int = setting(0, "Random seed (split, shuffle, initialisation).", group="run")
     validation_split: float = setting(0.1, "Fraction of the training set held out to pick the best epoch.",
-                                      check=fraction)
+                                      check=fraction, group="data")
     max_train_examples: Optional[int] = setting(None, "Use at most this many training images (quick runs).",
-                                                check=at_least(1))
-    max_test_examples: Optional[int] = setting(None, "Use at most this many test images.", check=at_least(1))
+                                                check=at_least(1), group="data")
+    max_test_examples: Optional[int] = setting(None, "Use at most this many test images.", check=at_least(1), group="data")
     download: bool = setting(True, "Let tensorflow-datasets download data that is not found locally (into its own "
-                             "folder; an explicit --data_dir is only read).")
+                             "folder; an explicit --data_dir is only read).", group="data")
     prepare_data_dir: bool = setting(False, "With --data_dir: let tensorflow-datasets download and prepare the data "
-                                     "set there when it is not there.")
+                                     "set there when it is not there.", group="data")
     skip_bad_images: bool = setting(False, "image_folder: leave out files that do not decode (their names are "
-                                    "logged) instead of stopping before training.")
-    verbose: int = setting(1, "Keras verbosity: 0 silent, 1 progress bar, 2 a line per epoch.")
+                                    "logged) instead of stopping before training.", group="data")
+    verbose: int = setting(1, "Keras verbosity: 0 silent, 1 progress bar, 2 a line per epoch.", group="run")
 
 
 @dataclasses.dataclass
@@ -67,54 +69,54 @@ class TrainConfig(RunSettings):
     """A training run; `scripts/train.py` fills it from flags."""
 
     model: str = setting("resnet20", "A name of keras_resnet.list_models(), or resnet<6n+2> / plain<6n+2>.",
-                         check=specs.check_model_name)
+                         check=specs.check_model_name, group="model")
     recipe: str = setting("cifar", "cifar (the paper's), imagenet (the paper's), wrn (Wide ResNets' CIFAR "
                           "recipe), fast, or finetune (with --weights: the new classifier first, then the backbone "
-                          "at 0.1x).", choices=tuple(RECIPES))
+                          "at 0.1x).", choices=tuple(RECIPES), group="schedule")
     weights: Optional[str] = setting(None, "Start from these weights: imagenet, a name of "
                                      "keras_resnet.list_weights(model), or a checkpoint file (.weights.h5, "
                                      ".pth, .safetensors, keras.applications .h5); a new classifier is made for "
-                                     "the data set's classes. The model then takes the checkpoint's preprocessing.")
+                                     "the data set's classes. The model then takes the checkpoint's preprocessing.", group="model")
     freeze: str = setting("none", "With --weights: keep these layers as loaded (BN statistics too): none, "
-                          "backbone (all but the classifier), or conv1 .. conv5 (the stem up to that stage).")
-    train_steps: Optional[int] = setting(None, "Total training steps (overrides --epochs).", check=at_least(1))
+                          "backbone (all but the classifier), or conv1 .. conv5 (the stem up to that stage).", group="model")
+    train_steps: Optional[int] = setting(None, "Total training steps (overrides --epochs).", check=at_least(1), group="schedule")
     augmentation: Optional[str] = setting(None, "Override the recipe's augmentation (cifar: pad --crop_padding "
                                           "+ crop + flip; imagenet: scale, crop, flip, PCA colour; none).",
-                                          choices=AUGMENTATIONS)
+                                          choices=AUGMENTATIONS, group="data")
     crop_padding: int = setting(CROP_PADDING, "The cifar augmentation's zero padding on each side before its "
                                 "random crop back to size: the paper's 4 on 32x32 CIFAR; 2 suits 28x28 "
-                                "Fashion-MNIST (README).", check=at_least(0))
+                                "Fashion-MNIST (README).", check=at_least(0), group="data")
     learning_rate: Optional[float] = setting(None, "Peak learning rate; default the recipe's, scaled by batch "
-                                             "size.", check=positive)
-    weight_decay: Optional[float] = setting(None, "L2 weight decay; default the recipe's.", check=non_negative)
+                                             "size.", check=positive, group="schedule")
+    weight_decay: Optional[float] = setting(None, "L2 weight decay; default the recipe's.", check=non_negative, group="schedule")
     label_smoothing: Optional[float] = setting(None, "Cross-entropy label smoothing; default the recipe's (fast "
-                                               "and finetune: 0.1; the paper's recipes: 0).", check=fraction)
+                                               "and finetune: 0.1; the paper's recipes: 0).", check=fraction, group="schedule")
     warmup_steps: Optional[int] = setting(None, "A linear learning-rate warm-up over this many steps, on any "
                                           "depth, in place of the recipe's (cifar: 0.01 for 400 steps on depth "
-                                          ">= 110); 0 for none.", check=at_least(0))
+                                          ">= 110); 0 for none.", check=at_least(0), group="schedule")
     default_warmup_steps: Optional[int] = setting(None, "The caller's default for --warmup_steps (reproduce.py's "
                                                   "78): a linear warm-up cut to half of a shorter run, where an "
-                                                  "explicit --warmup_steps is kept exactly.", flag=False)
+                                                  "explicit --warmup_steps is kept exactly.", flag=False, group="schedule")
     dtype: str = setting("auto", "float32, mixed_bfloat16, mixed_float16 (GPUs), or auto: the fastest on this "
                          "machine for this run's model, input and batch, measured before training (bfloat16 tried "
-                         "where the CPU has AMX or AVX512_BF16 or there is a GPU) and cached.", choices=DTYPES)
+                         "where the CPU has AMX or AVX512_BF16 or there is a GPU) and cached.", choices=DTYPES, group="hardware")
     xla: str = setting("auto", "Compile the train step with XLA: on, off, or auto: measured with --dtype.",
-                       choices=XLA_MODES)
-    sync_bn: bool = setting(False, "Synchronise batch statistics across replicas.")
-    shortcut: Optional[str] = setting(None, "Shortcut option A, B or C; default the model's.", check=_shortcut)
-    width_multiplier: float = setting(1.0, "Scale every conv's filters.", check=positive)
+                       choices=XLA_MODES, group="hardware")
+    sync_bn: bool = setting(False, "Synchronise batch statistics across replicas.", group="hardware")
+    shortcut: Optional[str] = setting(None, "Shortcut option A, B or C; default the model's.", check=_shortcut, group="model")
+    width_multiplier: float = setting(1.0, "Scale every conv's filters.", check=positive, group="model")
     stochastic_depth: float = setting(0.0, "Stochastic depth (Huang et al. 2016): drop the last block's residual "
                                       "branch with this probability while training, block l of L with l/L of it "
-                                      "(their p_L = 0.5 is 0.5); ResNets only.", check=fraction)
+                                      "(their p_L = 0.5 is 0.5); ResNets only.", check=fraction, group="model")
     dropout: float = setting(0.0, "Dropout between the two convs of every basic block while training (Wide "
-                             "ResNets' 0.3); basic-block nets only.", check=fraction)
+                             "ResNets' 0.3); basic-block nets only.", check=fraction, group="model")
     image_size: Optional[int] = setting(None, "Train at this size; default the data's (at least the model's "
-                                        "minimum).", check=at_least(1))
-    tpu: Optional[str] = setting(None, "TPU name or address for --strategy=tpu.")
+                                        "minimum).", check=at_least(1), group="data")
+    tpu: Optional[str] = setting(None, "TPU name or address for --strategy=tpu.", group="hardware")
     tta: str = setting("none", "Test-time augmentation of the final test evaluation: flip also scores every test "
                        "image averaged with its mirror image (keras_resnet.with_flip_tta) and reports that "
                        "accuracy beside the plain one; for data whose classes survive a left-right flip.",
-                       choices=TTA_MODES)
+                       choices=TTA_MODES, group="evaluation")
     def __post_init__(self):
         if self.model_dir is None:
             self.model_dir = f"runs/{self.model}_{self.dataset}"

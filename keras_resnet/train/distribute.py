@@ -8,7 +8,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+from keras_resnet.train.config import STRATEGIES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,13 +46,12 @@ from keras_tuner.engine import trial as trial_module
 from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_chief, oracle_client
 
+from keras_resnet.train.search_config import CHIEF, ROLES, SINGLE, WORKER
 from keras_resnet.train.trials import LOST, REPORTED, TrialsLog
 
 __all__ = ["ROLES", "ClusterRole", "resolve_role", "visible_gpus", "leave_gpus_to_workers", "shares", "Chief",
            "WorkerClient", "join", "settle_worker", "LocalWorkers"]
 
-SINGLE, CHIEF, WORKER = "single", "chief", "worker"
-ROLES = (CHIEF, WORKER)  # what --role takes; a process without one runs the search alone or as a local chief
 ENV_ID, ENV_IP, ENV_PORT = "KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"
 ID_HEADER = "keras-resnet-worker"  # gRPC metadata: which worker calls (keras-tuner's requests mostly do not say)
 PARENT_ENV = "KERAS_RESNET_SEARCH_CHIEF_PID"

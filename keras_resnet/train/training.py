@@ -20,11 +20,11 @@ import tensorflow as tf
 
 from keras_resnet import factory, settings
 from keras_resnet.arch import specs, transforms
-from keras_resnet.arch.transforms import TTA_MODES
+from keras_resnet.data.augmentations import TTA_MODES
 from keras_resnet.data import pipelines, sources
 from keras_resnet.data.augmentations import CROP_PADDING
 from keras_resnet.files import check_writable_dir
-from keras_resnet.train import autotune, distribute, precision, recipes, reports
+from keras_resnet.train import autotune, distribute, optimizers, precision, recipes, reports
 from keras_resnet.train.config import IDENTITY_OF_OLDER_RUNS, TrainConfig
 from keras_resnet.train.run_dir import BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_FILE, LOGS_DIR, RunDir, RunRecord
 from keras_resnet.weights.files import SaveBest
@@ -270,7 +270,7 @@ def _build_model(plan: RunPlan, prepared: pipelines.PreparedData, schedule: reci
         if frozen:
             log.info("Frozen (kept as loaded, BN in inference mode): %d layers, %s .. %s", len(frozen), frozen[0],
                      frozen[-1])
-        return recipes.compile_model(model, recipes.make_optimizer(plan.recipe, schedule), schedule.weight_decay,
+        return optimizers.compile_model(model, optimizers.make_optimizer(plan.recipe, schedule), schedule.weight_decay,
                                      plan.recipe.label_smoothing, plan.xla == "on")
 
 

@@ -26,9 +26,8 @@ from keras_resnet import factory, settings
 from keras_resnet.arch import specs
 from keras_resnet.data import pipelines, sources as data
 from keras_resnet.files import DirectoryLock, check_writable_dir, write_json
-from keras_resnet.settings import at_least, positive, setting
-from keras_resnet.train import autotune, distribute, precision, recipes, search_cluster, trials
-from keras_resnet.train.config import RunSettings
+from keras_resnet.train import autotune, distribute, optimizers, precision, search_cluster, trials
+from keras_resnet.train.search_config import FAMILIES, OBJECTIVES, TUNERS, SearchSpace, TuneConfig  # noqa: F401
 from keras_resnet.train.run_dir import SEARCH_FILE, RunDir, RunRecord, check_search
 from keras_resnet.train.search_cluster import CHIEF, WORKER, ClusterRole
 from keras_resnet.train.trials import TrialsLog
@@ -37,125 +36,6 @@ log = logging.getLogger("keras_resnet")
 
 __all__ = ["FAMILIES", "OBJECTIVES", "TUNERS", "SearchSpace", "TuneConfig", "ResNetHyperModel", "validate",
            "make_tuner", "search", "worker_main"]
-
-
-TUNERS = ("random", "bayesian", "hyperband")
-OBJECTIVES = {"val_accuracy": "max", "val_loss": "min", "accuracy": "max", "loss": "min"}
-FAMILIES = ("cifar", "imagenet")
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchSpace:
-    """Ranges searched; every one can be overridden.
-
-    Numeric ranges are (min, max) and may be equal to fix a value; choices
-    are non-empty tuples. `cifar_n` is n of depth 6n+2 (step `cifar_n_step`).
-    """
-
-    families: tuple = setting(("cifar",), "cifar (6n+2 nets) and/or imagenet (Table 1 nets, images >= 32 px).")
-    cifar_n: tuple = setting((1, 9), "min,max of n (depth 6n+2).")
-    cifar_n_step: int = setting(2, "Step of n.")
-    imagenet_depths: tuple = setting((18, 34, 50), "ImageNet depths to try.")
-    shortcuts: tuple = setting(("A", "B"), "Shortcut options to try.")
-    stride_in_1x1: tuple = setting((False, True), "Bottleneck stride placements to try.")
-    width_multiplier: tuple = setting((1.0, 2.0), "min,max width multiplier (step 0.5).")
-    learning_rate: tuple = setting((0.01, 0.3), "min,max learning rate (log scale).")
-    momentum: tuple = setting((0.85, 0.95), "min,max momentum.")
-    weight_decay: tuple = setting((1e-5, 1e-3), "min,max weight decay (log scale).")
-    label_smoothing: tuple = setting((0.0, 0.1), "min,max label smoothing.")
-    augmentation: tuple = setting((True, False), "Augmentation on and/or off.")
-
-    def validate(self) -> None:
-        """Raise a ValueError for an empty or inverted range or an unknown choice."""
-        for name in ("cifar_n", "width_multiplier", "learning_rate", "momentum", "weight_decay",
-                     "label_smoothing"):
-            value = getattr(self, name)
-            if len(value) != 2 or value[0] > value[1]:
-                raise ValueError(f"--{name} takes min,max: {name} must be a (min, max) range with min <= max. "
-                                 f"Received: {name}={value}")
-        for name in ("learning_rate", "weight_decay"):
-            if getattr(self, name)[0] <= 0:
-                raise ValueError(f"{name} is searched on a log scale: min must be > 0. "
-                                 f"Received: {name}={getattr(self, name)}")
-        if self.cifar_n[0] < 1:
-            raise ValueError(f"cifar_n must be >= 1 (depth 6n+2 >= 8). Received: cifar_n={self.cifar_n}")
-        if self.width_multiplier[0] <= 0:
-            raise ValueError(f"width_multiplier must be > 0. Received: width_multiplier={self.width_multiplier}")
-        for name in ("families", "imagenet_depths", "shortcuts", "stride_in_1x1", "augmentation"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} is empty: give at least one choice.")
-        bad = [f for f in self.families if f not in FAMILIES]
-        if bad:
-            raise ValueError(f"Unknown families {bad}; known: {', '.join(FAMILIES)}")
-        bad = [d for d in self.imagenet_depths if d not in specs.IMAGENET_DEPTHS]
-        if bad:
-            raise ValueError(f"Unknown ImageNet depths {bad}; known: {sorted(specs.IMAGENET_DEPTHS)}")
-        bad = [s for s in self.shortcuts if s not in specs.SHORTCUT_OPTIONS]
-        if bad:
-            raise ValueError(f"Unknown shortcut options {bad}; known: A, B, C")
-
-    def for_image_size(self, side: int) -> "SearchSpace":
-        """Drop the ImageNet family for images below its 32-pixel minimum."""
-        if side < 32 and "imagenet" in self.families:
-            if self.families == ("imagenet",):
-                raise ValueError(f"The ImageNet nets need images of >= 32 px; these are {side} px. "
-                                 "Search the cifar family or pass --image_size=32.")
-            return dataclasses.replace(self, families=tuple(f for f in self.families if f != "imagenet"))
-        return self
-
-
-@dataclasses.dataclass
-class TuneConfig(RunSettings):
-    """A search; `scripts/tune.py` fills it from flags (the space's flags from `SearchSpace`)."""
-
-    batch_size: int = setting(128, "Global batch size.", check=at_least(1))
-    epochs: int = setting(3, "Epochs per trial (hyperband: the most any trial gets).", check=at_least(1))
-    tuner: str = setting("random", "keras-tuner algorithm.", choices=TUNERS)
-    max_trials: int = setting(10, "Trials to run (random, bayesian).", check=at_least(1))
-    executions_per_trial: int = setting(1, "Models trained per trial (scores averaged).", check=at_least(1))
-    objective: str = setting("val_accuracy", "What the search maximises or minimises.",
-                             choices=tuple(OBJECTIVES))
-    dtype: str = setting("auto", "Each trial's dtype policy, as scripts/train.py's --dtype: auto is measured on "
-                         "the trial's own model (trials of 200 steps or more), cached per network.",
-                         choices=precision.DTYPES)
-    xla: str = setting("auto", "Each trial's XLA compilation, as scripts/train.py's --xla.",
-                       choices=precision.XLA_MODES)
-    trial_retries: int = setting(1, "Times a trial is run again when its worker is lost or it fails.",
-                                 check=at_least(0))
-    workers: int = setting(0, "Worker processes to start on this machine, each on its share of the cores (or of "
-                           "the GPUs), running trials for this search's chief; 0 runs every trial in this process.",
-                           check=at_least(0))
-    role: Optional[str] = setting(None, "chief: serve the search at --oracle to workers on other machines (and to "
-                                  "--workers here); worker: run trials for the chief at --oracle. Default: from "
-                                  "keras-tuner's KERASTUNER_* variables where they are set, else a chief on "
-                                  "127.0.0.1 for --workers.", choices=search_cluster.ROLES)
-    oracle: Optional[str] = setting(None, "HOST:PORT the chief serves on (--role=chief) or a worker reaches "
-                                    "(--role=worker).")
-    worker_id: Optional[str] = setting(None, "This worker's id (--role=worker; default the host name). A worker "
-                                       "relaunched with the same id takes back the trial it was running.")
-    worker_timeout: float = setting(60.0, "Seconds a worker may stay silent (it calls every 2 s) before the chief "
-                                    "gives its trial to another worker.", check=positive)
-    chief_timeout: float = setting(600.0, "Seconds a worker waits for its chief to answer (at its start, or while a "
-                                   "killed chief is relaunched) before it stops.", check=positive)
-    space: SearchSpace = dataclasses.field(default_factory=SearchSpace, metadata=dict(flag=False))
-
-    def __post_init__(self):
-        if self.model_dir is None:
-            self.model_dir = f"runs/tune_{self.dataset}"
-
-    def identity(self) -> dict:
-        """The settings that shape the search's trials: a relaunch must match them to resume it.
-
-        --max_trials is left out: a relaunch may extend a search; so are the
-        workers and their roles, which share out the same trials.
-        """
-        return dict(
-            dataset=self.dataset, tuner=self.tuner, batch_size=self.batch_size, epochs=self.epochs,
-            executions_per_trial=self.executions_per_trial, objective=self.objective, seed=self.seed,
-            validation_split=self.validation_split, max_train_examples=self.max_train_examples,
-            max_test_examples=self.max_test_examples,
-            **{f"space.{k}": list(v) if isinstance(v, tuple) else v
-               for k, v in dataclasses.asdict(self.space).items()})
 
 
 def _range(hp, name, bounds, **kwargs):
@@ -233,7 +113,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
                                   dtype=candidate.dtype, data_format="channels_last")  # the pipelines are NHWC
             optimizer = keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(lr, self.total_steps),
                                              momentum=momentum, nesterov=True)
-            return recipes.compile_model(model, optimizer, weight_decay, smoothing, candidate.xla)
+            return optimizers.compile_model(model, optimizer, weight_decay, smoothing, candidate.xla)
 
         return make(self._configuration(make, dict(model=name, shortcut=shortcut, stride_in_1x1=stride_in_1x1,
                                                    width_multiplier=width)))

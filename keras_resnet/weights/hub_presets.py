@@ -24,6 +24,7 @@ from typing import Optional, Union
 import keras
 import numpy as np
 
+from keras_resnet import extras
 from keras_resnet.arch import specs as specs_lib
 from keras_resnet.arch.layers import CLASSIFIER, NORMALIZATIONS, PREPROCESSING, InputNormalization, MeanSubtraction
 from keras_resnet.arch.specs import BASIC, ResNetSpec
@@ -184,6 +185,14 @@ def _read_json(directory: str, name: str) -> Optional[dict]:
             return json.load(f)
     except (OSError, ValueError) as error:
         raise ValueError(f"{path!r} is not readable JSON ({error}): a damaged keras-hub preset?") from None
+
+
+def _keras_hub(feature: str):
+    """keras_hub, imported only by those who use a preset (8 s of imports), or a one-line `MissingExtraError`."""
+    extras.require(feature, "hub", extras.EXTRA_MODULES["hub"])
+    import keras_hub
+
+    return keras_hub
 
 
 def read_preset(directory: Union[str, os.PathLike]) -> Preset:
@@ -353,7 +362,7 @@ def import_preset(model: keras.Model, preset: Union[str, os.PathLike, Preset], *
     if head and preset.pooling != "avg":
         raise ValueError(f"{directory!r}'s classifier pools with {preset.pooling!r}; keras_resnet's top averages: "
                          "build the model with include_top=False (and pooling='max') for its backbone.")
-    import keras_hub  # 8 s of imports, paid only by those who use a preset
+    keras_hub = _keras_hub(f"weights={directory!r} (a keras-hub preset)")
 
     if head:
         classifier = keras_hub.models.ImageClassifier.from_preset(directory)
@@ -420,8 +429,7 @@ def save_preset(model: keras.Model, directory: Union[str, os.PathLike]) -> str:
     if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
         raise ValueError(f"{directory!r} exists and is not an empty directory: name a new one, so that no preset "
                          "is overwritten.")
-    import keras_hub
-
+    keras_hub = _keras_hub("save_preset")
     backbone = keras_hub.models.ResNetBackbone(**config, image_shape=(None, None, identity["channels"]),
                                                dtype=model.dtype_policy.variable_dtype)
     classifier = None

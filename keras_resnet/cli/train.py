@@ -1,0 +1,43 @@
+"""`keras-resnet train`: train a ResNet, evaluate it, and with --export_dir export and verify it.
+
+Every flag is a field of `keras_resnet.train.config.TrainConfig` or of
+`keras_resnet.export.config.ExportConfig`. A relaunch with the same flags and
+--model_dir resumes from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from keras_resnet import cli
+from keras_resnet.cli import flags
+from keras_resnet.export.config import ExportConfig
+from keras_resnet.train.config import TrainConfig
+
+SUMMARY = "Train a ResNet on a data set, evaluate it, and optionally export it."
+EXAMPLE = "keras-resnet train --model=resnet20 --dataset=fashion_mnist --epochs=16 --export_dir=saved_models"
+ERRORS = (ValueError, FloatingPointError, RuntimeError)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    groups = {}
+    flags.add_settings(parser, TrainConfig, groups=groups)
+    flags.add_settings(parser, ExportConfig, groups=groups)
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = flags.settings_from(args, TrainConfig)
+    export = flags.settings_from(args, ExportConfig)
+    if export.export_dir:
+        export.validate()  # before TensorFlow and training: a bad export flag or a missing extra costs nothing
+    cli.import_tensorflow()
+    from keras_resnet.export import exporter
+    from keras_resnet.train import reports, training
+
+    result = training.train(settings)  # validates every flag before any work
+    print(reports.training_summary(settings.model, settings.dataset, result))
+    if export.export_dir:
+        with cli.native_stderr_silenced():  # LiteRT's converter and interpreter print from C++
+            exported = exporter.export_model(settings.model_dir, export.export_dir, **export.options())
+        print(exporter.format_reports(exported))
+    return 0
