@@ -68,7 +68,8 @@ def test_the_readme_is_a_short_page_for_users():
     assert len(lines) <= 300
     assert not re.search(r"\bissues? \d+|#\d+\b", readme)  # issue numbers belong in commit messages
     first_screen = "\n".join(lines[:40])
-    assert "pip install -e ." in first_screen and 'weights="imagenet"' in first_screen
+    assert "pip install resnet-keras" in first_screen and 'pip install -e ".[all]"' in first_screen
+    assert 'weights="imagenet"' in first_screen
     assert "include_top=False" in first_screen and "scripts/setup.sh" in first_screen
     # Every local link resolves.
     for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme):

@@ -19,12 +19,15 @@ ERRORS = (ValueError, FloatingPointError, RuntimeError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", choices=EXPERIMENTS, metavar="EXPERIMENT",
-                        help=f"One of {', '.join(EXPERIMENTS)}.")
+    parser.add_argument("experiment", nargs="?", metavar="EXPERIMENT", help=f"One of {', '.join(EXPERIMENTS)}.")
     flags.add_settings(parser, ReproduceConfig, default_group="experiment")
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.experiment not in EXPERIMENTS:
+        given = args.experiment or "nothing"
+        raise ValueError(f"Name one experiment: {', '.join(EXPERIMENTS)} (e.g. keras-resnet reproduce degradation). "
+                         f"Received: {given}{flags.suggest(given, EXPERIMENTS)}")
     settings = flags.settings_from(args, ReproduceConfig, experiment=args.experiment)
     cli.import_tensorflow()
     from keras_resnet.research import experiments
