@@ -102,8 +102,13 @@ def test_a_keras_hub_preset_imports_exactly_and_saves_back_as_one_keras_hub_load
         expected = infer(hub, normalised(x))
         assert relative_diff(infer(ours, normalised(x)), expected) <= 1e-4
 
-    keras_resnet.save_preset(ours, back)
+    previous = os.umask(0o022)
+    try:
+        keras_resnet.save_preset(ours, back)
+    finally:
+        os.umask(previous)
     assert json.load(open(os.path.join(back, "config.json")))["class_name"] == "ResNetBackbone"
+    assert os.stat(back).st_mode & 0o777 == 0o755  # the umask's, not mkdtemp's 0700: other users load it
     if classifier:  # the task holds the backbone: one load checks both, and the preprocessor saved with them
         loaded = keras_hub.models.ImageClassifier.from_preset(back)
         assert relative_diff(infer(loaded, loaded.preprocessor.image_converter(x)), expected) <= 1e-4
@@ -199,3 +204,21 @@ def test_convert_needs_a_model_unless_the_source_is_a_preset(tmp_path):
     source.write_bytes(b"\x80\x02}q\x00.")
     with pytest.raises(ValueError, match="model is needed for .*only a keras-hub preset names its own network"):
         convert.convert(str(source), None, str(tmp_path / "x.weights.h5"))
+
+
+@pytest.mark.parametrize("file_name, registered", [("config.json", "keras_hub>GemmaBackbone"),
+                                                   ("task.json", "keras_hub>GemmaCausalLM")])
+def test_a_preset_registered_as_another_class_is_refused_before_keras_hub_builds_it(tmp_path, file_name,
+                                                                                      registered):
+    """keras-hub builds from registered_name: a ResNetBackbone class_name beside another class's registered_name
+    used to build a GemmaBackbone before failing."""
+    ours = {"config.json": ("ResNetBackbone", {}), "task.json": ("ResNetImageClassifier", {"num_classes": 3})}
+    for name, (class_name, config) in ours.items():
+        values = {"class_name": class_name, "registered_name": f"keras_hub>{class_name}", "config": config}
+        if name == file_name:
+            values["registered_name"] = registered
+        (tmp_path / name).write_text(json.dumps(values))
+    with pytest.raises(ValueError, match=f"is a keras-hub preset of '{registered}' \\({file_name}\\), not of a "):
+        hub_presets.read_preset(str(tmp_path))
+    with pytest.raises(ValueError, match="keras_resnet imports ResNet presets only"):
+        keras_resnet.build("resnet18", weights=str(tmp_path))

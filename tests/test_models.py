@@ -486,6 +486,39 @@ def test_a_saved_model_is_its_spec_and_options(tmp_path):
     assert json.loads(json.dumps(loaded.get_config())) == json.loads(json.dumps(config))
 
 
+def _edited_copy(source, target, edit):
+    import zipfile
+
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for item in original.infolist():
+            data = original.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            copy.writestr(item, data)
+    return str(target)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["config"]["spec"]["stages"][0].update(filters=300_000),
+     r"asks for stage filters=300000, over the 8192 that bounds a spec read from a file"),
+    (lambda c: c["config"]["spec"]["stages"][0].update(blocks=200_000),
+     r"asks for stage blocks=200000, over the 4096"),
+    (lambda c: c["config"]["spec"].pop("stages"), r"The network's spec is malformed \(KeyError: 'stages'\)"),
+    (lambda c: c.update(class_name="NoSuchNet", registered_name="elsewhere>NoSuchNet"),
+     r"Could not locate class 'NoSuchNet'.*\(a model of another package, or of a keras_resnet newer than this one\)$"),
+])
+def test_a_crafted_keras_file_is_refused_before_anything_is_built(tmp_path, edit, message):
+    """A [3,3,300000,300000] kernel or 200,000 blocks used to be allocated or built for minutes; Keras's TypeError
+    for an unknown class came through where a ValueError is documented."""
+    path = str(tmp_path / "net.keras")
+    keras_resnet.build("resnet8", input_shape=(16, 16, 1), classes=3).save(path)
+    crafted = _edited_copy(path, tmp_path / "crafted.keras", edit)
+    with pytest.raises(ValueError, match=f"^Could not load '{crafted}': .*{message}"):
+        keras_resnet.load_model(crafted)
+
+
 def test_the_model_owns_its_dtype_and_a_float32_copy_is_a_rebuild():
     before = keras.config.dtype_policy().name
     model = keras_resnet.build("resnet8", dtype="mixed_bfloat16")

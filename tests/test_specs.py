@@ -151,3 +151,9 @@ def test_every_network_has_one_family():
                                   "resnet50v2", "preact_resnet164", "wrn28_10", "seresnet50", "seresnext50_32x4d")] == [
         "resnet", "plain", "resnext", "wide", "resnet_d", "preact", "preact", "wrn", "resnet", "resnext"]
     assert set(families.values()) == {"plain", "resnet", "resnext", "wide", "resnet_d", "preact", "wrn"}
+
+
+def test_every_network_of_the_table_is_within_the_bounds_of_a_spec_read_from_a_file():
+    for name in specs.list_models():
+        specs.check_bounds(specs.get_spec(name))
+    specs.check_bounds(specs.get_spec("resnet", depth=2000))  # 333 blocks a stage

@@ -190,11 +190,17 @@ def _as_spec(spec) -> ResNetSpec:
         return spec
     if isinstance(spec, str):
         return specs_lib.get_spec(spec)
-    if isinstance(spec, dict):
+    if isinstance(spec, dict):  # from a file (a .keras model's config): bounded before anything is built
         values = dict(spec)
-        values["stages"] = tuple(specs_lib.Stage(**s) for s in values["stages"])
-        values["input_shape"] = tuple(values["input_shape"])
-        return ResNetSpec(**values)
+        try:
+            values["stages"] = tuple(specs_lib.Stage(**s) for s in values["stages"])
+            values["input_shape"] = tuple(values["input_shape"])
+            spec = ResNetSpec(**values)
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"The network's spec is malformed ({type(error).__name__}: {error}): the file is damaged "
+                             "or not one of ours.") from None
+        specs_lib.check_bounds(spec)
+        return spec
     raise ValueError(f"spec must be a ResNetSpec, its dict or a model name. Received: spec={spec!r}")
 
 

@@ -426,6 +426,50 @@ def _named_specs() -> dict:
 MODEL_SPECS = _named_specs()
 MODEL_SPECS.update({name: se_spec(name) for name in SE_NETS})
 
+# Bounds on a spec read from a file (a .keras model's config): generous beside every published ResNet (at most 2,048
+# filters a stage before expansion, 999 blocks in preact_resnet1001, 4 stages), so a crafted file cannot ask a
+# build for terabytes or hours.
+SPEC_BOUNDS = dict(stages=8, filters=8192, blocks=4096, stride=4, groups=1024, width_per_group=8192,
+                   stem_filters=8192, widen_factor=64, classes=100_000, channels=64, side=8192)
+
+
+def check_bounds(spec: "ResNetSpec") -> None:
+    """Refuse a spec outside `SPEC_BOUNDS`, before anything is built.
+
+    Raises:
+        ValueError: naming the field, its value and the bound.
+    """
+    bounds = SPEC_BOUNDS
+
+    def refuse(field, value, bound):
+        raise ValueError(f"The network's spec asks for {field}={value}, over the {bound} that bounds a spec read from "
+                         f"a file (every published ResNet is far within it): the file is damaged or not one of ours.")
+
+    stages = tuple(spec.stages)
+    if not 1 <= len(stages) <= bounds["stages"]:
+        refuse("stages", len(stages), bounds["stages"])
+    for stage in stages:
+        for field in ("filters", "blocks", "stride"):
+            value = getattr(stage, field)
+            if not isinstance(value, int) or not 1 <= value <= bounds[field]:
+                refuse(f"stage {field}", value, bounds[field])
+    total = sum(stage.blocks for stage in stages)
+    if total > bounds["blocks"]:
+        refuse("blocks", total, bounds["blocks"])
+    for field in ("groups", "width_per_group", "stem_filters", "classes"):
+        value = getattr(spec, field)
+        if not isinstance(value, int) or not 1 <= value <= bounds[field]:
+            refuse(field, value, bounds[field])
+    if spec.widen_factor is not None and not 1 <= spec.widen_factor <= bounds["widen_factor"]:
+        refuse("widen_factor", spec.widen_factor, bounds["widen_factor"])
+    *sides, channels = tuple(spec.input_shape)
+    if not (isinstance(channels, int) and 1 <= channels <= bounds["channels"]):
+        refuse("channels", channels, bounds["channels"])
+    for side in sides:
+        if side is not None and not 1 <= side <= bounds["side"]:
+            refuse("input side", side, bounds["side"])
+
+
 # What `family` returns, for a family's flag choices.
 FAMILY_NAMES = ("plain", "resnet", "resnext", "wide", "resnet_d", "preact", "wrn")
 

@@ -93,7 +93,8 @@ def load_model(path: str, **kwargs: Any) -> keras.Model:
     """`keras.saving.load_model` with a clear error for a missing or damaged file.
 
     Raises:
-        ValueError: the file is missing, not a .keras archive, or truncated.
+        ValueError: the file is missing, not a .keras archive, truncated, names a class that is not registered,
+            or holds a network spec outside `keras_resnet.arch.specs.SPEC_BOUNDS`.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -106,6 +107,13 @@ def load_model(path: str, **kwargs: Any) -> keras.Model:
         return keras.saving.load_model(path, **kwargs)
     except (OSError, zipfile.BadZipFile, KeyError, EOFError) as error:
         raise ValueError(f"Could not load {path!r}: {error}") from error
+    except TypeError as error:  # Keras's "Could not locate class ...": a class nobody registered
+        reason = str(error).strip().split(" Full object config")[0].splitlines()[0] if str(error).strip() else \
+            "TypeError"
+        raise ValueError(f"Could not load {path!r}: {reason} (a model of another package, or of a keras_resnet "
+                         "newer than this one)") from None
+    except ValueError as error:  # a spec out of bounds, or malformed (`builder._as_spec`)
+        raise ValueError(f"Could not load {path!r}: {error}") from None
 
 
 def freeze_choices(spec: ResNetSpec) -> tuple:

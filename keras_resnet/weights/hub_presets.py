@@ -28,7 +28,7 @@ from keras_resnet import extras
 from keras_resnet.arch import specs as specs_lib
 from keras_resnet.arch.layers import CLASSIFIER, NORMALIZATIONS, PREPROCESSING, InputNormalization, MeanSubtraction
 from keras_resnet.arch.specs import BASIC, ResNetSpec
-from keras_resnet.files import TMP_PREFIX
+from keras_resnet.files import TMP_PREFIX, dir_mode
 from keras_resnet.weights.files import natural_order
 
 CONFIG_FILE = "config.json"  # the backbone's config: what makes a directory a preset
@@ -36,6 +36,9 @@ TASK_FILE = "task.json"  # a classifier preset's task
 PREPROCESSOR_FILE = "preprocessor.json"
 CONVERTER_FILE = "image_converter.json"
 BACKBONE_CLASS = "ResNetBackbone"
+TASK_CLASS = "ResNetImageClassifier"
+PREPROCESSOR_CLASS = "ResNetImageClassifierPreprocessor"
+CONVERTER_CLASS = "ResNetImageConverter"
 HUB_CLASSIFIER = "predictions"  # keras-hub's ImageClassifier's dense layer
 
 # The architecture fields of a ResNetBackbone config, compared in this order.
@@ -207,10 +210,20 @@ def read_preset(directory: Union[str, os.PathLike]) -> Preset:
     config = _read_json(directory, CONFIG_FILE)
     if config is None:
         raise ValueError(f"{directory!r} is not a keras-hub preset: it has no {CONFIG_FILE}.")
-    if config.get("class_name") != BACKBONE_CLASS:
-        raise ValueError(f"{directory!r} is a keras-hub preset of {config.get('class_name')!r}, not of a "
-                         f"{BACKBONE_CLASS}: keras_resnet imports ResNet presets only.")
-    task = (_read_json(directory, TASK_FILE) or {}).get("config", {})
+    # keras-hub builds each object from its registered_name, so that is checked too, not the class_name alone.
+    named = {CONFIG_FILE: (config, BACKBONE_CLASS)}
+    for file_name, expected in ((TASK_FILE, TASK_CLASS), (PREPROCESSOR_FILE, PREPROCESSOR_CLASS),
+                                (CONVERTER_FILE, CONVERTER_CLASS)):
+        values = _read_json(directory, file_name)
+        if values is not None:
+            named[file_name] = (values, expected)
+    for file_name, (values, expected) in named.items():
+        names = {values.get("class_name"), values.get("registered_name") or f"keras_hub>{expected}"}
+        if names != {expected, f"keras_hub>{expected}"}:
+            theirs = values.get("registered_name") or values.get("class_name")
+            raise ValueError(f"{directory!r} is a keras-hub preset of {theirs!r} ({file_name}), not of a "
+                             f"{expected}: keras_resnet imports ResNet presets only.")
+    task = named.get(TASK_FILE, ({}, None))[0].get("config", {})
     return Preset(directory, config.get("config", {}), task.get("num_classes"), task.get("pooling"),
                   _preset_preprocessing(directory))
 
@@ -453,6 +466,7 @@ def save_preset(model: keras.Model, directory: Union[str, os.PathLike]) -> str:
             keras_hub.layers.ResNetImageConverter(**converter_arguments).save_to_preset(tmp)
         if os.path.isdir(directory):
             os.rmdir(directory)  # empty, checked above
+        os.chmod(tmp, dir_mode())  # mkdtemp's 0700 would hide the preset from other users
         os.rename(tmp, directory)
     finally:
         if os.path.exists(tmp):

@@ -15,10 +15,12 @@ storages' bytes, in one stream) is read the same way.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import io
 import os
 import pickle
+import threading
 import zipfile
 from typing import Any, Dict, Optional
 
@@ -42,6 +44,12 @@ _DTYPES = {
     "half": "float16", "bfloat16": "bfloat16", "int64": "int64", "long": "int64", "int32": "int32", "int": "int32",
     "int16": "int16", "short": "int16", "int8": "int8", "uint8": "uint8", "bool": "bool",
 }
+
+
+# What a checkpoint may ask this reader for: the tensors it decodes, all together (the largest published ResNet,
+# wide_resnet101_2, holds 0.5 GB), and the depth of its nested containers (a state dict nests two or three deep).
+MAX_BYTES = 4 * 2**30
+MAX_DEPTH = 64
 
 
 def _numpy_dtype(name: str) -> np.dtype:
@@ -79,9 +87,41 @@ def _rebuild_tensor(storage: np.ndarray, offset: int, size, stride, *_: Any) -> 
     if last >= storage.size:
         raise pickle.UnpicklingError(f"a tensor of size {size}, stride {stride} and offset {offset} reaches element "
                                      f"{last} of a storage of {storage.size}")
+    numel = int(np.prod(size, dtype=object))
+    if numel > storage.size - offset:
+        # Only a view that repeats elements (a stride of 0) is larger than its storage: a state dict saves none,
+        # and copying one could ask for far more memory than the file holds.
+        raise pickle.UnpicklingError(f"a tensor of size {size} and stride {stride} repeats the {storage.size} "
+                                     f"elements of its storage to {numel}")
+    _Budget.take(numel * storage.itemsize)
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
                                            strides=tuple(s * storage.itemsize for s in stride), writeable=False)
     return np.array(view, order="C")
+
+
+class _Budget:
+    """The bytes a read may still decode (`MAX_BYTES`), for the read under way in this thread."""
+
+    _local = threading.local()
+
+    @classmethod
+    @contextlib.contextmanager
+    def of(cls, limit: int):
+        cls._local.left = limit
+        try:
+            yield
+        finally:
+            cls._local.left = None
+
+    @classmethod
+    def take(cls, size: int) -> None:
+        left = getattr(cls._local, "left", None)
+        if left is None:
+            return
+        if size > left:
+            raise pickle.UnpicklingError(f"its tensors need more than {MAX_BYTES / 2**30:g} GiB (this reader's cap; "
+                                         "the largest published ResNet needs 0.5 GiB)")
+        cls._local.left = left - size
 
 
 def _rebuild_tensor_v3(storage: np.ndarray, offset: int, size, stride, requires_grad, hooks, dtype: _Kind,
@@ -143,7 +183,13 @@ class StateDictUnpickler(pickle.Unpickler):
         key = str(key)
         if key not in self.storages:
             dtype = _numpy_dtype(kind.dtype).newbyteorder("<" if self.byteorder == "little" else ">")
-            data = self.archive.read(f"{self.prefix}data/{key}")
+            name = f"{self.prefix}data/{key}"
+            size = self.archive.getinfo(name).file_size
+            if size > MAX_BYTES:  # the zip header's size, which its decompression is held to
+                raise pickle.UnpicklingError(f"storage {key} inflates to {size:,} bytes, over this reader's cap of "
+                                             f"{MAX_BYTES / 2**30:g} GiB")
+            _Budget.take(size)
+            data = self.archive.read(name)
             storage = np.frombuffer(data, dtype=dtype)
             if storage.size < int(numel):
                 raise pickle.UnpicklingError(f"storage {key} holds {storage.size} elements, not {numel}")
@@ -188,10 +234,15 @@ def _read_legacy(path: str) -> Any:
         result = unpickler.load()
         keys = [str(key) for key in _PlainUnpickler(f).load()]
         storages = {}
+        left = os.fstat(f.fileno()).st_size
         for key in keys:
+            if key not in unpickler.pending:
+                raise pickle.UnpicklingError(f"storage {key} is listed but no tensor uses it")
             pending = unpickler.pending[key]
             numel = int(np.frombuffer(f.read(8), "<i8" if little else ">i8")[0])
             dtype = _numpy_dtype(pending.dtype).newbyteorder("<" if little else ">")
+            if not 0 <= numel * dtype.itemsize <= left - f.tell():
+                raise EOFError(f"storage {key} claims {numel} elements, more than the file holds")
             data = f.read(numel * dtype.itemsize)
             if len(data) != numel * dtype.itemsize:
                 raise EOFError(f"storage {key} is cut short")
@@ -199,20 +250,33 @@ def _read_legacy(path: str) -> Any:
     return _resolve(result, storages)
 
 
-def _resolve(value: Any, storages: Dict[str, np.ndarray]) -> Any:
-    """`value` with every pending tensor of a legacy file built from its storage."""
+def _resolve(value: Any, storages: Dict[str, np.ndarray], done: Optional[dict] = None, depth: int = 0) -> Any:
+    """`value` with every pending tensor of a legacy file built from its storage.
+
+    An object the pickle shares is resolved once and shared again (a "billion
+    laughs" of shared lists is not expanded), and nesting is bounded.
+    """
+    done = {} if done is None else done
+    if depth > MAX_DEPTH:
+        raise pickle.UnpicklingError(f"it nests containers deeper than {MAX_DEPTH} (a state dict nests two or three)")
+    if id(value) in done:
+        return done[id(value)]
     if isinstance(value, _Pending):
         if not value.tensor:
             raise pickle.UnpicklingError(f"storage {value.key} is used outside a tensor")
-        return _rebuild_tensor(storages[value.key], *value.tensor)
-    if isinstance(value, dict):
-        resolved = type(value)((k, _resolve(v, storages)) for k, v in value.items())
+        if value.key not in storages:
+            raise pickle.UnpicklingError(f"storage {value.key} is used but not stored")
+        resolved = _rebuild_tensor(storages[value.key], *value.tensor)
+    elif isinstance(value, dict):
+        resolved = type(value)((k, _resolve(v, storages, done, depth + 1)) for k, v in value.items())
         if hasattr(value, "__dict__"):
             resolved.__dict__.update(value.__dict__)
-        return resolved
-    if isinstance(value, (list, tuple)):
-        return type(value)(_resolve(v, storages) for v in value)
-    return value
+    elif isinstance(value, (list, tuple)):
+        resolved = type(value)(_resolve(v, storages, done, depth + 1) for v in value)
+    else:
+        return value
+    done[id(value)] = resolved
+    return resolved
 
 
 def is_legacy(path: str) -> bool:
@@ -233,23 +297,32 @@ def read_state_dict(path: str) -> Any:
     """
     path = os.fspath(path)
     try:
-        if is_legacy(path):
-            return _read_legacy(path)
-        with zipfile.ZipFile(path) as archive:
-            pickles = [n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
-            if len(pickles) != 1:
-                raise ValueError(f"{path!r} is a zip archive but not a torch checkpoint (no single data.pkl).")
-            prefix = pickles[0][:-len("data.pkl")]
-            byteorder = "little"
-            if f"{prefix}byteorder" in archive.namelist():
-                byteorder = archive.read(f"{prefix}byteorder").decode().strip()
-                if byteorder not in ("little", "big"):
-                    raise ValueError(f"{path!r} declares an unknown byte order {byteorder!r}.")
-            unpickler = StateDictUnpickler(io.BytesIO(archive.read(pickles[0])), archive, prefix, byteorder)
-            return unpickler.load()
+        with _Budget.of(MAX_BYTES):
+            return _read(path)
     except pickle.UnpicklingError as error:
         raise ValueError(f"{path!r} was refused: {error}.") from None
+    except RecursionError:
+        raise ValueError(f"{path!r} was refused: it nests containers too deep for a state dict.") from None
     except (zipfile.BadZipFile, KeyError, EOFError, OSError, TypeError, ValueError) as error:
         if isinstance(error, ValueError) and str(error).startswith(repr(path)):
             raise
         raise ValueError(f"{path!r} is not a readable torch checkpoint (truncated or damaged): {error}") from None
+
+
+def _read(path: str) -> Any:
+    if is_legacy(path):
+        return _read_legacy(path)
+    with zipfile.ZipFile(path) as archive:
+        pickles = [n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+        if len(pickles) != 1:
+            raise ValueError(f"{path!r} is a zip archive but not a torch checkpoint (no single data.pkl).")
+        prefix = pickles[0][:-len("data.pkl")]
+        byteorder = "little"
+        if f"{prefix}byteorder" in archive.namelist():
+            byteorder = archive.read(f"{prefix}byteorder").decode().strip()
+            if byteorder not in ("little", "big"):
+                raise ValueError(f"{path!r} declares an unknown byte order {byteorder!r}.")
+        if archive.getinfo(pickles[0]).file_size > MAX_BYTES:
+            raise pickle.UnpicklingError(f"its data.pkl inflates past {MAX_BYTES / 2**30:g} GiB")
+        unpickler = StateDictUnpickler(io.BytesIO(archive.read(pickles[0])), archive, prefix, byteorder)
+        return _resolve(unpickler.load(), {})
