@@ -10,11 +10,13 @@ import contextlib
 import glob
 import json
 import os
+import shutil
 import tempfile
 from typing import Any, Optional, Sequence
 
 LABELS_FILE = "labels.txt"  # class names, one a line, line i = class id i: runs, exports, apps
 TMP_PREFIX = ".tmp-"
+OLD_PREFIX = ".old-"  # a published folder being replaced (`staged_dir`)
 LOCK_FILE = ".lock"
 
 
@@ -43,18 +45,30 @@ def check_writable_dir(path: str, flag: str, given: Optional[str] = None) -> Non
         raise ValueError(f"{named}: {existing!r} is not writable by this user.")
 
 
-def file_mode() -> int:
-    """The mode a new file gets from this process's umask (0644 under 022), as `open` gives it."""
+def _umask() -> int:
     try:
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
+                    return int(line.split()[1], 8)
     except OSError:
         pass
     mask = os.umask(0o022)  # elsewhere the umask is read by setting it
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets from this process's umask (0644 under 022), as `open` gives it."""
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    """The mode a new directory gets from this process's umask (0755 under 022), as `os.makedirs` gives it.
+
+    A directory made by `tempfile.mkdtemp` (0700) and published by a rename takes this first.
+    """
+    return 0o777 & ~_umask()
 
 
 @contextlib.contextmanager
@@ -103,12 +117,49 @@ def write_json(path: str, value: Any) -> str:
 
 
 def remove_leftovers(directory: str) -> list:
-    """Delete the temporary files a killed writer left in `directory`; returns them."""
-    found = sorted(glob.glob(os.path.join(directory, TMP_PREFIX + "*")))
+    """Delete the temporary files and staging directories a killed writer left in `directory`; returns them."""
+    found = sorted(glob.glob(os.path.join(directory, TMP_PREFIX + "*")) + glob.glob(os.path.join(directory, OLD_PREFIX + "*")))
     for path in found:
-        if os.path.isfile(path):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
             os.remove(path)
     return found
+
+
+@contextlib.contextmanager
+def staged_dir(final: str):
+    """Yield an empty staging directory beside `final`; on success it replaces `final`, whole.
+
+    For what is published as a folder of files that belong together (an
+    export format's files and their labels): an exception, a full disk or a
+    kill before the end leaves `final` as it was (a killed writer's staging
+    folder is removed by the next one). An `OSError` that names no file (a full
+    disk in a library's writer) is raised naming `final`.
+    """
+    final = os.path.abspath(final)
+    parent = os.path.dirname(final)
+    os.makedirs(parent, exist_ok=True)
+    remove_leftovers(parent)
+    staging = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.path.basename(final)}-", dir=parent)
+    try:
+        try:
+            yield staging
+        except OSError as error:
+            if error.filename is None:
+                raise OSError(error.errno, error.strerror or str(error), final) from error
+            raise
+        os.chmod(staging, dir_mode())  # mkdtemp's 0700 would hide the folder from other users
+        if os.path.exists(final):
+            old = tempfile.mkdtemp(prefix=f"{OLD_PREFIX}{os.path.basename(final)}-", dir=parent)
+            os.rename(final, os.path.join(old, "previous"))
+            os.rename(staging, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, final)
+    finally:
+        if os.path.exists(staging):
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 class DirectoryLock:

@@ -276,7 +276,7 @@ def test_rest_and_grpc_requests_follow_tf_serving_formats(run):
     rest_response = {"predictions": [
         {"labels": [l.decode() for l in out["labels"][i].numpy()], "scores": out["scores"][i].numpy().tolist()}
         for i in range(2)]}
-    parsed_rest = serving.parse_rest_response(json.loads(json.dumps(rest_response)))
+    parsed_rest = serving.parse_rest_response(json.loads(json.dumps(rest_response)), 2)
 
     request = serving.grpc_request("resnet8", images)
     assert request.model_spec.name == "resnet8" and request.model_spec.signature_name == "serving_bytes"
@@ -284,7 +284,7 @@ def test_rest_and_grpc_requests_follow_tf_serving_formats(run):
     response = predict_pb2.PredictResponse()
     for key in ("labels", "scores"):
         response.outputs[key].CopyFrom(tf.make_tensor_proto(out[key].numpy()))
-    parsed_grpc = serving.parse_grpc_response(predict_pb2.PredictResponse.FromString(response.SerializeToString()))
+    parsed_grpc = serving.parse_grpc_response(predict_pb2.PredictResponse.FromString(response.SerializeToString()), 2)
     assert [p[0] for p in parsed_rest] == [p[0] for p in parsed_grpc]
     assert parsed_grpc[0][1] == pytest.approx(parsed_rest[0][1])
 
@@ -296,7 +296,7 @@ def test_rest_client_reports_an_unreachable_server():
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens on this loopback port now
-    with pytest.raises(OSError):
+    with pytest.raises(ValueError, match=f"TF Serving at http://127.0.0.1:{port} could not be reached"):
         predict.predict_rest(f"http://127.0.0.1:{port}", "resnet8", [png(np.zeros((4, 4, 1)))], timeout=5)
 
 

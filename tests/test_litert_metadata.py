@@ -189,3 +189,29 @@ def test_rgb_to_grayscale_is_tensorflows_conversion_and_camera_ready_wraps_only_
     assert litert.camera_ready(colour) is colour
     with pytest.raises(ValueError, match="takes 2 channels"):
         litert.camera_ready(keras_resnet.build("resnet", depth=8, input_shape=(32, 32, 2), classes=10))
+
+
+def test_an_interrupted_export_leaves_the_previous_files_whole(rgb_run, tmp_path, monkeypatch):
+    """The variants, labels.txt and the card are published together: an interrupt after the first file (here, in
+    the second's conversion) used to leave a folder with only the float32 file and no labels."""
+    import shutil
+
+    folder = tmp_path / "resnet8"
+    shutil.copytree(rgb_run["folder"], folder)
+    before = {name: (folder / name).read_bytes() for name in os.listdir(folder)}
+    convert, calls = litert.convert, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return convert(*args, **kwargs)
+
+    monkeypatch.setattr(litert, "convert", interrupted)
+    samples = rgb_run["images"][:4].astype(np.float32)
+    with pytest.raises(KeyboardInterrupt):
+        litert.export_tflite(rgb_run["model"], str(folder), rgb_run["labels"], samples,
+                             quantizations=("float32", "float16"), name="resnet8")
+    assert calls == ["float32", "float16"]
+    assert {name: (folder / name).read_bytes() for name in os.listdir(folder)} == before
+    assert os.listdir(tmp_path) == ["resnet8"]  # no staging folder left

@@ -64,5 +64,36 @@ def test_a_file_that_differs_from_keras_is_not_published(exported, tmp_path, mon
     samples = np.full((2, 28, 28, 1), 100.0, np.float32)
     with pytest.raises(ExportVerificationError, match="ONNX differs from the Keras model"):
         onnx_export.export_onnx(exported["model"], str(tmp_path / "out"), LABELS, samples, "resnet8")
-    assert not os.path.exists(tmp_path / "out" / "resnet8.onnx")
-    assert [f for f in os.listdir(tmp_path / "out")] == []
+    assert os.listdir(tmp_path) == []  # nothing published, no staging folder left
+
+
+def test_a_failed_export_leaves_the_previous_one_whole(exported, tmp_path, monkeypatch):
+    """The file, its labels and its card are published together: a failure (a full disk, here) keeps the last ones."""
+    import shutil
+
+    folder = tmp_path / "resnet8"
+    shutil.copytree(exported["folder"], folder)
+    before = {name: (folder / name).read_bytes() for name in os.listdir(folder)}
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(onnx_export, "write_labels", full_disk)
+    samples = np.full((2, 28, 28, 1), 100.0, np.float32)
+    with pytest.raises(OSError) as raised:
+        onnx_export.export_onnx(exported["model"], str(folder), LABELS, samples, "resnet8")
+    assert raised.value.filename == str(folder)  # a disk-full error names where it was writing
+    assert {name: (folder / name).read_bytes() for name in os.listdir(folder)} == before
+    assert sorted(os.listdir(tmp_path)) == ["resnet8"]
+
+
+def test_a_network_tf2onnx_cannot_convert_is_refused_before_any_work(tmp_path):
+    """ResNeXt's grouped convolutions failed after minutes, with the SavedModel published and an empty onnx/ left."""
+    from keras_resnet.export import exporter
+
+    path = str(tmp_path / "resnext.keras")
+    keras_resnet.build("resnext50_32x4d", input_shape=(32, 32, 3), classes=3).save(path)
+    with pytest.raises(ValueError, match=r"^--formats=onnx: tf2onnx cannot convert resnext50_32x4d's grouped "
+                                         r"convolutions \(16, e.g. conv2_block1_2_conv"):
+        exporter.export_model(path, str(tmp_path / "exports"), formats=("saved_model", "onnx"), eval_examples=None)
+    assert not os.path.exists(tmp_path / "exports")

@@ -271,6 +271,19 @@ def test_a_chief_refuses_an_address_it_cannot_serve(tmp_path):
             chief.serve(address)
 
 
+def test_a_second_chief_on_a_port_in_use_is_refused(tmp_path):
+    """gRPC's SO_REUSEPORT let two chiefs listen on one port, each taking some of the workers."""
+    first = make_chief(tmp_path / "a", Clock(), [])
+    port = first.serve("127.0.0.1:0")
+    try:
+        second = make_chief(tmp_path / "b", Clock(), [])
+        with pytest.raises(ValueError, match=f"--oracle=127.0.0.1:{port}: the chief cannot serve there \\(the port is "
+                                             "in use"):
+            second.serve(f"127.0.0.1:{port}")
+    finally:
+        first.stop()
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TUNE = os.path.join(ROOT, "scripts", "tune.py")
 

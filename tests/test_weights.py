@@ -1,5 +1,7 @@
 """Weights files: identity stored and checked, every mismatch a ValueError, nothing assigned on failure."""
 
+import os
+
 import h5py
 import keras
 import numpy as np
@@ -111,3 +113,18 @@ def test_save_best_keeps_the_best_epoch_across_a_resume(tmp_path):
     weights.load_weights(model, path)
     np.testing.assert_array_equal(_kernel(model), saved)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.weights.h5"]
+
+
+def test_weights_files_take_the_umasks_mode_so_other_users_can_read_them(tmp_path):
+    """mkstemp makes 0600 files: published as they were, a serving account could not read a run's weights."""
+    model = keras_resnet.build("resnet8", input_shape=(16, 16, 1), classes=3)
+    previous = os.umask(0o022)
+    try:
+        path = weights.save_weights(model, str(tmp_path / "final.weights.h5"))
+        best = weights.SaveBest(str(tmp_path / "best.weights.h5"), "accuracy")
+        best.set_model(model)
+        best.on_epoch_end(0, {"accuracy": 0.5})
+    finally:
+        os.umask(previous)
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert os.stat(tmp_path / "best.weights.h5").st_mode & 0o777 == 0o644

@@ -163,11 +163,29 @@ def export_model(source: str, export_dir: str = "saved_models", **options: Any) 
         return _export(source, config)
 
 
+def check_onnx_convertible(model: keras.Model, name: str) -> None:
+    """Refuse, before anything is converted or published, a model tf2onnx cannot convert.
+
+    Keras compiles a grouped convolution (ResNeXt's 3x3 convs) as a nested
+    function call, for which ONNX has no op: tf2onnx fails after minutes.
+
+    Raises:
+        ValueError: naming the layers and what to export instead.
+    """
+    grouped = [layer.name for layer in model.layers if getattr(layer, "groups", 1) > 1]
+    if grouped:
+        raise ValueError(f"--formats=onnx: tf2onnx cannot convert {name}'s grouped convolutions ({len(grouped)}, e.g. "
+                         f"{grouped[0]}: Keras compiles them as nested function calls ONNX has no op for). Leave onnx "
+                         "out of --formats; saved_model and tflite export it.")
+
+
 def _export(source: str, config: ExportConfig) -> list:
     export_dir, formats, version = config.export_dir, config.formats, config.version
     quantizations = config.quantizations
     model, run = load_source(source)
     name = config.name or (run.model if run else model.name)
+    if "onnx" in formats:
+        check_onnx_convertible(model, name)
     # What this export is: the same request of the same weights publishes nothing new.
     request = dict(weights_sha256=weights_digest(model), formats=sorted(formats), quantizations=sorted(quantizations),
                    num_samples=config.num_samples, top_k=config.top_k, eval_examples=config.eval_examples)

@@ -32,7 +32,7 @@ from keras_resnet.export.artifacts import (TOLERANCES, ArtifactReport, ExportVer
                                            weights_digest)
 from keras_resnet.export.config import QUANTIZATIONS, check_quantizations  # noqa: F401 (litert.QUANTIZATIONS)
 from keras_resnet.export.serving import TFLiteClassifier
-from keras_resnet.files import LABELS_FILE, atomic_path, remove_leftovers, write_json, write_labels
+from keras_resnet.files import LABELS_FILE, staged_dir, write_json, write_labels
 from keras_resnet.version import __version__
 
 GRAYSCALE_LAYER = "rgb_to_grayscale"
@@ -226,26 +226,25 @@ def export_tflite(model: keras.Model, out_dir: str, labels: Sequence[str], sampl
     info = classifier_info(name, model, labels, digest)
     samples = as_rgb(samples)
     representative = None if representative is None else as_rgb(representative)
-    os.makedirs(out_dir, exist_ok=True)
-    remove_leftovers(out_dir)
     reference = keras.ops.convert_to_numpy(app_model(samples, training=False)).astype(np.float32)
     reports, files = [], {}
-    with tempfile.TemporaryDirectory() as workdir:
+    # Every variant, its labels and its card appear together, or none does (an interrupt, a full disk).
+    with tempfile.TemporaryDirectory() as workdir, staged_dir(out_dir) as staging:
         for q in quantizations:
             path = os.path.join(out_dir, f"{name}_{q}.tflite")
+            staged = os.path.join(staging, os.path.basename(path))
             flatbuffer = litert_metadata.populate(convert(app_model, q, workdir, representative), info)
-            with atomic_path(path) as tmp:
-                with open(tmp, "wb") as f:
-                    f.write(flatbuffer)
-                runner = TFLiteClassifier(tmp)
-                diff, agreement = compare(reference, runner(samples))
-                report = ArtifactReport(f"tflite_{q}", path, diff, agreement, TOLERANCES.get(q))
-                if not report.ok:
-                    raise ExportVerificationError(
-                        f"TFLite {q} differs from the Keras model by {diff:.3g} (tolerance {report.tolerance:g})")
+            with open(staged, "wb") as f:
+                f.write(flatbuffer)
+            runner = TFLiteClassifier(staged)
+            diff, agreement = compare(reference, runner(samples))
+            report = ArtifactReport(f"tflite_{q}", path, diff, agreement, TOLERANCES.get(q))
+            if not report.ok:
+                raise ExportVerificationError(
+                    f"TFLite {q} differs from the Keras model by {diff:.3g} (tolerance {report.tolerance:g})")
             reports.append(report)
             files[q] = dict(file=os.path.basename(path), bytes=len(flatbuffer), **runner.quantization(),
                             max_abs_diff=diff, top1_agreement=agreement)
-    write_labels(out_dir, labels)
-    write_json(os.path.join(out_dir, f"{name}.json"), card(name, model, labels, files, mean))
+        write_labels(staging, labels)
+        write_json(os.path.join(staging, f"{name}.json"), card(name, model, labels, files, mean))
     return reports

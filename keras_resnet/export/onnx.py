@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from keras_resnet.export.artifacts import TOLERANCES, ArtifactReport, ExportVerificationError, compare, model_input
-from keras_resnet.files import LABELS_FILE, atomic_path, remove_leftovers, write_json, write_labels
+from keras_resnet.files import LABELS_FILE, staged_dir, write_json, write_labels
 from keras_resnet.version import __version__
 
 # The newest opset tf2onnx (1.17) writes; ONNX Runtime 1.17 and later run it.
@@ -124,24 +124,23 @@ def export_onnx(model: keras.Model, out_dir: str, labels: Sequence[str], samples
         ExportVerificationError: ONNX Runtime's outputs differ from Keras
             beyond the tolerance (nothing is published).
     """
-    os.makedirs(out_dir, exist_ok=True)
-    remove_leftovers(out_dir)
     path = os.path.join(out_dir, f"{name}.onnx")
     reference = keras.ops.convert_to_numpy(model(samples, training=False)).astype(np.float32)
-    with atomic_path(path) as tmp:
-        convert(model, tmp, labels, name)
-        diff, agreement = compare(reference, ONNXClassifier(tmp)(samples))
+    height, width, channels = model_input(model)
+    with staged_dir(out_dir) as staging:  # the file, its labels and card appear together, or not at all
+        staged = os.path.join(staging, os.path.basename(path))
+        convert(model, staged, labels, name)
+        diff, agreement = compare(reference, ONNXClassifier(staged)(samples))
         report = ArtifactReport("onnx", path, diff, agreement, TOLERANCES["onnx"])
         if not report.ok:
             raise ExportVerificationError(
                 f"ONNX differs from the Keras model by {diff:.3g} (tolerance {report.tolerance:g}); "
                 "nothing was published.")
-    height, width, channels = model_input(model)
-    write_labels(out_dir, labels)
-    write_json(os.path.join(out_dir, f"{name}.json"), {
-        "model": name, "file": os.path.basename(path), "opset": OPSET, "bytes": os.path.getsize(path),
-        "input": {"name": INPUT_NAME, "shape": [BATCH_DIM, height, width, channels], "dtype": "float32",
-                  "layout": "NHWC", "range": "raw pixels 0-255; normalised inside the model"},
-        "output": {"shape": [BATCH_DIM, len(labels)], "activation": "softmax"},
-        "labels_file": LABELS_FILE, "labels": list(labels), "max_abs_diff": diff, "top1_agreement": agreement})
+        write_labels(staging, labels)
+        write_json(os.path.join(staging, f"{name}.json"), {
+            "model": name, "file": os.path.basename(path), "opset": OPSET, "bytes": os.path.getsize(staged),
+            "input": {"name": INPUT_NAME, "shape": [BATCH_DIM, height, width, channels], "dtype": "float32",
+                      "layout": "NHWC", "range": "raw pixels 0-255; normalised inside the model"},
+            "output": {"shape": [BATCH_DIM, len(labels)], "activation": "softmax"},
+            "labels_file": LABELS_FILE, "labels": list(labels), "max_abs_diff": diff, "top1_agreement": agreement})
     return report

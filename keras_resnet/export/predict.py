@@ -7,10 +7,12 @@ TensorFlow.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
-import urllib.error
-import urllib.request
+import socket
+import time
+import urllib.parse
 import zipfile
 from typing import Optional, Sequence
 
@@ -112,18 +114,69 @@ def _labels_beside(path: str, num_classes: int) -> list:
     return [str(i) for i in range(num_classes)]
 
 
+# The largest REST reply read: the top classes of thousands of images fit in a few megabytes.
+MAX_REPLY_BYTES = 64 * 2**20
+_CHUNK = 64 * 2**10
+
+
 def predict_rest(server: str, model_name: str, images: Sequence[bytes], timeout: float = 30.0,
                  names: Optional[Sequence[str]] = None) -> list:
-    """POST to TF Serving's REST API: {server}/v1/models/{model_name}:predict."""
+    """POST to TF Serving's REST API: {server}/v1/models/{model_name}:predict.
+
+    `timeout` bounds the whole call (connecting, sending, and reading the
+    reply), not each read; a reply over MAX_REPLY_BYTES is refused unread.
+
+    Raises:
+        ValueError: an undecodable image (named), the server's error, no whole
+            reply within `timeout`, a reply too large, or one that is not a
+            prediction of labels and scores per image.
+    """
     images_lib.check_images(images, _names(images, names))
-    url = f"{server.rstrip('/')}/v1/models/{model_name}:predict"
+    url = urllib.parse.urlsplit(f"{server.rstrip('/')}/v1/models/{model_name}:predict")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"--server takes http://HOST:PORT or https://HOST:PORT. Received: {server!r}")
     body = json.dumps(serving.rest_request(images)).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    deadline = time.monotonic() + timeout
+    connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(url.hostname, url.port, timeout=timeout)
+    late = ValueError(f"TF Serving at {server} gave no whole reply within --timeout={timeout:g} s.")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return serving.parse_rest_response(json.loads(response.read()))
-    except urllib.error.HTTPError as error:
-        raise ValueError(f"TF Serving answered {error.code}: {error.read().decode(errors='replace')}") from None
+        connection.request("POST", url.path, body=body, headers={"Content-Type": "application/json"})
+        sock = connection.sock  # the response reads from it after the connection lets it go
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        response = connection.getresponse()
+        length = response.getheader("Content-Length")
+        if length is not None and length.isdigit() and int(length) > MAX_REPLY_BYTES:
+            raise ValueError(f"TF Serving's reply announces {int(length):,} bytes, over the {MAX_REPLY_BYTES:,} this "
+                             f"client reads for {len(images)} image(s): is {server} TF Serving?")
+        chunks, size = [], 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise late
+            sock.settimeout(left)
+            chunk = response.read1(_CHUNK) if hasattr(response, "read1") else response.read(_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_REPLY_BYTES:
+                raise ValueError(f"TF Serving's reply passed {MAX_REPLY_BYTES:,} bytes for {len(images)} image(s); "
+                                 f"it was not read further: is {server} TF Serving?")
+            chunks.append(chunk)
+    except (socket.timeout, TimeoutError):
+        raise late from None
+    except (OSError, http.client.HTTPException) as error:
+        raise ValueError(f"TF Serving at {server} could not be reached or broke off: {error}") from None
+    finally:
+        connection.close()
+    text = b"".join(chunks)
+    if response.status != 200:
+        raise ValueError(f"TF Serving answered {response.status}: {text.decode(errors='replace')[:500]}")
+    try:
+        reply = json.loads(text)
+    except ValueError:
+        raise ValueError(f"TF Serving's reply is not JSON: {text[:200]!r}") from None
+    return serving.parse_rest_response(reply, len(images))
 
 
 def predict_grpc(address: str, model_name: str, images: Sequence[bytes], timeout: float = 30.0,
@@ -139,4 +192,4 @@ def predict_grpc(address: str, model_name: str, images: Sequence[bytes], timeout
             response = stub.Predict(serving.grpc_request(model_name, images), timeout)
         except grpc.RpcError as error:
             raise ValueError(f"TF Serving gRPC call failed: {error.code().name}: {error.details()}") from None
-    return serving.parse_grpc_response(response)
+    return serving.parse_grpc_response(response, len(images))

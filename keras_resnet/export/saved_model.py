@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from typing import Optional, Sequence
 
 import keras
@@ -22,7 +20,7 @@ from keras_resnet.data import images as images_lib
 from keras_resnet.export import serving
 from keras_resnet.export.artifacts import (TOLERANCES, ArtifactReport, ExportVerificationError, compare, model_input,
                                            weights_digest)
-from keras_resnet.files import TMP_PREFIX, write_labels, write_text
+from keras_resnet.files import remove_leftovers, staged_dir, write_labels, write_text
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 SOURCE_FILE = os.path.join("assets.extra", "keras_resnet_source.json")
@@ -126,13 +124,6 @@ def _warmup_requests(path: str, model_name: str, images: np.ndarray) -> None:
             writer.write(log.SerializeToString())
 
 
-def _remove_staging(base_dir: str) -> None:
-    """Delete staging directories a killed export left behind."""
-    for name in os.listdir(base_dir):
-        if name.startswith((TMP_PREFIX, ".old-")):
-            shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
-
-
 def export_saved_model(model: keras.Model, base_dir: str, labels: Sequence[str], samples: np.ndarray,
                        version: Optional[int] = None, overwrite: bool = False, top_k: int = 5,
                        model_name: Optional[str] = None, digest: Optional[str] = None) -> ArtifactReport:
@@ -163,7 +154,7 @@ def export_saved_model(model: keras.Model, base_dir: str, labels: Sequence[str],
     """
     digest = digest or weights_digest(model)
     if os.path.isdir(base_dir):
-        _remove_staging(base_dir)
+        remove_leftovers(base_dir)  # staging folders of a killed export
     if version is None and not overwrite:
         existing = find_version(base_dir, digest)
         if existing is not None:
@@ -178,11 +169,8 @@ def export_saved_model(model: keras.Model, base_dir: str, labels: Sequence[str],
         raise ValueError(f"{final} exists: pick another --version, or pass --overwrite to replace it.")
     model_input(model)
     model_name = model_name or os.path.basename(os.path.normpath(base_dir))
-    os.makedirs(base_dir, exist_ok=True)
-    # A dot-name: TF Serving only loads directories named by an integer.
-    staging = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{version}-", dir=base_dir)
-    try:
-        export_path = os.path.join(staging, "model")
+    # Staged under a dot-name (TF Serving only loads directories named by an integer), published whole.
+    with staged_dir(final) as export_path:
         serving_archive(model, labels, top_k).write_out(export_path, verbose=False)
         write_labels(os.path.join(export_path, "assets"), labels)
         write_text(os.path.join(export_path, SOURCE_FILE), json.dumps({"weights_sha256": digest}) + "\n")
@@ -193,15 +181,6 @@ def export_saved_model(model: keras.Model, base_dir: str, labels: Sequence[str],
             raise ExportVerificationError(
                 f"SavedModel differs from the Keras model by {report.max_abs_diff:.3g} "
                 f"(tolerance {report.tolerance:g}); nothing was published.")
-        if os.path.exists(final):
-            old = tempfile.mkdtemp(prefix=f".old-{version}-", dir=base_dir)
-            os.rename(final, os.path.join(old, "v"))
-            os.rename(export_path, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(export_path, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return report
 
 

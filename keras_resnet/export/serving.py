@@ -35,10 +35,35 @@ def decode_rest_request(body: dict) -> list:
     return [base64.b64decode(i["image_bytes"]["b64"]) for i in body["instances"]]
 
 
-def parse_rest_response(body: dict) -> list:
-    """[(labels, scores)] per image from a REST predict response (row format)."""
-    return [([l.decode() if isinstance(l, bytes) else l for l in p["labels"]], list(p["scores"]))
-            for p in body["predictions"]]
+NOT_OURS = ("export the model with `keras-resnet export`, whose signatures return the top classes' labels and "
+            "scores")
+
+
+def parse_rest_response(body, expected: int) -> list:
+    """[(labels, scores)] per image from a REST predict response (row format) for `expected` images.
+
+    Raises:
+        ValueError: a reply that is not one prediction of labels and scores per image, saying what it is.
+    """
+    predictions = body.get("predictions") if isinstance(body, dict) else None
+    if predictions is None:
+        shown = sorted(body) if isinstance(body, dict) else type(body).__name__
+        raise ValueError(f"TF Serving's reply has no predictions (it holds {shown}): {NOT_OURS}.")
+    if not isinstance(predictions, list) or len(predictions) != expected:
+        count = len(predictions) if isinstance(predictions, list) else type(predictions).__name__
+        raise ValueError(f"TF Serving answered {count} prediction(s) for {expected} image(s): every image needs one; "
+                         "check the server's model and batching settings.")
+    results = []
+    for prediction in predictions:
+        if not (isinstance(prediction, dict) and isinstance(prediction.get("labels"), list)
+                and isinstance(prediction.get("scores"), list)
+                and len(prediction["labels"]) == len(prediction["scores"])):
+            kind = "bare tensors (a plain Keras export's outputs)" if not isinstance(prediction, dict) else \
+                f"outputs {sorted(prediction)}"
+            raise ValueError(f"TF Serving's predictions are {kind}, not labels and scores: {NOT_OURS}.")
+        results.append(([l.decode() if isinstance(l, bytes) else str(l) for l in prediction["labels"]],
+                         [float(s) for s in prediction["scores"]]))
+    return results
 
 
 def grpc_request(model_name: str, image_bytes: Sequence[bytes], signature_name: str = BYTES_SIGNATURE):
@@ -52,12 +77,21 @@ def grpc_request(model_name: str, image_bytes: Sequence[bytes], signature_name: 
     return request
 
 
-def parse_grpc_response(response) -> list:
-    """[(labels, scores)] per image from a PredictResponse."""
+def parse_grpc_response(response, expected: int) -> list:
+    """[(labels, scores)] per image from a PredictResponse for `expected` images.
+
+    Raises:
+        ValueError: a reply without labels and scores, or with another count than `expected`.
+    """
     import tensorflow as tf
 
+    if "labels" not in response.outputs or "scores" not in response.outputs:
+        raise ValueError(f"TF Serving's reply holds {sorted(response.outputs)}, not labels and scores: {NOT_OURS}.")
     labels = tf.make_ndarray(response.outputs["labels"])
     scores = tf.make_ndarray(response.outputs["scores"])
+    if len(labels) != expected or len(scores) != expected:
+        raise ValueError(f"TF Serving answered {len(labels)} prediction(s) for {expected} image(s): every image "
+                         "needs one; check the server's model and batching settings.")
     return [([l.decode() for l in row], [float(s) for s in srow]) for row, srow in zip(labels, scores)]
 
 

@@ -300,7 +300,9 @@ class Chief:
         Raises:
             ValueError: the address cannot be served here.
         """
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), interceptors=[_Heard(self)])
+        # gRPC binds with SO_REUSEPORT by default: a second chief on the port would serve too, splitting the workers.
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), interceptors=[_Heard(self)],
+                             options=[("grpc.so_reuseport", 0)])
         protos.get_service_grpc().add_OracleServicer_to_server(self.servicer, server)
         try:
             port = server.add_insecure_port(address)

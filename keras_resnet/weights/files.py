@@ -19,6 +19,7 @@ from typing import Optional
 import keras
 
 from keras_resnet.arch.layers import CLASSIFIER
+from keras_resnet.files import atomic_path
 
 META_KEY = "keras_resnet_identity"
 HEAD_GROUP = "layers/dense"  # the classifier: the only Dense layer of every model
@@ -74,11 +75,9 @@ def save_weights(model: keras.Model, path: str, attrs: Optional[dict] = None) ->
     import h5py
 
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".weights.h5", dir=directory)
-    os.close(fd)
-    try:
+    # atomic_path publishes it with the umask's mode, as other files: mkstemp's 0600 would keep a serving account
+    # or a colleague's export from reading it.
+    with atomic_path(path, suffix=".weights.h5") as tmp:
         model.save_weights(tmp, overwrite=True)
         meta = dict(attrs or {})
         if getattr(model, "identity", None):
@@ -86,10 +85,6 @@ def save_weights(model: keras.Model, path: str, attrs: Optional[dict] = None) ->
         if meta:
             with h5py.File(tmp, "a") as f:
                 f.attrs.update(meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
