@@ -1,8 +1,6 @@
 """`python -m keras_resnet <command> [flags]`: the same as the `keras-resnet` command."""
 
-import sys
-
-from keras_resnet.cli.main import main
+from keras_resnet.cli.console import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -31,6 +31,14 @@ def at_least(low: int) -> Callable:
     return check
 
 
+def between(low: int, high: int, why: str = "") -> Callable:
+    """A check that a number lies in [low, high]; `why` says why the bound is there."""
+    def check(name, value):
+        if not low <= value <= high:
+            raise ValueError(f"--{name} must be in [{low}, {high}]{why}. Received: {name}={value}")
+    return check
+
+
 def fraction(name, value):
     if not 0 <= value < 1:
         raise ValueError(f"--{name} must be in [0, 1). Received: {name}={value}")

@@ -108,6 +108,21 @@ def test_a_choice_is_cached_per_machine_and_run_and_nothing_is_measured_where_no
     assert autotune.resolve(ALL, refuse, BATCH, 2000, {}, multi_worker=True, path=path).how == "multi-worker"
 
 
+@pytest.mark.parametrize("damage", [{}, {"dtype": "float64", "xla": False}, "float32", {"dtype": "float32"}])
+def test_a_damaged_cache_entry_is_measured_again_and_overwritten(tmp_path, damage):
+    """The cache is ours: an entry of {} (a KeyError before) or a dtype no candidate has is not trusted."""
+    path, clock = str(tmp_path / "autotune.json"), Clock()
+    make_step, built = fake_steps(clock, {F32: 0.2, F32_XLA: 0.3})
+    first = autotune.resolve([F32, F32_XLA], make_step, BATCH, 2000, {"model": "resnet8"}, path=path, timer=clock)
+    cache = json.load(open(path))
+    json.dump({key: damage for key in cache}, open(path, "w"))
+    again = autotune.resolve([F32, F32_XLA], make_step, BATCH, 2000, {"model": "resnet8"}, path=path, timer=clock)
+    assert (again.how, again.candidate) == ("measured", first.candidate)
+    rewritten = json.load(open(path))  # the whole entry is back
+    assert rewritten.keys() == cache.keys()
+    assert [(v["dtype"], v["xla"], len(v["timings"])) for v in rewritten.values()] == [("float32", False, 2)]
+
+
 @pytest.mark.slow
 def test_a_run_trains_in_the_measured_choice_records_and_caches_it_and_a_relaunch_keeps_it(
         tmp_path, monkeypatch, caplog):

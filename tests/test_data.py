@@ -19,6 +19,10 @@ def test_read_idx_round_trip_and_bad_header(tmp_path):
     (tmp_path / "bad").write_bytes(b"\x00\x00\x0d\x01\x00\x00\x00\x01x")
     with pytest.raises(ValueError, match="not an IDX file"):
         data.read_idx(str(tmp_path / "bad"))
+    whole = (tmp_path / "a.gz").read_bytes()
+    (tmp_path / "cut.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"cut.gz is damaged \(a truncated or corrupt gzip file"):
+        data.read_idx(str(tmp_path / "cut.gz"))
 
 
 def test_fashion_mnist_from_idx_files_in_data_dir(tmp_path):
@@ -122,6 +126,27 @@ def test_image_folder(tmp_path):
         data.load_dataset("image_folder", str(tmp_path))
 
 
+def test_image_folder_classes_named_like_splits_and_images_in_class_subfolders(tmp_path):
+    """Without a train/ folder every subfolder is a class, test/ too; a class's subfolders hold its images too."""
+    png = tf.io.encode_png(np.full((8, 8, 3), 100, np.uint8)).numpy()
+    for path in ("ant/0.png", "test/0.png", "test/1.png", "val/a/b/0.png", "val/1.png"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(png)
+    source = data.load_dataset("image_folder", str(tmp_path), seed=0)
+    assert source.class_names == ("ant", "test", "val")
+    assert source.num_train + source.num_test == 5
+    labels = sorted(int(y) for _, y in source.train.concatenate(source.test))
+    assert labels == [0, 1, 1, 2, 2]
+    # Beside train/, val/ is the held-out split; one without the classes' images is named.
+    split = tmp_path / "split"
+    (split / "train" / "ant").mkdir(parents=True)
+    (split / "train" / "ant" / "0.png").write_bytes(png)
+    (split / "val" / "other").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"No images .* under '.*val'/<class>/: the held-out split holds the "
+                                         r"training split's class folders \(ant\)"):
+        data.load_dataset("image_folder", str(split))
+
+
 def test_image_folders_convert_channels_as_serving_and_the_camera_ready_exports_do(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
     grey = rgb[..., :1]
@@ -194,6 +219,14 @@ def test_cifar_augmentation_crops_within_its_padding(padding):
     assert {dy for _, dy, _ in seen} >= {-padding, padding} and {f for f, _, _ in seen} == {False, True}
     with pytest.raises(ValueError, match=r"crop_padding must be an integer >= 0. Received: crop_padding=-1"):
         pipelines.train_transform("cifar", (28, 28), crop_padding=-1)
+
+
+def test_a_padding_that_would_make_crops_mostly_padding_is_refused():
+    pipelines.train_transform("cifar", (28, 28), crop_padding=7)  # a quarter of the side
+    with pytest.raises(ValueError, match=r"^--crop_padding=100 on 28x28 images would make crops mostly padding: give "
+                                         r"at most a quarter of the side, 7 here"):
+        pipelines.train_transform("cifar", (28, 28), crop_padding=100)
+    pipelines.train_transform("none", (28, 28), crop_padding=100)  # only the cifar augmentation pads
 
 
 def test_imagenet_augmentation_and_centre_view_on_variable_sizes():

@@ -115,3 +115,12 @@ def test_bad_recipe_inputs():
         recipes.get_recipe("paper")
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         recipes.plan(recipes.get_recipe("cifar"), 128, 100, 20, epochs=0)
+
+
+def test_fewer_training_images_than_a_batch_is_refused_naming_the_smallest_data_set():
+    """An epoch steps on whole batches: 32 images at batch 64 would train no step and report success."""
+    with pytest.raises(ValueError, match=r"^--batch_size=64 is more than the 32 training images .* it would train no "
+                                         r"step\. Give at least 64 training images, or a --batch_size of at most 32\.$"):
+        recipes.plan(recipes.get_recipe("fast"), 64, 32, 8, epochs=1)
+    assert recipes.plan(recipes.get_recipe("fast"), 64, 64, 8, epochs=1).steps_per_epoch == 1
+    assert recipes.steps_in_an_epoch(130, 64) == 2  # the last partial batch is dropped

@@ -4,9 +4,11 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import h5py
 import keras
@@ -197,6 +199,8 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_backup(idx_di
         (dict(dtype="mixed_float16"), "mixed_float16 needs a GPU.*mixed_bfloat16"),
         (dict(batch_size=0), "--batch_size must be >= 1"),
         (dict(image_size=16, model="resnet18"), "resnet18 needs images of at least 32 px"),
+        (dict(image_size=100_000), r"--image_size must be in \[1, 2048\] \(larger images' activations exceed any "
+                                   r"machine's memory\)\. Received: image_size=100000"),
         (dict(shortcut="Z"), "Unknown shortcut option"),
         (dict(augmentation="mixup"), "Unknown augmentation 'mixup'"),
         (dict(crop_padding=-1), "--crop_padding must be >= 0. Received: crop_padding=-1"),
@@ -359,3 +363,107 @@ def test_two_workers_on_localhost_finish_with_the_same_weights(idx_dir, tmp_path
     assert len(names) > 20
     for name in names:
         np.testing.assert_array_equal(chief[name][()], other[name][()], err_msg=name)
+
+
+def _lonely_worker(idx_dir, tmp_path, *flags):
+    """A worker of a two-worker cluster whose other worker never comes."""
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}})
+    env = dict(os.environ, TF_CONFIG=tf_config)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    args = ["--model=resnet8", "--dataset=mnist", f"--data_dir={idx_dir}", "--train_steps=1", "--verbose=0",
+            "--nodownload", "--strategy=multi_worker_mirrored", f"--model_dir={tmp_path / 'run'}", *flags]
+    proc = subprocess.Popen([sys.executable, TRAIN] + args, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    return proc, workers
+
+
+def test_a_worker_whose_peer_never_comes_stops_at_the_cluster_timeout_naming_it(idx_dir, tmp_path):
+    """It printed nothing for 5 minutes and waited on (TensorFlow's own wait has no deadline)."""
+    proc, workers = _lonely_worker(idx_dir, tmp_path, "--cluster_timeout=3")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert out.splitlines()[-1] == (f"Waiting up to 3 s for the cluster's other workers ({workers[1]}) to join this "
+                                    f"one ({workers[0]})")
+    assert err.splitlines() == [f"error: the cluster's other workers ({workers[1]}) did not all join within 3 s "
+                                "(--cluster_timeout): check that each was started with the same TF_CONFIG cluster "
+                                "and can reach the others' addresses"]
+    assert not os.path.exists(tmp_path / "run" / "run.json")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_stop_a_worker_waiting_for_its_cluster_within_seconds(idx_dir, tmp_path, stop):
+    """The wait holds Python's lock in TensorFlow's C++ code, and TensorFlow takes SIGTERM for a preemption notice:
+    both signals were ignored until SIGKILL."""
+    proc, workers = _lonely_worker(idx_dir, tmp_path, "--cluster_timeout=600")
+    try:
+        assert proc.stdout.readline().startswith("Waiting up to 600 s for the cluster's other workers")
+        time.sleep(1)
+        proc.send_signal(stop)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        assert time.monotonic() - sent < 5
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    assert err.splitlines() == [f"stopped by {stop.name} while waiting for the cluster's other workers "
+                                f"({workers[1]})"]
+
+
+def _image_folder(root, classes, per_class=4, side=16):
+    for cls in classes:
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = np.random.default_rng(i).integers(0, 255, (side, side, 3), dtype=np.uint8)
+            (root / cls / f"{i}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+
+
+def test_a_relaunch_on_other_classes_is_refused_before_anything_is_written(tmp_path):
+    """A class added, or a folder renamed, would shift labels or change the head: its run.json and labels stay."""
+    images = tmp_path / "images"
+    _image_folder(images, ("ant", "bee"))
+    settings = training.TrainConfig(model="resnet8", dataset="image_folder", data_dir=str(images), train_steps=1,
+                                    batch_size=4, verbose=0, validation_split=0.0, model_dir=str(tmp_path / "run"))
+    training.train(settings)
+    kept = {name: (tmp_path / "run" / name).read_bytes() for name in ("run.json", "labels.txt", "result.json")}
+    _image_folder(images, ("cat",))
+    with pytest.raises(ValueError, match=r"holds a run trained on other classes \(added cat\): a relaunch resumes "
+                                         r"only the same classes\. .* --weights=.*final\.weights\.h5"):
+        training.train(settings)
+    import shutil
+
+    shutil.rmtree(images / "cat")
+    (images / "bee").rename(images / "bug")
+    with pytest.raises(ValueError, match=r"other classes \(renamed bee -> bug\)"):
+        training.train(settings)
+    assert {name: (tmp_path / "run" / name).read_bytes() for name in kept} == kept
+
+
+def test_class_changes_are_named():
+    training.check_classes("r", ["a", "b"], ["a", "b"])
+    with pytest.raises(ValueError, match=r"\(removed b\)"):
+        training.check_classes("r", ["a", "b"], ["a"])
+    with pytest.raises(ValueError, match=r"\(added c; removed b, e\)"):
+        training.check_classes("r", ["a", "b", "e"], ["a", "c"])
+    with pytest.raises(ValueError, match=r"\(reordered: b, a \(was a, b\)\)"):
+        training.check_classes("r", ["a", "b"], ["b", "a"])
+
+
+def test_history_rows_are_published_whole_each_epoch(tmp_path, monkeypatch):
+    """A kill or a full disk while an epoch's row is written leaves the previous file whole (CSVLogger appended)."""
+    path = tmp_path / "history.csv"
+    log = training.HistoryLog(str(path))
+    log.on_epoch_end(0, {"loss": 1.5, "accuracy": 0.5})
+    first = path.read_text()
+    assert first == "epoch,accuracy,loss\n0,0.5,1.5\n"
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError):
+        log.on_epoch_end(1, {"loss": 1.0, "accuracy": 0.75})
+    assert path.read_text() == first and os.listdir(tmp_path) == ["history.csv"]
+    monkeypatch.undo()
+    training.HistoryLog(str(path)).on_epoch_end(1, {"loss": 1.0, "accuracy": 0.75})  # a resumed run appends
+    assert reports.read_history(str(path)) == {"epoch": [0.0, 1.0], "accuracy": [0.5, 0.75], "loss": [1.5, 1.0]}

@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -67,11 +68,20 @@ def native_stderr_silenced():
 
 
 def import_tensorflow() -> None:
-    """Import TensorFlow; in quiet mode without its C++ start-up lines (CUDA probing, ...)."""
+    """Import TensorFlow; in quiet mode without its C++ start-up lines (CUDA probing, ...).
+
+    SIGINT and SIGTERM are blocked while it loads, so that the threads it
+    starts never take them: they reach the main thread, where Python handles
+    them, or stay pending during a wait in C++ (`train.distribute.bounded_wait`).
+    """
     if not VERBOSE:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with native_stderr_silenced():
-        importlib.import_module("tensorflow")
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+    try:
+        with native_stderr_silenced():
+            importlib.import_module("tensorflow")
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def quiet() -> None:

@@ -8,6 +8,7 @@ answer in well under two seconds, and TensorFlow's own flags never show.
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Optional, Sequence
 
@@ -19,7 +20,7 @@ PROG = "keras-resnet"
 COMMANDS = {"train": train, "export": export, "predict": predict, "tune": tune, "convert": convert,
             "benchmark": benchmark, "reproduce": reproduce, "models": models}
 
-__all__ = ["COMMANDS", "PROG", "console", "main", "parser_for", "run_script"]
+__all__ = ["COMMANDS", "PROG", "main", "parser_for"]
 
 
 def _overview() -> str:
@@ -74,14 +75,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 2
     cli.set_verbose(args.verbosity)
     module = COMMANDS[command]
+    # The entry points hold SIGINT and SIGTERM (`cli.console`); a multi-worker run releases them once its cluster
+    # has joined (`train.distribute.stop_signals_held`), every other command now.
+    if getattr(args, "strategy", None) != "multi_worker_mirrored":
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
     return cli.run(module.main, args, errors=module.ERRORS)
-
-
-def run_script(command: str) -> None:
-    """A `scripts/<name>.py` alias: `keras-resnet <command>` with the script's arguments; exits with its status."""
-    sys.exit(main([command, *sys.argv[1:]]))
-
-
-def console() -> None:
-    """The `keras-resnet` console script: `main()`, exiting with its status."""
-    sys.exit(main())

@@ -69,7 +69,8 @@ def train_transform(augmentation: str, image_size, native=None, crop_padding: in
     noise. "none": the evaluation view.
 
     Raises:
-        ValueError: an unknown augmentation, or a negative `crop_padding`.
+        ValueError: an unknown augmentation, or a `crop_padding` below 0 or above a
+            quarter of the image's side.
     """
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"Unknown augmentation; valid: {AUGMENTATIONS}. Received: {augmentation!r}")
@@ -79,6 +80,10 @@ def train_transform(augmentation: str, image_size, native=None, crop_padding: in
     centre = eval_transform(image_size, native)
     if augmentation == "none":
         return centre
+    if augmentation == "cifar" and crop_padding > min(height, width) // 4:
+        raise ValueError(f"--crop_padding={crop_padding} on {height}x{width} images would make crops mostly padding: "
+                         f"give at most a quarter of the side, {min(height, width) // 4} here (the paper pads 32x32 "
+                         f"CIFAR by 4). Received: crop_padding={crop_padding}")
     if augmentation == "cifar":
         def transform(image):
             image = centre(image)

@@ -7,12 +7,12 @@ Every source yields unbatched `(image uint8 [H, W, C], label int32)` pairs;
 from __future__ import annotations
 
 import dataclasses
-import glob
 import gzip
 import logging
 import os
 import pickle
 import tarfile
+import zlib
 from typing import Optional
 
 import numpy as np
@@ -67,8 +67,12 @@ class DataSource:
 def read_idx(path: str) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzipped or not."""
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path} is damaged (a truncated or corrupt gzip file: {error}): download it again") \
+            from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes")
     ndim = data[3]
@@ -232,10 +236,11 @@ def find_unreadable(files: list, full_decode: bool = True) -> list:
 
 
 def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0, skip_bad_images: bool = False) -> DataSource:
-    """An ImageNet-style folder: `data_dir/<class>/*.jpg`.
+    """An ImageNet-style folder: `data_dir/<class>/*.jpg` (a class's subfolders included, as Keras's loader does).
 
-    With `train/` and `val/` (or `validation/`, `test/`) subfolders, those are
-    the splits; otherwise 10% of each class, chosen with `seed`, is held out.
+    With a `train/` subfolder, it is the training split and `val/` (or
+    `validation/`, `test/`) beside it the test split; otherwise every subfolder
+    is a class and 10% of each class, chosen with `seed`, is held out.
     Every image is checked before training (fully decoded in folders of up to
     FULL_CHECK_LIMIT images, by its signature in larger ones).
 
@@ -245,10 +250,12 @@ def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0, skip_bad_
             them out and logs them.
     """
     splits = {}
-    for split, options in (("train", ("train",)), ("test", ("val", "validation", "test"))):
-        for option in options:
+    # Split folders only beside a train/ folder: without one, every subfolder is a class (one named test too).
+    if os.path.isdir(os.path.join(data_dir, "train")):
+        splits["train"] = os.path.join(data_dir, "train")
+        for option in ("val", "validation", "test"):
             if os.path.isdir(os.path.join(data_dir, option)):
-                splits[split] = os.path.join(data_dir, option)
+                splits["test"] = os.path.join(data_dir, option)
                 break
     root = splits.get("train", data_dir)
     class_names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
@@ -262,7 +269,10 @@ def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0, skip_bad_
     def listing(base):
         files, labels = [], []
         for i, cls in enumerate(class_names):
-            found = sorted(f for f in glob.glob(os.path.join(base, cls, "*")) if f.endswith(exts))
+            # A class's images may lie in its subfolders too, as keras.utils.image_dataset_from_directory takes them.
+            found = sorted(os.path.join(folder, f) for folder, _, names in os.walk(os.path.join(base, cls),
+                                                                                 followlinks=True)
+                           for f in names if f.endswith(exts))
             files += found
             labels += [i] * len(found)
         return files, labels
@@ -276,6 +286,10 @@ def load_image_folder(data_dir: str, channels: int = 3, seed: int = 0, skip_bad_
                          f"{', '.join(empty)}. Each subfolder is a class: add its images, or remove the folder.")
     if "test" in splits:
         test_files, test_labels = listing(splits["test"])
+        if not test_files:
+            raise ValueError(f"No images ({', '.join(exts[:5])}) under {splits['test']!r}/<class>/: the held-out "
+                             f"split holds the training split's class folders ({', '.join(class_names[:5])}"
+                             f"{', ...' if len(class_names) > 5 else ''}).")
     else:
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(files))

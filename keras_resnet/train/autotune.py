@@ -196,6 +196,21 @@ def _read_cache(path: str) -> dict:
         return {}
 
 
+def _cached_choice(entry, options: Sequence[Candidate]) -> Optional[Choice]:
+    """The cached choice, if the entry is whole and chose one of `options`; None for one to measure again.
+
+    The cache is this package's own file: a damaged or hand-edited entry
+    (`{}`, an unknown dtype) is measured again and overwritten, not trusted.
+    """
+    if not isinstance(entry, dict):
+        return None
+    try:
+        choice = Choice.from_json(entry, "cached")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return choice if choice.candidate in list(options) else None
+
+
 def resolve(options: Sequence[Candidate], make_step: Callable[[Candidate], Callable[[], None]], batch_size: int,
             run_steps: int, run_facts: dict, *, multi_worker: bool = False, path: Optional[str] = None,
             timer: Callable[[], float] = time.perf_counter) -> Choice:
@@ -224,9 +239,9 @@ def resolve(options: Sequence[Candidate], make_step: Callable[[Candidate], Calla
         return Choice(options[0], "short run")
     path = path or cache_path()
     key = fingerprint({"machine": machine(), "run": run_facts, "candidates": [c.label for c in options]})
-    cache = _read_cache(path)
-    if key in cache:
-        return Choice.from_json(cache[key], "cached")
+    cached = _cached_choice(_read_cache(path).get(key), options)
+    if cached is not None:
+        return cached
     timings = measure(options, make_step, batch_size, run_steps, timer)
     best = max((t for t in timings if t.images_per_second), key=lambda t: t.images_per_second)
     choice = Choice(best.candidate, "measured", tuple(timings))

@@ -14,10 +14,16 @@ from typing import Optional
 from keras_resnet.arch import specs
 from keras_resnet.data.augmentations import AUGMENTATIONS, CROP_PADDING, TTA_MODES
 from keras_resnet.data.catalog import check_dataset_name
-from keras_resnet.settings import at_least, fraction, non_negative, positive, setting, validate
+from keras_resnet.settings import at_least, between, fraction, non_negative, positive, setting, validate
 from keras_resnet.train.precision import DTYPES, XLA_MODES
 from keras_resnet.train.recipes import RECIPES
 
+# The largest --image_size, 4x the 512 px detection backbones train at: activations grow with the side's square (an
+# image at 2048 px holds 84 times its activations at 224 px), and a run past any machine's memory fails mid-run.
+MAX_IMAGE_SIZE = 2048
+IMAGE_SIZE_WHY = " (larger images' activations exceed any machine's memory)"
+# The default --cluster_timeout: how long a multi-worker run waits for every worker of TF_CONFIG to join.
+CLUSTER_TIMEOUT = 300.0
 # The tf.distribute strategies of --strategy (`keras_resnet.train.distribute` makes them).
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
@@ -45,6 +51,9 @@ class RunSettings:
                                        "runs/<model>_<dataset> (training) or runs/tune_<dataset> (search).", group="run")
     strategy: str = setting("default", "tf.distribute strategy; mirrored without GPUs mirrors over 2 "
                             "logical CPUs.", choices=STRATEGIES, group="hardware")
+    cluster_timeout: float = setting(CLUSTER_TIMEOUT, "--strategy=multi_worker_mirrored: seconds to wait for every "
+                                     "worker of TF_CONFIG to join before stopping with one line naming them.",
+                                     check=positive, group="hardware")
     num_gpus: Optional[int] = setting(None, "GPUs (or logical CPUs) for --strategy=mirrored; default all GPUs.",
                                       check=at_least(1), group="hardware")
     batch_size: Optional[int] = setting(None, "Global batch size; default the recipe's.", check=at_least(1), group="schedule")
@@ -111,7 +120,7 @@ class TrainConfig(RunSettings):
     dropout: float = setting(0.0, "Dropout between the two convs of every basic block while training (Wide "
                              "ResNets' 0.3); basic-block nets only.", check=fraction, group="model")
     image_size: Optional[int] = setting(None, "Train at this size; default the data's (at least the model's "
-                                        "minimum).", check=at_least(1), group="data")
+                                        "minimum).", check=between(1, MAX_IMAGE_SIZE, IMAGE_SIZE_WHY), group="data")
     tpu: Optional[str] = setting(None, "TPU name or address for --strategy=tpu.", group="hardware")
     tta: str = setting("none", "Test-time augmentation of the final test evaluation: flip also scores every test "
                        "image averaged with its mirror image (keras_resnet.with_flip_tta) and reports that "

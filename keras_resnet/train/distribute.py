@@ -1,14 +1,123 @@
-"""tf.distribute: strategies, a process's role in a cluster, and one Keras workaround."""
+"""tf.distribute: strategies, a process's role in a cluster, a bounded wait for the cluster, one Keras workaround."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import faulthandler
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
 from typing import Optional
 
 import keras
 import tensorflow as tf
 
-from keras_resnet.train.config import STRATEGIES
+from keras_resnet.train.config import CLUSTER_TIMEOUT, STRATEGIES
+
+log = logging.getLogger("keras_resnet")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+# The watchdog of `bounded_wait`, a process of its own: the waiting process holds the GIL in TensorFlow's C++ code,
+# where no Python thread or signal handler runs, and TensorFlow's coordination service takes SIGTERM for a
+# preemption notice. With SIGINT and SIGTERM blocked in every thread of the waiting process, a signal sent to it
+# stays pending; the watchdog sees it in /proc and ends the process, or ends it at the deadline. It exits when the
+# waiting process closes its stdin (the wait is over) or ends.
+_WATCHDOG = r"""
+import os, select, signal, sys, time
+pid, timeout, what = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+deadline = time.monotonic() + timeout
+def pending():
+    mask = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("ShdPnd:", "SigPnd:")):
+                mask |= int(line.split()[1], 16)
+    return [s for s in (signal.SIGINT, signal.SIGTERM) if mask & (1 << (s - 1))]
+while True:
+    if select.select([sys.stdin], [], [], 0.1)[0]:
+        sys.exit(0)
+    try:
+        stop = pending()
+    except OSError:
+        sys.exit(0)
+    if stop:
+        print(f"stopped by {signal.Signals(stop[0]).name} while waiting for {what}", file=sys.stderr, flush=True)
+    elif time.monotonic() > deadline:
+        print(f"error: {what} did not all join within {timeout:g} s (--cluster_timeout): check that each was "
+              "started with the same TF_CONFIG cluster and can reach the others' addresses", file=sys.stderr,
+              flush=True)
+        # The process ends itself (status 1) a second later (faulthandler's watchdog); else it is killed.
+        if select.select([sys.stdin], [], [], 3)[0]:
+            sys.exit(0)
+    else:
+        continue
+    os.kill(pid, signal.SIGKILL)
+    sys.exit(0)
+"""
+
+
+def _stopped(signum, frame):
+    raise SystemExit(f"stopped by {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def stop_signals_held(hold: bool = True):
+    """Block SIGINT and SIGTERM in this thread for the block (and so in every thread started in it), if `hold`;
+    release them after it.
+
+    A signal sent meanwhile stays pending and is delivered when the block
+    ends; one sent during a `bounded_wait` inside it ends the process.
+    """
+    if not hold:
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+@contextlib.contextmanager
+def bounded_wait(what: str, timeout: float):
+    """Run the block (a wait in TensorFlow's C++ code) with a deadline, and so that SIGINT and SIGTERM end it.
+
+    For a process whose TensorFlow was imported with those signals blocked
+    (`keras_resnet.cli.import_tensorflow`), so that no thread of it takes them:
+    the watchdog (`_WATCHDOG`) then ends the process with one line naming
+    `what` and the signal, or at the deadline. After the block the signals
+    stop the process as Python's own handlers do (SIGTERM raising SystemExit),
+    whatever handler TensorFlow installed meanwhile.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout), what],
+                                stdin=subprocess.PIPE)
+    # A second past the deadline, after the watchdog's line, the process ends itself with status 1 (a C thread).
+    faulthandler.dump_traceback_later(timeout + 1, exit=True, file=open(os.devnull, "w"))
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        watchdog.stdin.close()
+        watchdog.wait()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _stopped)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def cluster_addresses() -> list:
+    """The addresses of TF_CONFIG's cluster, this task's first (an empty list without TF_CONFIG)."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    addresses = [address for job in sorted(cluster) for address in cluster[job]]
+    jobs = cluster.get(task.get("type"), [])
+    index = int(task.get("index", 0))
+    own = jobs[index] if 0 <= index < len(jobs) else None
+    return [own] + [a for a in addresses if a != own] if own else addresses
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +152,8 @@ def cluster_role(strategy=None) -> Role:
 
 # CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic; without
 # them TensorFlow emulates bfloat16, several times slower than float32.
-def make_strategy(name: str, num_gpus: Optional[int] = None, tpu: Optional[str] = None):
+def make_strategy(name: str, num_gpus: Optional[int] = None, tpu: Optional[str] = None,
+                  cluster_timeout: float = CLUSTER_TIMEOUT):
     """Create a tf.distribute strategy.
 
     Must run before TensorFlow starts its runtime: "mirrored" without GPUs
@@ -54,6 +164,8 @@ def make_strategy(name: str, num_gpus: Optional[int] = None, tpu: Optional[str] 
         name: one of STRATEGIES.
         num_gpus: GPUs (or logical CPUs) to mirror over; default all GPUs.
         tpu: TPU name or address for "tpu" (untested here: no TPU).
+        cluster_timeout: seconds "multi_worker_mirrored" waits for every
+            worker of TF_CONFIG to join (`bounded_wait`).
 
     Returns:
         The strategy.
@@ -82,7 +194,11 @@ def make_strategy(name: str, num_gpus: Optional[int] = None, tpu: Optional[str] 
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][:count]
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi_worker_mirrored":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        own, *others = cluster_addresses() or ["this host"]
+        what = f"the cluster's other workers ({', '.join(others) or 'none'})"
+        log.info("Waiting up to %g s for %s to join this one (%s)", cluster_timeout, what, own)
+        with bounded_wait(what, cluster_timeout):
+            return tf.distribute.MultiWorkerMirroredStrategy()
     # TPU: the standard path; not exercised here (no TPU on this machine or CI).
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
     tf.config.experimental_connect_to_cluster(resolver)

@@ -171,6 +171,22 @@ class Plan:
     warmup_cut_from: Optional[int] = None
 
 
+def steps_in_an_epoch(num_train: int, batch_size: int) -> int:
+    """The steps of an epoch: whole batches only (the last partial batch is dropped, so that every replica steps on
+    a batch of the same size), at least one.
+
+    Raises:
+        ValueError: fewer training images than one batch, naming the smallest data set for the batch.
+    """
+    if num_train < batch_size:
+        raise ValueError(
+            f"--batch_size={batch_size} is more than the {num_train} training images (after the validation split "
+            f"and --max_train_examples): an epoch trains on whole batches only (the last partial batch is dropped), "
+            f"so it would train no step. Give at least {batch_size} training images, or a --batch_size of at most "
+            f"{num_train}.")
+    return num_train // batch_size
+
+
 def plan(
     recipe: Recipe,
     batch_size: int,
@@ -205,8 +221,7 @@ def plan(
         raise ValueError(f"epochs must be >= 1. Received: epochs={epochs}")
     if train_steps is not None and train_steps < 1:
         raise ValueError(f"train_steps must be >= 1. Received: train_steps={train_steps}")
-    # Training drops the last partial batch (equal batches on every replica).
-    steps_per_epoch = max(1, num_train // batch_size)
+    steps_per_epoch = steps_in_an_epoch(num_train, batch_size)
     if train_steps is not None:
         total = train_steps
     elif epochs is not None:

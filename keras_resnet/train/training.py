@@ -8,7 +8,9 @@ is written.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import logging
 import math
@@ -23,17 +25,18 @@ from keras_resnet.arch import specs, transforms
 from keras_resnet.data.augmentations import TTA_MODES
 from keras_resnet.data import pipelines, sources
 from keras_resnet.data.augmentations import CROP_PADDING
-from keras_resnet.files import check_writable_dir
+from keras_resnet.files import check_writable_dir, write_text
 from keras_resnet.train import autotune, distribute, optimizers, precision, recipes, reports
 from keras_resnet.train.config import IDENTITY_OF_OLDER_RUNS, TrainConfig
-from keras_resnet.train.run_dir import BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_FILE, LOGS_DIR, RunDir, RunRecord
+from keras_resnet.train.run_dir import (BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, FINAL_WEIGHTS, HISTORY_FILE, LOGS_DIR,
+                                       RunDir, RunRecord)
 from keras_resnet.weights.files import SaveBest
 from keras_resnet.weights.resolve import WeightsSource, resolve_weights
 
 log = logging.getLogger("keras_resnet")
 
-__all__ = ["TrainConfig", "RunPlan", "NonFiniteLossError", "StopOnNonFiniteLoss", "validate", "prepare_data", "train",
-           "flip_tta_accuracy", "TTA_MODES"]
+__all__ = ["TrainConfig", "RunPlan", "NonFiniteLossError", "StopOnNonFiniteLoss", "HistoryLog", "check_classes",
+           "validate", "prepare_data", "train", "flip_tta_accuracy", "TTA_MODES"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -92,6 +95,34 @@ class Backup(keras.callbacks.BackupAndRestore):
             raise ValueError(f"The run's backup in {self.backup_dir} is damaged ({reason}), and so is the one "
                              f"before it: the run cannot resume. Delete {self.backup_dir} to start it over in "
                              "the same --model_dir, or pass another --model_dir.") from None
+
+
+class HistoryLog(keras.callbacks.Callback):
+    """keras.callbacks.CSVLogger's history.csv (epoch, then the logs' keys sorted; a resumed run appends), each
+    epoch's file published whole.
+
+    CSVLogger appends to an open file, so a kill just after an epoch's backup
+    could leave the file empty or cut mid-row; here every epoch rewrites the
+    file under a temporary name and renames it (`keras_resnet.files.write_text`).
+    """
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        rows = []
+        if os.path.isfile(self.path):
+            with open(self.path, newline="") as f:
+                rows = [row for row in csv.reader(f) if row]
+        header = rows[0] if rows else ["epoch", *sorted(logs)]
+        if not rows:
+            rows = [header]
+        rows.append([str(epoch)] + [str(logs[k]) if k in logs else "NA" for k in header[1:]])
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        write_text(self.path, text.getvalue())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,6 +232,38 @@ def validate(config: TrainConfig) -> RunPlan:
     return RunPlan(config, spec, recipe, dtype, xla, weights, augmentation, identity, recorded)
 
 
+def check_classes(model_dir: str, recorded: Sequence[str], found: Sequence[str]) -> None:
+    """Refuse to resume a run on data whose classes (names and order) are not the ones it was trained on.
+
+    Its outputs are those classes: a class added, removed or renamed would
+    shift every label (a renamed folder sorts elsewhere) or change the head.
+
+    Raises:
+        ValueError: naming the classes added, removed or renamed, and what to do instead.
+    """
+    recorded, found = list(recorded), list(found)
+    if recorded == found:
+        return
+    removed = [c for c in recorded if c not in found]
+    added = [c for c in found if c not in recorded]
+    changes = []
+    if len(recorded) == len(found) and removed and len(removed) == len(added):
+        moved = [(a, b) for a, b in zip(recorded, found) if a != b and a in removed and b in added]
+        if len(moved) == len(removed):
+            changes.append("renamed " + ", ".join(f"{a} -> {b}" for a, b in moved))
+            removed = added = []
+    if added:
+        changes.append("added " + ", ".join(added))
+    if removed:
+        changes.append("removed " + ", ".join(removed))
+    if not changes:
+        changes.append(f"reordered: {', '.join(found)} (was {', '.join(recorded)})")
+    raise ValueError(
+        f"--model_dir={model_dir!r} holds a run trained on other classes ({'; '.join(changes)}): a relaunch resumes "
+        f"only the same classes. Train a new run with another --model_dir, or fine-tune from this one there with "
+        f"--weights={os.path.join(model_dir, FINAL_WEIGHTS)} (a new classifier is made for the new classes).")
+
+
 def _global_batch_size(plan: RunPlan, strategy) -> int:
     batch_size = plan.config.batch_size or plan.recipe.batch_size
     replicas = strategy.num_replicas_in_sync
@@ -280,7 +343,7 @@ def _callbacks(run_dir: RunDir, monitor: str, extra: Sequence[keras.callbacks.Ca
         StopOnNonFiniteLoss(backup_dir, run_dir.root),
         Backup(backup_dir),
         SaveBest(run_dir.path(BEST_WEIGHTS), monitor),
-        keras.callbacks.CSVLogger(run_dir.path(HISTORY_FILE), append=True),
+        HistoryLog(run_dir.path(HISTORY_FILE)),
     ]
     if run_dir.is_chief:
         callbacks.append(keras.callbacks.TensorBoard(run_dir.path(LOGS_DIR), update_freq="epoch", profile_batch=0))
@@ -308,8 +371,11 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
         ValueError: a bad config or missing data, found before any file is written.
         NonFiniteLossError: the loss became NaN/Inf.
     """
-    plan = validate(config)
-    strategy = strategy or distribute.make_strategy(config.strategy, config.num_gpus, config.tpu)
+    # The threads TensorFlow starts before the cluster's wait must not take SIGINT or SIGTERM (`bounded_wait`).
+    with distribute.stop_signals_held(config.strategy == "multi_worker_mirrored" and strategy is None):
+        plan = validate(config)
+        strategy = strategy or distribute.make_strategy(config.strategy, config.num_gpus, config.tpu,
+                                                        config.cluster_timeout)
     batch_size = _global_batch_size(plan, strategy)
     role = distribute.cluster_role(strategy)
     run_dir = RunDir(config.model_dir, role.is_chief, role.task_index)
@@ -324,6 +390,9 @@ def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
 
     prepared = prepare_data(config, spec, batch_size)
     source = prepared.source
+    earlier = run_dir.record()
+    if earlier is not None:  # a relaunch: its classes are part of the run's identity, checked before any write
+        check_classes(run_dir.root, earlier.class_names, source.class_names)
     train_ds = prepared.train_pipeline(plan.augmentation, config.crop_padding)
     schedule = recipes.plan(plan.recipe, batch_size, prepared.num_train, spec.depth, epochs=config.epochs,
                             train_steps=config.train_steps, learning_rate=config.learning_rate,

@@ -26,7 +26,7 @@ from keras_resnet import factory, settings
 from keras_resnet.arch import specs
 from keras_resnet.data import pipelines, sources as data
 from keras_resnet.files import DirectoryLock, check_writable_dir, write_json
-from keras_resnet.train import autotune, distribute, optimizers, precision, search_cluster, trials
+from keras_resnet.train import autotune, distribute, optimizers, precision, recipes, search_cluster, trials
 from keras_resnet.train.search_config import FAMILIES, OBJECTIVES, TUNERS, SearchSpace, TuneConfig  # noqa: F401
 from keras_resnet.train.run_dir import SEARCH_FILE, RunDir, RunRecord, check_search
 from keras_resnet.train.search_cluster import CHIEF, WORKER, ClusterRole
@@ -246,7 +246,7 @@ def _prepare(config: TuneConfig) -> _Data:
         validation_split=config.validation_split, max_train_examples=config.max_train_examples,
         max_test_examples=config.max_test_examples, seed=config.seed)
     augmented, plain = prepared.train_pipeline("cifar"), prepared.train_pipeline("none")
-    steps_per_epoch = max(1, prepared.num_train // config.batch_size)
+    steps_per_epoch = recipes.steps_in_an_epoch(prepared.num_train, config.batch_size)
     hypermodel = ResNetHyperModel(prepared.input_shape, source.num_classes, prepared.mean,
                                   steps_per_epoch * config.epochs, config.space,
                                   train_data={True: augmented, False: plain}, dtype=config.dtype, xla=config.xla,
@@ -276,7 +276,8 @@ def search(config: TuneConfig, strategy=None) -> dict:
     """
     role = validate(config)
     if role.kind != CHIEF and strategy is None and config.strategy != "default":
-        strategy = distribute.make_strategy(config.strategy, config.num_gpus)
+        strategy = distribute.make_strategy(config.strategy, config.num_gpus,
+                                            cluster_timeout=config.cluster_timeout)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     if config.batch_size % replicas:
         raise ValueError(f"--batch_size={config.batch_size} must divide evenly over the {replicas} replicas")
