@@ -2,6 +2,8 @@
 
 import dataclasses
 import os
+import signal
+import socket
 import subprocess
 import sys
 
@@ -159,3 +161,28 @@ def test_the_extras_modules_are_what_pyproject_installs():
     for heavy in ("keras-hub", "tensorflow-text", "mediapipe", "onnx", "ai-edge-litert"):
         assert heavy not in core
     assert "<2.22" not in core  # no core requirement pins TensorFlow's minor version
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_end_a_command_in_one_line_naming_the_signal(stop, tmp_path):
+    """Here a REST call to a server that accepts and never answers; before, SIGTERM ended it without a word and
+    SIGINT with a KeyboardInterrupt traceback."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        from PIL import Image
+
+        image = str(tmp_path / "tiny.png")
+        Image.new("L", (4, 4), 100).save(image)
+        proc = subprocess.Popen([sys.executable, "-m", "keras_resnet", "predict",
+                                 f"--server=http://127.0.0.1:{server.getsockname()[1]}", "--model_name=m",
+                                 "--timeout=60", image], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            connection, _ = server.accept()  # the client is waiting for its reply now
+            proc.send_signal(stop)
+            out, err = proc.communicate(timeout=20)
+            connection.close()
+        finally:
+            proc.kill()
+    assert (proc.returncode, err) == (128 + stop, f"stopped by {stop.name}\n")

@@ -25,7 +25,7 @@ from keras_resnet.extras import MissingExtraError
 VERBOSE_ENV = "KERAS_RESNET_VERBOSE"
 VERBOSE = os.environ.get(VERBOSE_ENV) == "1"
 
-__all__ = ["VERBOSE_ENV", "import_tensorflow", "native_stderr_silenced", "quiet", "run", "set_verbose"]
+__all__ = ["VERBOSE_ENV", "Stopped", "import_tensorflow", "native_stderr_silenced", "quiet", "run", "set_verbose"]
 
 
 def set_verbose(verbosity: Optional[int]) -> None:
@@ -101,20 +101,41 @@ def quiet() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+class Stopped(BaseException):
+    """SIGTERM arrived: raised in the main thread, as SIGINT raises KeyboardInterrupt, so that `run` ends in one line."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
 def run(main: Callable[..., int], *args, errors: Sequence[type] = (ValueError,)) -> int:
     """`main(*args)`, turning a user's mistake into one line on stderr and exit status 1.
 
     The mistakes are `errors`, a missing extra (`MissingExtraError`, whose
     line says what to install), and an `OSError` on a named path (a folder that
     cannot be made or written, a file that cannot be read): the line names the
-    path and the system's reason.
+    path and the system's reason. SIGINT and SIGTERM end it with one line
+    naming the signal (status 130 and 143, as a shell reports them); every file
+    this package publishes is written whole or not at all.
 
     Returns:
-        `main`'s exit status, or 1 for a mistake.
+        `main`'s exit status, 1 for a mistake, 128 + the signal's number for a signal.
     """
     quiet()
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return main(*args) or 0
+    except KeyboardInterrupt:
+        print("stopped by SIGINT", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Stopped as stopped:
+        print(f"stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
+        return 128 + stopped.signum
     except (MissingExtraError, *errors) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -123,3 +144,5 @@ def run(main: Callable[..., int], *args, errors: Sequence[type] = (ValueError,))
             raise
         print(f"error: {error.filename}: {error.strerror or error}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -60,10 +60,6 @@ while True:
 """
 
 
-def _stopped(signum, frame):
-    raise SystemExit(f"stopped by {signal.Signals(signum).name}")
-
-
 @contextlib.contextmanager
 def stop_signals_held(hold: bool = True):
     """Block SIGINT and SIGTERM in this thread for the block (and so in every thread started in it), if `hold`;
@@ -90,10 +86,11 @@ def bounded_wait(what: str, timeout: float):
     (`keras_resnet.cli.import_tensorflow`), so that no thread of it takes them:
     the watchdog (`_WATCHDOG`) then ends the process with one line naming
     `what` and the signal, or at the deadline. After the block the signals
-    stop the process as Python's own handlers do (SIGTERM raising SystemExit),
-    whatever handler TensorFlow installed meanwhile.
+    have the Python handlers they had before, whatever handler TensorFlow's
+    C++ code installed meanwhile (its coordination service takes SIGTERM).
     """
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    handlers = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout), what],
                                 stdin=subprocess.PIPE)
     # A second past the deadline, after the watchdog's line, the process ends itself with status 1 (a C thread).
@@ -104,8 +101,8 @@ def bounded_wait(what: str, timeout: float):
         faulthandler.cancel_dump_traceback_later()
         watchdog.stdin.close()
         watchdog.wait()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _stopped)
+        for signum, handler in handlers.items():  # Python's, again: TensorFlow's C++ code installed its own
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 

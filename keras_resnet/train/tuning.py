@@ -274,10 +274,12 @@ def search(config: TuneConfig, strategy=None) -> dict:
         ValueError: bad settings (before any work), a model_dir in use, a
             chief that does not answer, or every worker gone before the end.
     """
-    role = validate(config)
-    if role.kind != CHIEF and strategy is None and config.strategy != "default":
-        strategy = distribute.make_strategy(config.strategy, config.num_gpus,
-                                            cluster_timeout=config.cluster_timeout)
+    # The threads TensorFlow starts before a cluster's wait must not take SIGINT or SIGTERM (`bounded_wait`).
+    with distribute.stop_signals_held(config.strategy == "multi_worker_mirrored" and strategy is None):
+        role = validate(config)
+        if role.kind != CHIEF and strategy is None and config.strategy != "default":
+            strategy = distribute.make_strategy(config.strategy, config.num_gpus,
+                                                cluster_timeout=config.cluster_timeout)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     if config.batch_size % replicas:
         raise ValueError(f"--batch_size={config.batch_size} must divide evenly over the {replicas} replicas")
