@@ -172,7 +172,8 @@ def test_a_preset_that_is_no_resnet_or_normalises_otherwise_is_refused_in_one_li
     other = tmp_path / "efficientnet"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"class_name": "EfficientNetBackbone", "config": {}}))
-    with pytest.raises(ValueError, match="is a keras-hub preset of 'EfficientNetBackbone', not of a ResNetBackbone"):
+    with pytest.raises(ValueError, match=r"is a keras-hub preset of 'EfficientNetBackbone' \(config\.json\), not of "
+                                         r"a ResNetBackbone"):
         keras_resnet.build("resnet18", weights=str(other))
     odd = str(tmp_path / "odd")
     shutil.copytree(resnet18_preset, odd)
