@@ -118,7 +118,8 @@ def write_json(path: str, value: Any) -> str:
 
 def remove_leftovers(directory: str) -> list:
     """Delete the temporary files and staging directories a killed writer left in `directory`; returns them."""
-    found = sorted(glob.glob(os.path.join(directory, TMP_PREFIX + "*")) + glob.glob(os.path.join(directory, OLD_PREFIX + "*")))
+    found = sorted(glob.glob(os.path.join(directory, TMP_PREFIX + "*"))
+                   + glob.glob(os.path.join(directory, OLD_PREFIX + "*")))
     for path in found:
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""`keras-resnet benchmark`, from a clone: `python scripts/benchmark.py --help` lists the flags (see keras_resnet/cli/benchmark.py)."""
+"""`keras-resnet benchmark` from a clone (keras_resnet/cli/benchmark.py); `--help` lists its flags."""
 
 from keras_resnet.cli.console import run_script
 

@@ -1,4 +1,4 @@
-"""`keras-resnet convert`, from a clone: `python scripts/convert_weights.py --help` lists the flags (see keras_resnet/cli/convert.py)."""
+"""`keras-resnet convert` from a clone (keras_resnet/cli/convert.py): `--help` lists its flags."""
 
 from keras_resnet.cli.console import run_script
 

@@ -1,4 +1,4 @@
-"""`keras-resnet export`, from a clone: `python scripts/export.py --help` lists the flags (see keras_resnet/cli/export.py)."""
+"""`keras-resnet export` from a clone (keras_resnet/cli/export.py); `--help` lists its flags."""
 
 from keras_resnet.cli.console import run_script
 

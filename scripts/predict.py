@@ -1,4 +1,4 @@
-"""`keras-resnet predict`, from a clone: `python scripts/predict.py --help` lists the flags (see keras_resnet/cli/predict.py)."""
+"""`keras-resnet predict` from a clone (keras_resnet/cli/predict.py); `--help` lists its flags."""
 
 from keras_resnet.cli.console import run_script
 

@@ -1,4 +1,4 @@
-"""`keras-resnet reproduce`, from a clone: `python scripts/reproduce.py --help` lists the flags (see keras_resnet/cli/reproduce.py)."""
+"""`keras-resnet reproduce` from a clone (keras_resnet/cli/reproduce.py); `--help` lists its flags."""
 
 from keras_resnet.cli.console import run_script
 

@@ -1,4 +1,4 @@
-"""`keras-resnet train`, from a clone: `python scripts/train.py --help` lists the flags (see keras_resnet/cli/train.py)."""
+"""`keras-resnet train` from a clone (keras_resnet/cli/train.py); `--help` lists its flags."""
 
 from keras_resnet.cli.console import run_script
 

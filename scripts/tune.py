@@ -1,4 +1,4 @@
-"""`keras-resnet tune`, from a clone: `python scripts/tune.py --help` lists the flags (see keras_resnet/cli/tune.py)."""
+"""`keras-resnet tune` from a clone (keras_resnet/cli/tune.py); `--help` lists its flags."""
 
 from keras_resnet.cli.console import run_script
 

@@ -102,7 +102,7 @@ def quiet() -> None:
 
 
 class Stopped(BaseException):
-    """SIGTERM arrived: raised in the main thread, as SIGINT raises KeyboardInterrupt, so that `run` ends in one line."""
+    """SIGTERM arrived: raised in the main thread as SIGINT raises KeyboardInterrupt, so `run` ends in one line."""
 
     def __init__(self, signum: int):
         super().__init__(signum)

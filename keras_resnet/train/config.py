@@ -48,7 +48,8 @@ class RunSettings:
     data_dir: Optional[str] = setting(None, "Where the data is (IDX files, CIFAR archives, image folder, tfds "
                                       "dir). An explicit folder must hold the named data set.", group="data")
     model_dir: Optional[str] = setting(None, "The run's directory (see keras_resnet.train.run_dir); default "
-                                       "runs/<model>_<dataset> (training) or runs/tune_<dataset> (search).", group="run")
+                                       "runs/<model>_<dataset> (training) or runs/tune_<dataset> (search).",
+                                       group="run")
     strategy: str = setting("default", "tf.distribute strategy; mirrored without GPUs mirrors over 2 "
                             "logical CPUs.", choices=STRATEGIES, group="hardware")
     cluster_timeout: float = setting(CLUSTER_TIMEOUT, "--strategy=multi_worker_mirrored: seconds to wait for every "
@@ -56,14 +57,17 @@ class RunSettings:
                                      check=positive, group="hardware")
     num_gpus: Optional[int] = setting(None, "GPUs (or logical CPUs) for --strategy=mirrored; default all GPUs.",
                                       check=at_least(1), group="hardware")
-    batch_size: Optional[int] = setting(None, "Global batch size; default the recipe's.", check=at_least(1), group="schedule")
-    epochs: Optional[int] = setting(None, "Epochs to train; default the recipe's length.", check=at_least(1), group="schedule")
+    batch_size: Optional[int] = setting(None, "Global batch size; default the recipe's.", check=at_least(1),
+                                        group="schedule")
+    epochs: Optional[int] = setting(None, "Epochs to train; default the recipe's length.", check=at_least(1),
+                                    group="schedule")
     seed: int = setting(0, "Random seed (split, shuffle, initialisation).", group="run")
     validation_split: float = setting(0.1, "Fraction of the training set held out to pick the best epoch.",
                                       check=fraction, group="data")
     max_train_examples: Optional[int] = setting(None, "Use at most this many training images (quick runs).",
                                                 check=at_least(1), group="data")
-    max_test_examples: Optional[int] = setting(None, "Use at most this many test images.", check=at_least(1), group="data")
+    max_test_examples: Optional[int] = setting(None, "Use at most this many test images.", check=at_least(1),
+                                               group="data")
     download: bool = setting(True, "Let tensorflow-datasets download data that is not found locally (into its own "
                              "folder; an explicit --data_dir is only read).", group="data")
     prepare_data_dir: bool = setting(False, "With --data_dir: let tensorflow-datasets download and prepare the data "
@@ -85,10 +89,13 @@ class TrainConfig(RunSettings):
     weights: Optional[str] = setting(None, "Start from these weights: imagenet, a name of "
                                      "keras_resnet.list_weights(model), or a checkpoint file (.weights.h5, "
                                      ".pth, .safetensors, keras.applications .h5); a new classifier is made for "
-                                     "the data set's classes. The model then takes the checkpoint's preprocessing.", group="model")
+                                     "the data set's classes. The model then takes the checkpoint's preprocessing.",
+                                     group="model")
     freeze: str = setting("none", "With --weights: keep these layers as loaded (BN statistics too): none, "
-                          "backbone (all but the classifier), or conv1 .. conv5 (the stem up to that stage).", group="model")
-    train_steps: Optional[int] = setting(None, "Total training steps (overrides --epochs).", check=at_least(1), group="schedule")
+                          "backbone (all but the classifier), or conv1 .. conv5 (the stem up to that stage).",
+                          group="model")
+    train_steps: Optional[int] = setting(None, "Total training steps (overrides --epochs).", check=at_least(1),
+                                         group="schedule")
     augmentation: Optional[str] = setting(None, "Override the recipe's augmentation (cifar: pad --crop_padding "
                                           "+ crop + flip; imagenet: scale, crop, flip, PCA colour; none).",
                                           choices=AUGMENTATIONS, group="data")
@@ -97,22 +104,27 @@ class TrainConfig(RunSettings):
                                 "Fashion-MNIST (README).", check=at_least(0), group="data")
     learning_rate: Optional[float] = setting(None, "Peak learning rate; default the recipe's, scaled by batch "
                                              "size.", check=positive, group="schedule")
-    weight_decay: Optional[float] = setting(None, "L2 weight decay; default the recipe's.", check=non_negative, group="schedule")
+    weight_decay: Optional[float] = setting(None, "L2 weight decay; default the recipe's.", check=non_negative,
+                                            group="schedule")
     label_smoothing: Optional[float] = setting(None, "Cross-entropy label smoothing; default the recipe's (fast "
-                                               "and finetune: 0.1; the paper's recipes: 0).", check=fraction, group="schedule")
+                                               "and finetune: 0.1; the paper's recipes: 0).", check=fraction,
+                                               group="schedule")
     warmup_steps: Optional[int] = setting(None, "A linear learning-rate warm-up over this many steps, on any "
                                           "depth, in place of the recipe's (cifar: 0.01 for 400 steps on depth "
                                           ">= 110); 0 for none.", check=at_least(0), group="schedule")
     default_warmup_steps: Optional[int] = setting(None, "The caller's default for --warmup_steps (reproduce.py's "
                                                   "78): a linear warm-up cut to half of a shorter run, where an "
-                                                  "explicit --warmup_steps is kept exactly.", flag=False, group="schedule")
+                                                  "explicit --warmup_steps is kept exactly.", flag=False,
+                                                  group="schedule")
     dtype: str = setting("auto", "float32, mixed_bfloat16, mixed_float16 (GPUs), or auto: the fastest on this "
                          "machine for this run's model, input and batch, measured before training (bfloat16 tried "
-                         "where the CPU has AMX or AVX512_BF16 or there is a GPU) and cached.", choices=DTYPES, group="hardware")
+                         "where the CPU has AMX or AVX512_BF16 or there is a GPU) and cached.", choices=DTYPES,
+                         group="hardware")
     xla: str = setting("auto", "Compile the train step with XLA: on, off, or auto: measured with --dtype.",
                        choices=XLA_MODES, group="hardware")
     sync_bn: bool = setting(False, "Synchronise batch statistics across replicas.", group="hardware")
-    shortcut: Optional[str] = setting(None, "Shortcut option A, B or C; default the model's.", check=_shortcut, group="model")
+    shortcut: Optional[str] = setting(None, "Shortcut option A, B or C; default the model's.", check=_shortcut,
+                                      group="model")
     width_multiplier: float = setting(1.0, "Scale every conv's filters.", check=positive, group="model")
     stochastic_depth: float = setting(0.0, "Stochastic depth (Huang et al. 2016): drop the last block's residual "
                                       "branch with this probability while training, block l of L with l/L of it "
