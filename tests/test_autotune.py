@@ -108,6 +108,26 @@ def test_a_choice_is_cached_per_machine_and_run_and_nothing_is_measured_where_no
     assert autotune.resolve(ALL, refuse, BATCH, 2000, {}, multi_worker=True, path=path).how == "multi-worker"
 
 
+def test_a_measurement_that_left_candidates_out_is_not_cached_as_the_machines_answer(tmp_path):
+    """A short run (its budget covers float32 alone) cached float32 as final, and the long main job that followed
+    trained in float32 at 0.65x bfloat16's speed. Now the long run measures the rest, and only then is it final."""
+    path, clock = str(tmp_path / "autotune.json"), Clock()
+    seconds = {F32: 0.5, F32_XLA: 0.4, BF16: 0.25, BF16_XLA: 0.3}
+    make_step, built = fake_steps(clock, seconds)
+    short = autotune.resolve(ALL, make_step, BATCH, autotune.MIN_STEPS, {"model": "resnet8"}, path=path, timer=clock)
+    assert [t.note for t in short.timings][2:] == [autotune.NOT_MEASURED] * 2 and short.candidate == F32_XLA
+    assert not autotune.complete(short.timings)
+    built.clear()
+    long = autotune.resolve(ALL, make_step, BATCH, 20_000, {"model": "resnet8"}, path=path, timer=clock)
+    assert built == [BF16, BF16_XLA]  # the short run's figures are kept, the rest measured
+    assert (long.how, long.candidate) == ("measured", BF16)
+    assert [t.note for t in long.timings] == [autotune.CACHED, autotune.CACHED, "", ""]
+    assert long.table()[0].endswith("img/s (cached)") and long.table()[2].endswith("<- chosen")
+    built.clear()
+    again = autotune.resolve(ALL, make_step, BATCH, 300, {"model": "resnet8"}, path=path, timer=clock)
+    assert (again.how, again.candidate, built) == ("cached", BF16, [])  # now the machine's answer
+
+
 @pytest.mark.parametrize("damage", [{}, {"dtype": "float64", "xla": False}, "float32", {"dtype": "float32"}])
 def test_a_damaged_cache_entry_is_measured_again_and_overwritten(tmp_path, damage):
     """The cache is ours: an entry of {} (a KeyError before) or a dtype no candidate has is not trusted."""

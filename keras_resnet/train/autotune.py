@@ -33,6 +33,8 @@ TIMED_STEPS = 5  # per candidate, after one untimed step that traces and compile
 # first candidate (float32 without XLA, or what was given).
 MIN_STEPS = 200
 CACHE_FILE = "autotune.json"  # under $KERAS_HOME/keras_resnet
+NOT_MEASURED = "not measured: time budget spent"
+CACHED = "cached"  # a timing taken by an earlier run of the same step on this machine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +80,8 @@ class Choice:
         lines = []
         for timing in self.timings:
             speed = f"{timing.images_per_second:,.0f} img/s" if timing.images_per_second else timing.note
+            if timing.note == CACHED:
+                speed += " (cached)"
             mark = "  <- chosen" if timing.candidate == self.candidate else ""
             lines.append(f"  {timing.candidate.label:<24} {speed}{mark}")
         return lines
@@ -133,7 +137,8 @@ def stepper(build: Callable[[Candidate], object], batch_size: int, input_shape: 
 
 
 def measure(options: Sequence[Candidate], make_step: Callable[[Candidate], Callable[[], None]], batch_size: int,
-            run_steps: int, timer: Callable[[], float] = time.perf_counter) -> list:
+            run_steps: int, timer: Callable[[], float] = time.perf_counter,
+            known: Optional[dict] = None) -> list:
     """Time `TIMED_STEPS` training steps of each candidate, within the budget.
 
     The first candidate is always measured; its speed gives the run's
@@ -149,14 +154,21 @@ def measure(options: Sequence[Candidate], make_step: Callable[[Candidate], Calla
         batch_size: images a step.
         run_steps: the run's training steps.
         timer: the clock (injected by tests).
+        known: {candidate: images a second} an earlier run measured on this
+            step: taken as they are (noted "cached"), not measured again.
 
     Returns:
         A `Timing` per candidate.
     """
-    start, budget, timings = timer(), MAX_SECONDS, []
+    start, budget, timings, known = timer(), MAX_SECONDS, [], known or {}
     for candidate in options:
+        if candidate in known:
+            timings.append(Timing(candidate, known[candidate], CACHED))
+            if len(timings) == 1:
+                budget = min(MAX_SECONDS, MAX_FRACTION * run_steps * batch_size / known[candidate])
+            continue
         if timings and timer() - start > budget:
-            timings.append(Timing(candidate, None, "not measured: time budget spent"))
+            timings.append(Timing(candidate, None, NOT_MEASURED))
             continue
         try:
             step = make_step(candidate)
@@ -194,6 +206,11 @@ def _read_cache(path: str) -> dict:
         return cache if isinstance(cache, dict) else {}
     except (OSError, ValueError):  # none yet, or damaged: measure again
         return {}
+
+
+def complete(timings: Sequence[Timing]) -> bool:
+    """Whether every candidate has an answer: a speed, or a failure (not one left out for the time budget)."""
+    return bool(timings) and all(t.note != NOT_MEASURED for t in timings)
 
 
 def _cached_choice(entry, options: Sequence[Candidate]) -> Optional[Choice]:
@@ -240,13 +257,18 @@ def resolve(options: Sequence[Candidate], make_step: Callable[[Candidate], Calla
     path = path or cache_path()
     key = fingerprint({"machine": machine(), "run": run_facts, "candidates": [c.label for c in options]})
     cached = _cached_choice(_read_cache(path).get(key), options)
-    if cached is not None:
+    if cached is not None and complete(cached.timings):
         return cached
-    timings = measure(options, make_step, batch_size, run_steps, timer)
+    # A measurement that left candidates out (a short run's budget) is not the machine's answer: its figures are
+    # kept, and this run measures the rest within its own budget.
+    known = {t.candidate: t.images_per_second for t in (cached.timings if cached else ()) if t.images_per_second}
+    timings = measure(options, make_step, batch_size, run_steps, timer, known)
     best = max((t for t in timings if t.images_per_second), key=lambda t: t.images_per_second)
-    choice = Choice(best.candidate, "measured", tuple(timings))
+    choice = Choice(best.candidate, "measured" if len(known) < len(timings) else "cached", tuple(timings))
     cache = _read_cache(path)  # another run may have written meanwhile
-    cache[key] = choice.to_json()
+    stored = choice.to_json()
+    stored["timings"] = [dict(t, note="" if t["note"] == CACHED else t["note"]) for t in stored["timings"]]
+    cache[key] = stored
     try:
         write_json(path, cache)
     except OSError:  # a read-only home: the choice still holds for this run
