@@ -124,7 +124,7 @@ def test_each_trial_trains_in_the_configuration_measured_on_its_own_model(monkey
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     seen = []
 
-    def fake_measure(options, make_step, batch_size, run_steps, timer=None):
+    def fake_measure(options, make_step, batch_size, run_steps, timer=None, known=None):
         seen.append((list(options), batch_size, run_steps))
         speeds = {autotune.Candidate("float32", True): 300.0}  # XLA is the fastest here, whatever the machine
         return [autotune.Timing(c, speeds.get(c, 100.0)) for c in options]
