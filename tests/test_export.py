@@ -169,15 +169,19 @@ def test_every_artifact_is_evaluated_on_the_whole_test_split(run):
 
     source = data.load_dataset("mnist", run["data_dir"], download=False)
     _, _, x_test, y_test = source.arrays
-    keras_accuracy = float(np.mean(run["model"].predict(x_test.reshape(-1, 28, 28, 1).astype(np.float32), verbose=0)
-                                   .argmax(-1) == y_test))
+    probabilities = run["model"].predict(x_test.reshape(-1, 28, 28, 1).astype(np.float32), verbose=0)
+    keras_accuracy = float(np.mean(probabilities.argmax(-1) == y_test))
     for report in run["reports"].values():
         assert report.eval_examples == len(y_test) == 64
         assert report.reference_accuracy == pytest.approx(keras_accuracy, abs=1e-9)
         assert 0.0 <= report.accuracy <= 1.0
-    # Float exports give the model's own scores, so the same top-1 on every image.
+    # Float exports give the model's own scores within their tolerance, so the same top-1 on every image but a near
+    # tie: the barely trained net has some (one flipped in a CI run, 1.5625 points).
+    top_two = np.sort(probabilities, -1)[:, -2:]
     for name in ("saved_model", "tflite_float32", "onnx"):
-        assert run["reports"][name].accuracy_drop == pytest.approx(0.0, abs=1e-9)
+        report = run["reports"][name]
+        near_ties = int(np.sum(top_two[:, 1] - top_two[:, 0] <= 2 * report.tolerance))
+        assert abs(report.accuracy_drop) <= 100 * near_ties / len(y_test) + 1e-9, (name, near_ties)
     table = export.format_reports(list(run["reports"].values()))
     assert "test acc" in table and f"the Keras model itself: {keras_accuracy:.2%}" in table
     assert "on the run's 64 test images" in table
