@@ -24,8 +24,10 @@ from keras_resnet.extras import MissingExtraError
 # The processes a command starts (a search's workers) log as it does: `set_verbose` exports VERBOSE_ENV to them.
 VERBOSE_ENV = "KERAS_RESNET_VERBOSE"
 VERBOSE = os.environ.get(VERBOSE_ENV) == "1"
+# The signals a user stops a command with: held while threads start (`cli.console`), reported in one line (`run`).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-__all__ = ["VERBOSE_ENV", "Stopped", "import_tensorflow", "native_stderr_silenced", "quiet", "run", "set_verbose"]
+__all__ = ["STOP_SIGNALS", "VERBOSE_ENV", "Stopped", "import_tensorflow", "native_stderr_silenced", "quiet", "run", "set_verbose"]
 
 
 def set_verbose(verbosity: Optional[int]) -> None:
@@ -76,7 +78,7 @@ def import_tensorflow() -> None:
     """
     if not VERBOSE:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         with native_stderr_silenced():
             importlib.import_module("tensorflow")

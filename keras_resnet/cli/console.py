@@ -11,7 +11,7 @@ once its cluster has joined.
 import signal
 import sys
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from keras_resnet.cli import STOP_SIGNALS  # the cli package itself imports no thread-starting module
 
 __all__ = ["console", "run_script"]
 

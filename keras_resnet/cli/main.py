@@ -78,5 +78,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # The entry points hold SIGINT and SIGTERM (`cli.console`); a multi-worker run releases them once its cluster
     # has joined (`train.distribute.stop_signals_held`), every other command now.
     if getattr(args, "strategy", None) != "multi_worker_mirrored":
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, cli.STOP_SIGNALS)
     return cli.run(module.main, args, errors=module.ERRORS)
