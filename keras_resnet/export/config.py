@@ -93,6 +93,11 @@ class ExportConfig:
         """`export_model`'s keyword options: every field but export_dir."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(ExportConfig) if f.name != "export_dir"}
 
+    def artifact_count(self) -> int:
+        """The files an export writes, verifies and evaluates: a SavedModel, a LiteRT file a quantization, an ONNX
+        file, as asked."""
+        return sum(len(self.quantizations) if fmt == "tflite" else 1 for fmt in self.formats)
+
     def validate(self) -> None:
         """Check every option, that the formats' packages are installed, and that export_dir can be written,
         before anything is loaded.

@@ -75,6 +75,11 @@ class Choice:
     how: str
     timings: tuple = ()
 
+    @property
+    def images_per_second(self) -> Optional[float]:
+        """The chosen configuration's measured speed, where it was measured."""
+        return next((t.images_per_second for t in self.timings if t.candidate == self.candidate), None)
+
     def table(self) -> list:
         """Lines for the run's header (which names the choice): each candidate's speed, the choice marked."""
         lines = []
@@ -138,7 +143,7 @@ def stepper(build: Callable[[Candidate], object], batch_size: int, input_shape: 
 
 def measure(options: Sequence[Candidate], make_step: Callable[[Candidate], Callable[[], None]], batch_size: int,
             run_steps: int, timer: Callable[[], float] = time.perf_counter,
-            known: Optional[dict] = None) -> list:
+            known: Optional[dict] = None, run_seconds: Optional[float] = None) -> list:
     """Time `TIMED_STEPS` training steps of each candidate, within the budget.
 
     The first candidate is always measured; its speed gives the run's
@@ -156,16 +161,22 @@ def measure(options: Sequence[Candidate], make_step: Callable[[Candidate], Calla
         timer: the clock (injected by tests).
         known: {candidate: images a second} an earlier run measured on this
             step: taken as they are (noted "cached"), not measured again.
+        run_seconds: the run's time, where it is set (`--time_budget`) rather than its steps.
 
     Returns:
         A `Timing` per candidate.
     """
     start, budget, timings, known = timer(), MAX_SECONDS, [], known or {}
+
+    def bound(speed: float) -> float:
+        expected = run_seconds if run_seconds is not None else run_steps * batch_size / speed
+        return min(MAX_SECONDS, MAX_FRACTION * expected)
+
     for candidate in options:
         if candidate in known:
             timings.append(Timing(candidate, known[candidate], CACHED))
             if len(timings) == 1:
-                budget = min(MAX_SECONDS, MAX_FRACTION * run_steps * batch_size / known[candidate])
+                budget = bound(known[candidate])
             continue
         if timings and timer() - start > budget:
             timings.append(Timing(candidate, None, NOT_MEASURED))
@@ -184,7 +195,7 @@ def measure(options: Sequence[Candidate], make_step: Callable[[Candidate], Calla
         speed = TIMED_STEPS * batch_size / max(timer() - begin, 1e-9)
         timings.append(Timing(candidate, speed))
         if len(timings) == 1:
-            budget = min(MAX_SECONDS, MAX_FRACTION * run_steps * batch_size / speed)
+            budget = bound(speed)
     return timings
 
 
@@ -230,7 +241,7 @@ def _cached_choice(entry, options: Sequence[Candidate]) -> Optional[Choice]:
 
 def resolve(options: Sequence[Candidate], make_step: Callable[[Candidate], Callable[[], None]], batch_size: int,
             run_steps: int, run_facts: dict, *, multi_worker: bool = False, path: Optional[str] = None,
-            timer: Callable[[], float] = time.perf_counter) -> Choice:
+            timer: Callable[[], float] = time.perf_counter, run_seconds: Optional[float] = None) -> Choice:
     """The configuration to train in: the only candidate, the cached choice, or the fastest measured.
 
     Args:
@@ -243,16 +254,19 @@ def resolve(options: Sequence[Candidate], make_step: Callable[[Candidate], Calla
         multi_worker: the run spans workers, which must not choose apart.
         path: the cache file (default `cache_path()`).
         timer: the clock (injected by tests).
+        run_seconds: a budgeted run's time (`--time_budget`): its plan needs the
+            step's speed, so the chosen candidate is always measured (or
+            cached), and the others within `MAX_FRACTION` of this time.
 
     Returns:
         A `Choice`.
     """
     options = list(options)
-    if len(options) == 1:
-        return Choice(options[0], "given")
     if multi_worker:
         return Choice(options[0], "multi-worker")
-    if run_steps < MIN_STEPS:
+    if len(options) == 1 and run_seconds is None:
+        return Choice(options[0], "given")
+    if run_steps < MIN_STEPS and run_seconds is None:
         return Choice(options[0], "short run")
     path = path or cache_path()
     key = fingerprint({"machine": machine(), "run": run_facts, "candidates": [c.label for c in options]})
@@ -262,9 +276,10 @@ def resolve(options: Sequence[Candidate], make_step: Callable[[Candidate], Calla
     # A measurement that left candidates out (a short run's budget) is not the machine's answer: its figures are
     # kept, and this run measures the rest within its own budget.
     known = {t.candidate: t.images_per_second for t in (cached.timings if cached else ()) if t.images_per_second}
-    timings = measure(options, make_step, batch_size, run_steps, timer, known)
+    timings = measure(options, make_step, batch_size, run_steps, timer, known, run_seconds)
     best = max((t for t in timings if t.images_per_second), key=lambda t: t.images_per_second)
-    choice = Choice(best.candidate, "measured" if len(known) < len(timings) else "cached", tuple(timings))
+    how = "given" if len(options) == 1 else "measured" if len(known) < len(timings) else "cached"
+    choice = Choice(best.candidate, how, tuple(timings))
     cache = _read_cache(path)  # another run may have written meanwhile
     stored = choice.to_json()
     stored["timings"] = [dict(t, note="" if t["note"] == CACHED else t["note"]) for t in stored["timings"]]

@@ -15,6 +15,7 @@ from keras_resnet.arch import specs
 from keras_resnet.data.augmentations import AUGMENTATIONS, CROP_PADDING, TTA_MODES
 from keras_resnet.data.catalog import check_dataset_name
 from keras_resnet.settings import at_least, between, fraction, non_negative, positive, setting, validate
+from keras_resnet.train.budget import check_duration, parse_duration
 from keras_resnet.train.precision import DTYPES, XLA_MODES
 from keras_resnet.train.recipes import RECIPES
 
@@ -27,7 +28,15 @@ CLUSTER_TIMEOUT = 300.0
 # The tf.distribute strategies of --strategy (`keras_resnet.train.distribute` makes them).
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
-__all__ = ["RunSettings", "TrainConfig", "IDENTITY_OF_OLDER_RUNS", "STRATEGIES", "validate"]
+__all__ = ["RunSettings", "TrainConfig", "IDENTITY_OF_OLDER_RUNS", "STRATEGIES", "time_budget_setting", "validate"]
+
+
+def time_budget_setting(subject: str):
+    """The --time_budget field of a settings class; `subject` names what it times."""
+    return setting(None, f"Train to fit this time {subject}: minutes (15, 7.5) or a duration (15m, 90s, 1h30m). "
+                   "The steps are planned from the measured step time, the recipe's warm-up and decay laid over "
+                   "them, and the plan corrected once after the first epoch; in place of --epochs and "
+                   "--train_steps.", check=check_duration, group="schedule")
 
 
 def _dataset(name, value):
@@ -96,6 +105,8 @@ class TrainConfig(RunSettings):
                           group="model")
     train_steps: Optional[int] = setting(None, "Total training steps (overrides --epochs).", check=at_least(1),
                                          group="schedule")
+    time_budget: Optional[str] = time_budget_setting("the run, from its start to its end (evaluation, TTA and "
+                                                     "--export_dir included)")
     augmentation: Optional[str] = setting(None, "Override the recipe's augmentation (cifar: pad --crop_padding "
                                           "+ crop + flip; imagenet: scale, crop, flip, PCA colour; none).",
                                           choices=AUGMENTATIONS, group="data")
@@ -148,7 +159,9 @@ class TrainConfig(RunSettings):
             model=spec.name, dataset=self.dataset,
             shortcut=(self.shortcut or spec.shortcut).upper(), width_multiplier=self.width_multiplier,
             image_size=self.image_size, recipe=self.recipe, batch_size=self.batch_size, epochs=self.epochs,
-            train_steps=self.train_steps, learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            train_steps=self.train_steps,
+            time_budget=parse_duration(self.time_budget) if self.time_budget is not None else None,
+            learning_rate=self.learning_rate, weight_decay=self.weight_decay,
             label_smoothing=self.label_smoothing,
             warmup_steps=self.warmup_steps if self.warmup_steps is not None else self.default_warmup_steps,
             augmentation=self.augmentation, dtype=self.dtype, sync_bn=self.sync_bn, seed=self.seed,
@@ -158,7 +171,8 @@ class TrainConfig(RunSettings):
 
 
 # Identity settings added after runs were first recorded, with the value every run recorded before them had
-# (its run.json lacks the key): such a run resumes under these values. Runs before --crop_padding padded 4; runs
+# (its run.json lacks the key): such a run resumes under these values. Runs before --time_budget had none; runs
+# before --crop_padding padded 4; runs
 # before --label_smoothing smoothed as their recipe does (the one such setting that depends on the recipe, so
 # training.validate adds it).
-IDENTITY_OF_OLDER_RUNS = dict(crop_padding=CROP_PADDING)
+IDENTITY_OF_OLDER_RUNS = dict(crop_padding=CROP_PADDING, time_budget=None)

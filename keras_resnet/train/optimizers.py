@@ -125,6 +125,14 @@ def make_optimizer(recipe: Recipe, run: Plan) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(**settings)
 
 
+def relay_schedule(optimizer: keras.optimizers.Optimizer, recipe: Recipe, run: Plan) -> None:
+    """Lay `recipe`'s schedule over `run` on an optimizer in training (a budget's corrected plan); its state
+    (step count, momentum) stays. The model's train function must be made again to trace the new schedule."""
+    optimizer.learning_rate = make_schedule(recipe, run)
+    if isinstance(optimizer, FinetuneSGD):
+        optimizer.head_steps = round(recipe.head_fraction * run.total_steps)
+
+
 def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
     """Add L2 weight decay on every conv and dense kernel of `model`.
 

@@ -171,6 +171,14 @@ class Plan:
     warmup_cut_from: Optional[int] = None
 
 
+def decay_start(recipe: Recipe, run: Plan) -> int:
+    """The step at which `run`'s learning rate starts to fall: the end of a cosine's warm-up, a piecewise
+    schedule's first boundary (its end if it has none)."""
+    if recipe.schedule == "cosine":
+        return run.warmup_steps
+    return run.boundaries[0] if run.boundaries else run.total_steps
+
+
 def steps_in_an_epoch(num_train: int, batch_size: int) -> int:
     """The steps of an epoch: whole batches only (the last partial batch is dropped, so that every replica steps on
     a batch of the same size), at least one.

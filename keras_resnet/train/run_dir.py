@@ -9,11 +9,14 @@ one, never half of one.
       run.json            what the run is: its identity (the settings that
                           shape its trajectory) plus classes, labels, input
       labels.txt          class names, one a line
-      result.json         test loss/accuracy and paths, once finished
+      result.json         test loss/accuracy, per-class accuracy, times and
+                          paths, once finished
       final.weights.h5    final weights (with the model's identity)
       final.keras         final model (config = spec + options)
       best.weights.h5     best epoch on the validation split
       history.csv, training_curves.png, logs/ (TensorBoard), backup/
+      confusion_matrix.png  normalised, with the class names
+      errors.png          the most confidently wrong test images
       workers/<i>/        the same, for non-chief workers of a cluster
 
 A search's model_dir (`keras_resnet.train.tuning`):
@@ -48,6 +51,8 @@ FINAL_WEIGHTS = "final.weights.h5"
 BEST_WEIGHTS = "best.weights.h5"
 HISTORY_FILE = "history.csv"
 CURVES_FILE = "training_curves.png"
+CONFUSION_FILE = "confusion_matrix.png"
+ERRORS_FILE = "errors.png"
 BACKUP_DIR = "backup"
 LOGS_DIR = "logs"
 WORKERS_DIR = "workers"
@@ -103,6 +108,8 @@ class RunRecord:
         configuration: the dtype and XLA setting the run trains in and how
             they were chosen (`keras_resnet.train.autotune.Choice.to_json`):
             each candidate's measured speed; a resumed run keeps them.
+        budget: a `--time_budget` run's plan and its correction
+            (`keras_resnet.train.budget.BudgetPlan.to_json`); a resumed run keeps it.
     """
 
     model: str
@@ -116,6 +123,7 @@ class RunRecord:
     hyperparameters: Optional[Dict[str, Any]] = None
     test_accuracy: Optional[float] = None
     configuration: Optional[Dict[str, Any]] = None
+    budget: Optional[Dict[str, Any]] = None
 
     def to_json(self) -> dict:
         """run.json's content: flat, the settings beside the record's own fields, and `classes`."""
@@ -123,7 +131,7 @@ class RunRecord:
                   "class_names": list(self.class_names), "data_dir": self.data_dir,
                   "input_size": None if self.input_size is None else list(self.input_size),
                   "channels": self.channels, "max_test_examples": self.max_test_examples}
-        for name in ("hyperparameters", "test_accuracy", "configuration"):
+        for name in ("hyperparameters", "test_accuracy", "configuration", "budget"):
             if getattr(self, name) is not None:
                 values[name] = getattr(self, name)
         return values
@@ -199,6 +207,11 @@ class RunDir:
         if self.is_chief:
             write_json(os.path.join(self.root, RUN_FILE), record.to_json())
             write_labels(self.root, record.class_names)
+
+    def amend(self, record: RunRecord) -> None:
+        """Rewrite run.json with what the run learned of itself after it started (a budget's correction)."""
+        if self.is_chief:
+            write_json(os.path.join(self.root, RUN_FILE), record.to_json())
 
     # ------------------------------------------------------------ results
 

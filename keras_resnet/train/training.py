@@ -8,14 +8,11 @@ is written.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 import logging
-import math
 import os
-from typing import Optional, Sequence
+import time
+from typing import Callable, Optional, Sequence
 
 import keras
 import tensorflow as tf
@@ -25,9 +22,12 @@ from keras_resnet.arch import specs, transforms
 from keras_resnet.data.augmentations import TTA_MODES
 from keras_resnet.data import pipelines, sources
 from keras_resnet.data.augmentations import CROP_PADDING
-from keras_resnet.files import check_writable_dir, write_text
-from keras_resnet.train import autotune, distribute, optimizers, precision, recipes, reports
+from keras_resnet.files import check_writable_dir
+from keras_resnet.train import autotune, budget, distribute, evaluation, optimizers, precision, recipes, reports
+from keras_resnet.train import timed_fit
+from keras_resnet.train.callbacks import Backup, HistoryLog, NonFiniteLossError, StopOnNonFiniteLoss
 from keras_resnet.train.config import IDENTITY_OF_OLDER_RUNS, TrainConfig
+from keras_resnet.train.evaluation import flip_tta_accuracy
 from keras_resnet.train.run_dir import (BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, FINAL_WEIGHTS, HISTORY_FILE, LOGS_DIR,
                                        RunDir, RunRecord)
 from keras_resnet.weights.files import SaveBest
@@ -37,92 +37,6 @@ log = logging.getLogger("keras_resnet")
 
 __all__ = ["TrainConfig", "RunPlan", "NonFiniteLossError", "StopOnNonFiniteLoss", "HistoryLog", "check_classes",
            "validate", "prepare_data", "train", "flip_tta_accuracy", "TTA_MODES"]
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or Inf."""
-
-
-class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Raise as soon as the loss is NaN/Inf.
-
-    Raising (rather than keras.callbacks.TerminateOnNaN's stop flag) ends
-    `fit` before epoch-end callbacks run, so BackupAndRestore keeps the last
-    good epoch instead of backing up NaN weights.
-    """
-
-    def __init__(self, backup_dir: str, model_dir: str):
-        super().__init__()
-        self.backup_dir, self.model_dir = backup_dir, model_dir
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is None or math.isfinite(float(loss)):
-            return
-        where = f"Training loss became {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}. Stopped; "
-        # A relaunch on the same model_dir must keep every setting, so a lower rate needs a new directory.
-        advice = (f"to train with a lower rate, relaunch with a smaller --learning_rate and a new --model_dir "
-                  f"({self.model_dir!r} resumes only these settings)")
-        if os.path.isdir(self.backup_dir) and os.listdir(self.backup_dir):
-            raise NonFiniteLossError(
-                where + f"the last good epoch is kept in {self.backup_dir}, and the same command resumes from "
-                f"it (after checking the data); {advice}.")
-        raise NonFiniteLossError(
-            where + f"no epoch had finished, so there is no backup; {advice}, or check the data.")
-
-
-class Backup(keras.callbacks.BackupAndRestore):
-    """Keras's BackupAndRestore, keeping the previous epoch's backup beside the latest.
-
-    Keras writes the backup in place, so a kill mid-write leaves it damaged;
-    with `double_checkpoint` Keras then resumes from the epoch before. A
-    backup damaged beyond that is named, with how to start over, instead of
-    h5py's or json's own error.
-    """
-
-    def __init__(self, backup_dir: str):
-        super().__init__(backup_dir, delete_checkpoint=False, double_checkpoint=True)
-
-    def on_train_begin(self, logs=None):
-        try:
-            super().on_train_begin(logs)
-        except (OSError, json.JSONDecodeError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ValueError(f"The run's backup in {self.backup_dir} is damaged ({reason}), and so is the one "
-                             f"before it: the run cannot resume. Delete {self.backup_dir} to start it over in "
-                             "the same --model_dir, or pass another --model_dir.") from None
-
-
-class HistoryLog(keras.callbacks.Callback):
-    """keras.callbacks.CSVLogger's history.csv (epoch, then the logs' keys sorted; a resumed run appends), each
-    epoch's file published whole.
-
-    CSVLogger appends to an open file, so a kill just after an epoch's backup
-    could leave the file empty or cut mid-row; here every epoch rewrites the
-    file under a temporary name and renames it (`keras_resnet.files.write_text`).
-    """
-
-    def __init__(self, path: str):
-        super().__init__()
-        self.path = path
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        rows = []
-        if os.path.isfile(self.path):
-            with open(self.path, newline="") as f:
-                rows = [row for row in csv.reader(f) if row]
-        header = rows[0] if rows else ["epoch", *sorted(logs)]
-        if not rows:
-            rows = [header]
-        rows.append([str(epoch)] + [str(logs[k]) if k in logs else "NA" for k in header[1:]])
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
-        write_text(self.path, text.getvalue())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +90,14 @@ def validate(config: TrainConfig) -> RunPlan:
         ValueError: the first thing wrong, saying what is valid.
     """
     settings.validate(config)
+    if config.time_budget is not None:
+        given = [f"--{name}" for name in ("epochs", "train_steps") if getattr(config, name) is not None]
+        if given:
+            raise ValueError(f"--time_budget plans the run's length itself: leave out {' and '.join(given)}, or "
+                             f"--time_budget. Received: time_budget={config.time_budget!r}")
+        if config.strategy in ("multi_worker_mirrored", "tpu"):
+            raise ValueError(f"--time_budget plans from this machine's measured step, and the workers of "
+                             f"--strategy={config.strategy} would plan apart: give --epochs or --train_steps.")
     spec = specs.get_spec(config.model)
     gpus = tf.config.list_physical_devices("GPU")
     dtype, xla = config.dtype, config.xla
@@ -286,7 +208,8 @@ def prepare_data(config: TrainConfig, spec: specs.ResNetSpec, batch_size: int) -
 def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, schedule: recipes.Plan, strategy,
                           batch_size: int) -> tuple:
     """(the plan with its dtype and XLA setting resolved, the `autotune.Choice`): measured on the run's own model,
-    input and batch where --dtype or --xla is auto, cached per machine."""
+    input and batch where --dtype or --xla is auto, cached per machine; a budgeted run's choice always carries its
+    step's speed."""
     options = autotune.candidates(plan.dtype, plan.xla, gpu=precision.has_gpu(),
                                   native_bfloat16=precision.cpu_has_native_bfloat16())
     classes = prepared.source.num_classes
@@ -308,7 +231,8 @@ def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, sched
     else:
         make_step = autotune.stepper(build, batch_size, prepared.input_shape, classes)
         choice = autotune.resolve(options, make_step, batch_size, schedule.total_steps, facts,
-                                  multi_worker=config.strategy in ("multi_worker_mirrored", "tpu"))
+                                  multi_worker=config.strategy in ("multi_worker_mirrored", "tpu"),
+                                  run_seconds=plan.identity["time_budget"])
     keras.utils.set_random_seed(config.seed)  # the measurement's builds drew from the generators
     dtype = choice.candidate.dtype
     resolved = dataclasses.replace(plan, dtype=dtype, xla="on" if choice.candidate.xla else "off",
@@ -350,27 +274,38 @@ def _callbacks(run_dir: RunDir, monitor: str, extra: Sequence[keras.callbacks.Ca
     return callbacks + list(extra)
 
 
-def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callback] = (), strategy=None) -> dict:
+def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callback] = (), strategy=None,
+          follow_up: Optional[budget.FollowUp] = None, elapsed: Optional[Callable[[], float]] = None) -> dict:
     """Train, evaluate and save a network as `config` says.
 
     Relaunching with the same config resumes from the last finished epoch
     (`Backup`, Keras's BackupAndRestore, in `model_dir/backup`); a relaunch
-    with other trajectory settings is refused (see `validate`).
+    with other trajectory settings is refused (see `validate`). With
+    `config.time_budget` the steps are planned to fit (`keras_resnet.train.budget`).
 
     Args:
         config: the run.
         extra_callbacks: more Keras callbacks.
         strategy: an already created strategy (else made from config).
+        follow_up: what the caller runs after the training within the budget
+            (an export's files); the evaluation and TTA are known here.
+        elapsed: the seconds since the run started, which the budget counts
+            (default: since this call; the command counts from its own start).
 
     Returns:
         A dict with test_loss, test_accuracy (and test_accuracy_flip_tta
-        with `config.tta="flip"`), epochs_run, initial_epoch, paths of what
-        was written, and the Keras model under "model".
+        with `config.tta="flip"`), per_class_accuracy, weakest_class,
+        epochs_run, initial_epoch, seconds (time spent per phase), paths of
+        what was written, and the Keras model under "model".
 
     Raises:
-        ValueError: a bad config or missing data, found before any file is written.
+        ValueError: a bad config or missing data, found before any file is written;
+            `budget.BudgetTooShortError`: a budget that cannot hold the least run.
         NonFiniteLossError: the loss became NaN/Inf.
     """
+    if elapsed is None:
+        origin = time.monotonic()
+        elapsed = lambda: time.monotonic() - origin  # noqa: E731
     # The threads TensorFlow starts before the cluster's wait must not take SIGINT or SIGTERM (`bounded_wait`).
     with distribute.stop_signals_held(config.strategy == "multi_worker_mirrored" and strategy is None):
         plan = validate(config)
@@ -380,11 +315,38 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     role = distribute.cluster_role(strategy)
     run_dir = RunDir(config.model_dir, role.is_chief, role.task_index)
     with run_dir.lock():  # a second launch on this model_dir is refused before it reads any data
-        return _train(plan, strategy, batch_size, run_dir, extra_callbacks)
+        return _train(plan, strategy, batch_size, run_dir, extra_callbacks, follow_up, elapsed)
+
+
+def _schedule(plan: RunPlan, batch_size: int, num_train: int, **length) -> recipes.Plan:
+    config = plan.config
+    length = length or dict(epochs=config.epochs, train_steps=config.train_steps)
+    return recipes.plan(plan.recipe, batch_size, num_train, plan.spec.depth, learning_rate=config.learning_rate,
+                        weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
+                        default_warmup_steps=config.default_warmup_steps, **length)
+
+
+def _budget_plan(plan: RunPlan, choice: autotune.Choice, earlier: Optional[RunRecord], prepared, batch_size: int,
+                 follow_up: Optional[budget.FollowUp], spent: float) -> budget.BudgetPlan:
+    """The budgeted run's plan: a relaunch's recorded one, else the steps that fit after `spent` seconds."""
+    if earlier is not None and earlier.budget:
+        return budget.BudgetPlan.from_json(earlier.budget)
+    config = plan.config
+    test_images = prepared.source.num_test
+    if config.max_test_examples is not None:
+        test_images = min(test_images, config.max_test_examples)
+    follow_up = dataclasses.replace(follow_up or budget.FollowUp(0), test_images=test_images,
+                                    tta=config.tta == "flip")
+    step_seconds = batch_size / choice.images_per_second
+    reserved = budget.reserve(follow_up, step_seconds, batch_size)
+    return budget.plan(plan.identity["time_budget"], spent, step_seconds,
+                       recipes.steps_in_an_epoch(prepared.num_train, batch_size), reserved,
+                       measured="cached" if choice.how == "cached" else "measured")
 
 
 def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
-           extra_callbacks: Sequence[keras.callbacks.Callback]) -> dict:
+           extra_callbacks: Sequence[keras.callbacks.Callback], follow_up: Optional[budget.FollowUp],
+           elapsed: Callable[[], float]) -> dict:
     config, spec = plan.config, plan.spec
     keras.utils.set_random_seed(config.seed)
 
@@ -394,20 +356,25 @@ def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
     if earlier is not None:  # a relaunch: its classes are part of the run's identity, checked before any write
         check_classes(run_dir.root, earlier.class_names, source.class_names)
     train_ds = prepared.train_pipeline(plan.augmentation, config.crop_padding)
-    schedule = recipes.plan(plan.recipe, batch_size, prepared.num_train, spec.depth, epochs=config.epochs,
-                            train_steps=config.train_steps, learning_rate=config.learning_rate,
-                            weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
-                            default_warmup_steps=config.default_warmup_steps)
+    budgeted = plan.identity["time_budget"] is not None
+    # A budgeted run measures its step under the least run's schedule, then lays the schedule over its plan.
+    schedule = _schedule(plan, batch_size, prepared.num_train, **(
+        dict(epochs=budget.MIN_EPOCHS) if budgeted else {}))
+    plan, choice = _choose_configuration(plan, prepared, schedule, strategy, batch_size)
+    timed = None
+    if budgeted:  # a budget too short is refused here, before anything is written
+        timed = _budget_plan(plan, choice, earlier, prepared, batch_size, follow_up, elapsed())
+        schedule = _schedule(plan, batch_size, prepared.num_train, train_steps=timed.total_steps)
     steps_per_epoch = min(schedule.steps_per_epoch, schedule.total_steps)
     epochs = -(-schedule.total_steps // steps_per_epoch)
-
-    plan, choice = _choose_configuration(plan, prepared, schedule, strategy, batch_size)
     settings = {k: v for k, v in plan.identity.items() if k not in ("model", "dataset")}
-    run_dir.start(RunRecord(
+    record = RunRecord(
         model=spec.name, dataset=config.dataset, class_names=tuple(source.class_names),
         data_dir=os.path.abspath(config.data_dir) if config.data_dir else None,
         input_size=tuple(prepared.image_size), channels=prepared.input_shape[-1],
-        max_test_examples=config.max_test_examples, settings=settings, configuration=choice.to_json()))
+        max_test_examples=config.max_test_examples, settings=settings, configuration=choice.to_json(),
+        budget=timed.to_json() if timed else None)
+    run_dir.start(record)
     model = _build_model(plan, prepared, schedule, strategy)
     distribute.prepare_for_strategy(model, strategy, train_ds)
     warmup = f"{schedule.warmup_steps} steps of {schedule.warmup} warm-up" if schedule.warmup_steps else "no warm-up"
@@ -418,46 +385,64 @@ def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
              spec.name, config.dataset, prepared.num_train, prepared.image_size, batch_size,
              strategy.num_replicas_in_sync, epochs, steps_per_epoch, schedule.learning_rate, warmup,
              schedule.weight_decay, plan.recipe.label_smoothing, choice.candidate.label, choice.how)
-    for line in choice.table():  # each candidate's measured speed
+    for line in choice.table() + (timed.lines() if timed else []):  # each candidate's speed; the budget's plan
         log.info("%s", line)
     monitor = "val_accuracy" if prepared.val_ds is not None else "accuracy"
+    callbacks = _callbacks(run_dir, monitor, extra_callbacks)
     # The pipeline shuffles; fit's own shuffle does not apply to datasets.
-    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=prepared.val_ds,
-                        callbacks=_callbacks(run_dir, monitor, extra_callbacks), verbose=config.verbose,
-                        shuffle=False)
+    fit_args = dict(validation_data=prepared.val_ds, verbose=config.verbose, shuffle=False)
+    training_began, stopped_at = elapsed(), None
+    if timed is None:
+        history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                            **fit_args)
+        epochs_trained = list(history.epoch)
+    else:
+        def correct(times: tuple) -> budget.BudgetPlan:
+            step_seconds, end_seconds, trace_seconds = times
+            corrected = budget.correct(timed, elapsed(), step_seconds, end_seconds, trace_seconds,
+                                       steps_per_epoch, recipes.decay_start(plan.recipe, schedule))
+            if corrected.correction["applied"]:
+                relaid = _schedule(plan, batch_size, prepared.num_train, train_steps=corrected.total_steps)
+                with strategy.scope():
+                    optimizers.relay_schedule(model.optimizer, plan.recipe, relaid)
+                model.make_train_function(force=True)
+            log.info("%s", corrected.correction["summary"])
+            run_dir.amend(dataclasses.replace(record, budget=corrected.to_json()))
+            return corrected
+
+        # A relaunch keeps its plan's steps, whatever time is left: only the launch that planned has a deadline.
+        deadline = None if earlier is not None else timed.deadline
+        history, timed, stopped_at = timed_fit.fit(model, train_ds, timed, callbacks, elapsed, correct, deadline,
+                                                   **fit_args)
+        epochs_trained = list(history.epoch)
+        if stopped_at is not None:
+            log.info("Training stopped at its deadline, %s into the run, at step %s of the %s planned: the steps "
+                     "ran slower than the first epoch's.", budget.format_duration(timed.deadline),
+                     f"{stopped_at:,}", f"{timed.total_steps:,}")
+        epochs = timed.epochs
+    training_ended = elapsed()
     final_weights, final_model = run_dir.save_final(model)
     test_loss, test_accuracy = model.evaluate(prepared.test_ds, verbose=0)
-    curves = reports.plot_history(run_dir.path(HISTORY_FILE), run_dir.path(CURVES_FILE),
-                                  f"{spec.name} on {config.dataset}") if run_dir.is_chief else None
+    title = f"{spec.name} on {config.dataset}"
     result = dict(
         test_loss=float(test_loss), test_accuracy=float(test_accuracy),
-        initial_epoch=int(history.epoch[0] if history.epoch else epochs), epochs_run=len(history.epoch),
+        initial_epoch=int(epochs_trained[0] if epochs_trained else epochs), epochs_run=len(epochs_trained),
         epochs=epochs, steps_per_epoch=steps_per_epoch, final_model=final_model, final_weights=final_weights,
-        best_weights=run_dir.path(BEST_WEIGHTS), curves=curves, class_names=list(source.class_names),
+        best_weights=run_dir.path(BEST_WEIGHTS), class_names=list(source.class_names),
         num_train=prepared.num_train)
     if config.tta == "flip":
         result["test_accuracy_flip_tta"] = flip_tta_accuracy(model, prepared.test_ds, strategy)
+    result.update(evaluation.class_report(model, prepared.test_ds, source.class_names, run_dir, title))
+    result["curves"] = reports.plot_history(run_dir.path(HISTORY_FILE), run_dir.path(CURVES_FILE), title,
+                                            test_accuracy=float(test_accuracy)) if run_dir.is_chief else None
+    now = elapsed()
+    result["seconds"] = dict(setup=round(training_began, 1),
+                             training=round(training_ended - training_began, 1),
+                             after_training=round(now - training_ended, 1), total=round(now, 1))
+    if timed is not None:
+        result["budget"] = dict(seconds=timed.budget, total_steps=timed.total_steps,
+                                corrected=bool(timed.correction and timed.correction["applied"]),
+                                stopped_at_deadline=stopped_at)
     if run_dir.is_chief:
         run_dir.write_result(result)
     return dict(result, model=model)
-
-
-def flip_tta_accuracy(model: keras.Model, dataset: tf.data.Dataset, strategy=None) -> float:
-    """Top-1 accuracy with flip test-time augmentation (`transforms.with_flip_tta`).
-
-    Args:
-        model: a trained classifier of NHWC images.
-        dataset: batches of (images, one-hot labels), as `prepare_data`'s test_ds.
-        strategy: the strategy `model` was built under; default the current one.
-
-    Returns:
-        The fraction of images whose class, from the outputs averaged over
-        the image and its mirror image, is the label.
-    """
-    strategy = strategy or tf.distribute.get_strategy()
-    with strategy.scope():
-        tta = transforms.with_flip_tta(model, data_format="channels_last")
-        # evaluate needs a loss; only the accuracy is read.
-        tta.compile(loss=keras.losses.CategoricalCrossentropy(),
-                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
-    return float(tta.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])
