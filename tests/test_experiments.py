@@ -152,12 +152,18 @@ def test_a_trained_net_of_another_budget_is_refused_before_any_work(degraded, id
 
 def test_budget_defaults():
     config = ReproduceConfig(experiment="degradation")
-    assert experiments.budget(config) == dict(epochs=4, train_steps=None, warmup_steps=None, default_warmup_steps=78,
-                                              max_train_examples=10_000, max_test_examples=2_000)
+    assert experiments.budget(config) == dict(epochs=4, train_steps=None, time_budget=None, warmup_steps=None,
+                                              default_warmup_steps=78, max_train_examples=10_000,
+                                              max_test_examples=2_000)
+    # --time_budget: each net trains to it, in place of the default epochs.
+    timed = ReproduceConfig(experiment="degradation", time_budget="2m")
+    assert experiments.budget(timed)["epochs"] is None
+    assert {experiments.train_config(timed, name).time_budget for name in experiments.nets(timed)} == {"2m"}
     assert experiments.budget(ReproduceConfig(warmup_steps=0))["warmup_steps"] == 0
     assert experiments.budget(ReproduceConfig(experiment="lesion", train_steps=5))["epochs"] is None
     assert experiments.budget(ReproduceConfig(experiment="table6")) == dict(
-        epochs=None, train_steps=None, warmup_steps=None, max_train_examples=None, max_test_examples=None)
+        epochs=None, train_steps=None, time_budget=None, warmup_steps=None, max_train_examples=None,
+        max_test_examples=None)
     assert experiments.nets(ReproduceConfig(experiment="lesion")) == ["plain56", "resnet56"]
     assert ReproduceConfig().model_dir == "runs/reproduce_fashion_mnist"
 

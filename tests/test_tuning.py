@@ -10,7 +10,7 @@ import pytest
 
 from keras_resnet.train import tuning
 
-from helpers import make_idx_dataset
+from helpers import FakeClock, make_idx_dataset
 
 pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
@@ -99,6 +99,8 @@ def test_hypermodel_space_covers_the_paper_knobs():
         (dict(role="worker", oracle="h:1", workers=2), "--role=worker is one worker: --workers=2 starts workers"),
         (dict(workers=10_000), "--workers=10000 but this machine has"),
         (dict(worker_timeout=0.0), "--worker_timeout must be > 0"),
+        (dict(time_budget="2m"), "--time_budget plans each trial's length itself: leave out --epochs"),
+        (dict(time_budget="2m", epochs=None, tuner="hyperband"), "--tuner=hyperband gives its trials epochs"),
     ],
 )
 def test_bad_input_fails_before_any_trial(idx_dir, tmp_path, changes, message):
@@ -124,7 +126,7 @@ def test_each_trial_trains_in_the_configuration_measured_on_its_own_model(monkey
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     seen = []
 
-    def fake_measure(options, make_step, batch_size, run_steps, timer=None, known=None):
+    def fake_measure(options, make_step, batch_size, run_steps, timer=None, known=None, run_seconds=None):
         seen.append((list(options), batch_size, run_steps))
         speeds = {autotune.Candidate("float32", True): 300.0}  # XLA is the fastest here, whatever the machine
         return [autotune.Timing(c, speeds.get(c, 100.0)) for c in options]
@@ -142,3 +144,35 @@ def test_each_trial_trains_in_the_configuration_measured_on_its_own_model(monkey
     short = tuning.ResNetHyperModel((28, 28, 1), 10, np.zeros((28, 28, 1), "float32"), 10, SMALL, dtype="auto",
                                     xla="auto", batch_size=16)
     assert short.build(keras_tuner.HyperParameters()).jit_compile is False  # too short a trial to measure
+
+
+def test_a_budgeted_trial_plans_its_steps_from_its_own_step_and_corrects_them_once(monkeypatch):
+    import keras
+    import tensorflow as tf
+
+    from keras_resnet.train import autotune
+
+    step = autotune.Candidate("float32", False)
+    runs = []
+
+    def resolve(options, make_step, batch_size, run_steps, facts, **kwargs):
+        runs.append(kwargs["run_seconds"])
+        return autotune.Choice(step, "measured", (autotune.Timing(step, 32.0),))  # 1.0 s a step of 32
+
+    monkeypatch.setattr(autotune, "resolve", resolve)
+    clock = FakeClock(1.25)
+    hypermodel = tuning.ResNetHyperModel((28, 28, 1), 10, np.zeros((28, 28, 1), "float32"), 10, SMALL,
+                                         batch_size=32, time_budget=30.0, steps_per_epoch=5, clock=clock)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    assert runs == [30.0] and hypermodel.plan.total_steps == 30  # 30 s of 1.0 s steps
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (160, 28, 28, 1)).astype("float32")
+    labels = np.eye(10, dtype="float32")[rng.integers(0, 10, 160)]
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(32).repeat()
+    history = hypermodel.fit(hp, model, data, epochs=99, steps_per_epoch=5, callbacks=[clock.callback()], verbose=0)
+    # The first epoch ran 1.25 s steps: at 6.25 s, 23.75 s hold 19 more; its warm-up and cosine laid over 24.
+    assert int(model.optimizer.iterations) == 24 and clock.now == 24 * 1.25
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-7)
+    assert history.epoch == [0, 1, 2, 3, 4] and len(history.history["loss"]) == 5
+    assert hypermodel.plan is None  # used once, by the trial it was made for

@@ -13,7 +13,7 @@ from typing import Optional
 from keras_resnet.arch import specs
 from keras_resnet.data.augmentations import AUGMENTATIONS
 from keras_resnet.settings import at_least, fraction, one_or_more_of, setting
-from keras_resnet.train.config import RunSettings
+from keras_resnet.train.config import RunSettings, time_budget_setting
 from keras_resnet.train.precision import DTYPES
 from keras_resnet.train.recipes import RECIPES
 
@@ -60,6 +60,7 @@ class ReproduceConfig(RunSettings):
                          choices=DTYPES)
     validation_split: float = setting(0.0, "Fraction of the training images held out (the paper trains on all "
                                       "of them and reports test error).", check=fraction)
+    time_budget: Optional[str] = time_budget_setting("for each net (as train's --time_budget)")
     epochs: Optional[int] = setting(None, f"Epochs per net; default {REPRODUCE_BUDGET['epochs']} (table6: the "
                                     "recipe's length).", check=at_least(1))
     max_train_examples: Optional[int] = setting(None, "Training images per net; default "

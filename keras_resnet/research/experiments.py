@@ -82,18 +82,22 @@ def read_test_history(path: str) -> dict:
 
 
 def budget(config: ReproduceConfig) -> dict:
-    """epochs, train_steps, warm-up, max_train_examples and max_test_examples of every net of the experiment.
+    """epochs, train_steps, time_budget (each net's), warm-up, max_train_examples and max_test_examples of every
+    net of the experiment.
 
     Settings left as None take `REPRODUCE_BUDGET`'s; Table 6's take
     its recipe's length and warm-up (the paper's) on all the data.
     """
     if config.experiment == "table6":
-        return dict(epochs=config.epochs, train_steps=config.train_steps, warmup_steps=config.warmup_steps,
-                    max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples)
+        return dict(epochs=config.epochs, train_steps=config.train_steps, time_budget=config.time_budget,
+                    warmup_steps=config.warmup_steps, max_train_examples=config.max_train_examples,
+                    max_test_examples=config.max_test_examples)
     default = REPRODUCE_BUDGET
-    epochs = config.epochs if config.epochs is not None or config.train_steps is not None else default["epochs"]
+    given = (config.epochs, config.train_steps, config.time_budget)
+    epochs = config.epochs if any(length is not None for length in given) else default["epochs"]
     # The budget's warm-up is a default, cut to half of a shorter run; an explicit --warmup_steps is kept exactly.
-    return dict(epochs=epochs, train_steps=config.train_steps, warmup_steps=config.warmup_steps,
+    return dict(epochs=epochs, train_steps=config.train_steps, time_budget=config.time_budget,
+                warmup_steps=config.warmup_steps,
                 default_warmup_steps=default["warmup_steps"],
                 max_train_examples=config.max_train_examples or default["max_train_examples"],
                 max_test_examples=config.max_test_examples or default["max_test_examples"])

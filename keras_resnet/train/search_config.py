@@ -11,7 +11,8 @@ from typing import Optional
 
 from keras_resnet.arch import specs
 from keras_resnet.settings import at_least, positive, setting
-from keras_resnet.train.config import RunSettings
+from keras_resnet.train.budget import parse_duration
+from keras_resnet.train.config import RunSettings, time_budget_setting
 from keras_resnet.train.precision import DTYPES, XLA_MODES
 
 # A process's part in a distributed search (`keras_resnet.train.search_cluster`): --role takes CHIEF or WORKER;
@@ -24,6 +25,8 @@ __all__ = ["CHIEF", "FAMILIES", "OBJECTIVES", "ROLES", "SINGLE", "TUNERS", "WORK
 TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVES = {"val_accuracy": "max", "val_loss": "min", "accuracy": "max", "loss": "min"}
 FAMILIES = ("cifar", "imagenet")
+# Epochs a trial trains without --epochs or --time_budget.
+TRIAL_EPOCHS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +97,10 @@ class TuneConfig(RunSettings):
     """A search; `keras-resnet tune` fills it from flags (the space's flags from `SearchSpace`)."""
 
     batch_size: int = setting(128, "Global batch size.", check=at_least(1))
-    epochs: int = setting(3, "Epochs per trial (hyperband: the most any trial gets).", check=at_least(1))
+    epochs: Optional[int] = setting(None, f"Epochs per trial (hyperband: the most any trial gets); default "
+                                    f"{TRIAL_EPOCHS} without --time_budget.", check=at_least(1))
+    time_budget: Optional[str] = time_budget_setting("for each trial (random and bayesian tuners), its "
+                                                     "measurement and build included")
     tuner: str = setting("random", "keras-tuner algorithm.", choices=TUNERS)
     max_trials: int = setting(10, "Trials to run (random, bayesian).", check=at_least(1))
     executions_per_trial: int = setting(1, "Models trained per trial (scores averaged).", check=at_least(1))
@@ -127,6 +133,8 @@ class TuneConfig(RunSettings):
     def __post_init__(self):
         if self.model_dir is None:
             self.model_dir = f"runs/tune_{self.dataset}"
+        if self.epochs is None and self.time_budget is None:
+            self.epochs = TRIAL_EPOCHS
 
     def identity(self) -> dict:
         """The settings that shape the search's trials: a relaunch must match them to resume it.
@@ -136,6 +144,7 @@ class TuneConfig(RunSettings):
         """
         return dict(
             dataset=self.dataset, tuner=self.tuner, batch_size=self.batch_size, epochs=self.epochs,
+            time_budget=parse_duration(self.time_budget) if self.time_budget is not None else None,
             executions_per_trial=self.executions_per_trial, objective=self.objective, seed=self.seed,
             validation_split=self.validation_split, max_train_examples=self.max_train_examples,
             max_test_examples=self.max_test_examples,

@@ -15,7 +15,8 @@ import logging
 import os
 import socket
 import sys
-from typing import Optional
+import time
+from typing import Callable, Optional
 
 import grpc
 import keras
@@ -26,7 +27,8 @@ from keras_resnet import factory, settings
 from keras_resnet.arch import specs
 from keras_resnet.data import pipelines, sources as data
 from keras_resnet.files import DirectoryLock, check_writable_dir, write_json
-from keras_resnet.train import autotune, distribute, optimizers, precision, recipes, search_cluster, trials
+from keras_resnet.train import autotune, budget, distribute, optimizers, precision, recipes, search_cluster, timed_fit
+from keras_resnet.train import trials
 from keras_resnet.train.search_config import FAMILIES, OBJECTIVES, TUNERS, SearchSpace, TuneConfig  # noqa: F401
 from keras_resnet.train.run_dir import SEARCH_FILE, RunDir, RunRecord, check_search
 from keras_resnet.train.search_cluster import CHIEF, WORKER, ClusterRole
@@ -58,7 +60,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         input_shape: (H, W, C) of the images given to the model (0-255).
         classes: number of classes.
         mean: per-pixel mean for the model's preprocessing layer.
-        total_steps: training steps per trial (cosine schedule length).
+        total_steps: training steps per trial (cosine schedule length), without a time budget.
         space: the `SearchSpace`.
         train_data: {True: augmented, False: plain} training pipelines; the
             `augmentation` hyperparameter picks one in `fit`.
@@ -66,13 +68,22 @@ class ResNetHyperModel(keras_tuner.HyperModel):
             (`keras_resnet.train.autotune`, as a training run's).
         xla: each trial's XLA compilation: "on", "off" or "auto".
         batch_size: the trials' batch (what a measurement steps on).
+        time_budget: seconds each trial trains to (`keras_resnet.train.budget`):
+            its steps planned from its own measured step, from the start of its build,
+            corrected once after its first epoch.
+        steps_per_epoch: an epoch's steps (needed with `time_budget`).
+        clock: the budget's clock (injected by tests).
     """
 
     def __init__(self, input_shape, classes: int, mean: np.ndarray, total_steps: int,
                  space: SearchSpace = SearchSpace(), train_data: Optional[dict] = None, dtype: str = "float32",
-                 xla: str = "off", batch_size: int = 128, **kwargs):
+                 xla: str = "off", batch_size: int = 128, time_budget: Optional[float] = None,
+                 steps_per_epoch: Optional[int] = None, clock: Callable[[], float] = time.monotonic, **kwargs):
         super().__init__(**kwargs)
         self.dtype, self.xla, self.batch_size = dtype, xla, batch_size
+        self.time_budget, self.steps_per_epoch, self.clock = time_budget, steps_per_epoch, clock
+        self.plan: Optional[budget.BudgetPlan] = None  # the budget of the trial built last, which `fit` trains
+        self._began = None
         space.validate()
         self.input_shape = tuple(input_shape)
         self.classes = classes
@@ -94,6 +105,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         return f"resnet{depth}"
 
     def build(self, hp) -> keras.Model:
+        self._began = self.clock()
         name = self.model_name(hp)
         spec = specs.get_spec(name)
         shortcut = hp.Choice("shortcut", list(self.space.shortcuts))
@@ -107,29 +119,67 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         smoothing = _range(hp, "label_smoothing", self.space.label_smoothing)
         _boolean(hp, "augmentation", self.space.augmentation)
 
-        def make(candidate: autotune.Candidate) -> keras.Model:
+        def make(candidate: autotune.Candidate, total_steps: Optional[int] = None) -> keras.Model:
             model = factory.build(name, input_shape=self.input_shape, classes=self.classes, shortcut=shortcut,
                                   stride_in_1x1=stride_in_1x1, width_multiplier=width, mean=self.mean,
                                   dtype=candidate.dtype, data_format="channels_last")  # the pipelines are NHWC
-            optimizer = keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(lr, self.total_steps),
-                                             momentum=momentum, nesterov=True)
+            optimizer = keras.optimizers.SGD(self._schedule(lr, total_steps), momentum=momentum, nesterov=True)
             return optimizers.compile_model(model, optimizer, weight_decay, smoothing, candidate.xla)
 
-        return make(self._configuration(make, dict(model=name, shortcut=shortcut, stride_in_1x1=stride_in_1x1,
-                                                   width_multiplier=width)))
+        choice = self._configuration(make, dict(model=name, shortcut=shortcut, stride_in_1x1=stride_in_1x1,
+                                                width_multiplier=width))
+        if self.time_budget is None:
+            return make(choice.candidate)
+        self.plan = budget.plan(self.time_budget, self.clock() - self._began, self.batch_size /
+                                choice.images_per_second, self.steps_per_epoch, {},
+                                measured="cached" if choice.how == "cached" else "measured")
+        log.info("Trial of %s: %s", name, self.plan.lines()[0])
+        return make(choice.candidate, self.plan.total_steps)
 
-    def _configuration(self, make, facts: dict) -> autotune.Candidate:
-        """The trial's dtype and XLA setting: measured on the trial's own model where "auto" leaves a choice."""
+    def _schedule(self, learning_rate: float, total_steps: Optional[int]):
+        """Cosine decay over the trial's steps; a budgeted trial's (`total_steps`) warms up linearly over its first
+        epoch, so that its plan can be corrected before the decay begins."""
+        if total_steps is None:
+            return keras.optimizers.schedules.CosineDecay(learning_rate, self.total_steps)
+        return keras.optimizers.schedules.CosineDecay(0.0, max(1, total_steps - self.steps_per_epoch),
+                                                      warmup_target=learning_rate,
+                                                      warmup_steps=self.steps_per_epoch)
+
+    def _configuration(self, make, facts: dict) -> autotune.Choice:
+        """The trial's dtype and XLA setting: measured on the trial's own model where "auto" leaves a choice (and
+        always with a time budget, whose plan needs the step's speed)."""
         options = autotune.candidates(self.dtype, self.xla, gpu=precision.has_gpu(),
                                       native_bfloat16=precision.cpu_has_native_bfloat16())
         make_step = autotune.stepper(make, self.batch_size, self.input_shape, self.classes)
         facts = dict(facts, input_shape=list(self.input_shape), classes=self.classes, batch_size=self.batch_size)
-        return autotune.resolve(options, make_step, self.batch_size, self.total_steps, facts).candidate
+        return autotune.resolve(options, make_step, self.batch_size, self.total_steps, facts,
+                                run_seconds=self.time_budget)
 
     def fit(self, hp, model, *args, **kwargs):
         if self.train_data:
             args = (self.train_data[bool(hp.get("augmentation"))],) + tuple(args[1:])
-        return model.fit(*args, **kwargs)
+        if self.plan is None:
+            return model.fit(*args, **kwargs)
+        plan, self.plan = self.plan, None
+        kwargs.pop("epochs", None)
+        kwargs.pop("steps_per_epoch", None)
+        callbacks = kwargs.pop("callbacks", None) or []
+        peak = hp.get("learning_rate")
+
+        def correct(times: tuple) -> budget.BudgetPlan:
+            step_seconds, end_seconds, trace_seconds = times
+            corrected = budget.correct(plan, self.clock() - self._began, step_seconds, end_seconds, trace_seconds,
+                                       plan.steps_per_epoch, decay_start=plan.steps_per_epoch)
+            if corrected.correction["applied"]:
+                with model.distribute_strategy.scope():
+                    model.optimizer.learning_rate = self._schedule(peak, corrected.total_steps)
+                model.make_train_function(force=True)
+            log.info("Trial: %s", corrected.correction["summary"])
+            return corrected
+
+        history, _, _ = timed_fit.fit(model, args[0], plan, callbacks, lambda: self.clock() - self._began, correct,
+                                      plan.deadline, **kwargs)
+        return history
 
 
 def validate(config: TuneConfig) -> ClusterRole:
@@ -142,6 +192,12 @@ def validate(config: TuneConfig) -> ClusterRole:
         ValueError: the first thing wrong, saying what is valid.
     """
     settings.validate(config)
+    if config.time_budget is not None and config.epochs is not None:
+        raise ValueError("--time_budget plans each trial's length itself: leave out --epochs, or --time_budget. "
+                         f"Received: time_budget={config.time_budget!r}, epochs={config.epochs}")
+    if config.time_budget is not None and config.tuner == "hyperband":
+        raise ValueError("--tuner=hyperband gives its trials epochs as their resource (--epochs): --time_budget "
+                         "takes the random or bayesian tuner.")
     if config.dtype == "mixed_float16" and not precision.has_gpu():
         raise ValueError("--dtype=mixed_float16 needs a GPU: this search has none, and CPUs have no float16 "
                          "arithmetic. Use --dtype=mixed_bfloat16, float32, or auto.")
@@ -248,9 +304,10 @@ def _prepare(config: TuneConfig) -> _Data:
     augmented, plain = prepared.train_pipeline("cifar"), prepared.train_pipeline("none")
     steps_per_epoch = recipes.steps_in_an_epoch(prepared.num_train, config.batch_size)
     hypermodel = ResNetHyperModel(prepared.input_shape, source.num_classes, prepared.mean,
-                                  steps_per_epoch * config.epochs, config.space,
+                                  steps_per_epoch * (config.epochs or 1), config.space,
                                   train_data={True: augmented, False: plain}, dtype=config.dtype, xla=config.xla,
-                                  batch_size=config.batch_size)
+                                  batch_size=config.batch_size, steps_per_epoch=steps_per_epoch,
+                                  time_budget=config.identity()["time_budget"])
     fit = dict(epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                validation_data=prepared.val_ds, verbose=config.verbose, shuffle=False)
     return _Data(source, prepared, hypermodel, augmented, fit)
