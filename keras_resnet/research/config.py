@@ -60,7 +60,7 @@ class ReproduceConfig(RunSettings):
                          choices=DTYPES)
     validation_split: float = setting(0.0, "Fraction of the training images held out (the paper trains on all "
                                       "of them and reports test error).", check=fraction)
-    time_budget: Optional[str] = time_budget_setting("for each net (as train's --time_budget)")
+    time_budget: Optional[str] = time_budget_setting("each net, as train's --time_budget")
     epochs: Optional[int] = setting(None, f"Epochs per net; default {REPRODUCE_BUDGET['epochs']} (table6: the "
                                     "recipe's length).", check=at_least(1))
     max_train_examples: Optional[int] = setting(None, "Training images per net; default "

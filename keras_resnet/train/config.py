@@ -33,7 +33,7 @@ __all__ = ["RunSettings", "TrainConfig", "IDENTITY_OF_OLDER_RUNS", "STRATEGIES",
 
 def time_budget_setting(subject: str):
     """The --time_budget field of a settings class; `subject` names what it times."""
-    return setting(None, f"Train to fit this time {subject}: minutes (15, 7.5) or a duration (15m, 90s, 1h30m). "
+    return setting(None, f"Train to fit this time ({subject}): minutes (15, 7.5) or a duration (15m, 90s, 1h30m). "
                    "The steps are planned from the measured step time, the recipe's warm-up and decay laid over "
                    "them, and the plan corrected once after the first epoch; in place of --epochs and "
                    "--train_steps.", check=check_duration, group="schedule")
@@ -105,8 +105,8 @@ class TrainConfig(RunSettings):
                           group="model")
     train_steps: Optional[int] = setting(None, "Total training steps (overrides --epochs).", check=at_least(1),
                                          group="schedule")
-    time_budget: Optional[str] = time_budget_setting("the run, from its start to its end (evaluation, TTA and "
-                                                     "--export_dir included)")
+    time_budget: Optional[str] = time_budget_setting("the whole run: evaluation, TTA and --export_dir "
+                                                     "included")
     augmentation: Optional[str] = setting(None, "Override the recipe's augmentation (cifar: pad --crop_padding "
                                           "+ crop + flip; imagenet: scale, crop, flip, PCA colour; none).",
                                           choices=AUGMENTATIONS, group="data")

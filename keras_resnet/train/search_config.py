@@ -99,8 +99,8 @@ class TuneConfig(RunSettings):
     batch_size: int = setting(128, "Global batch size.", check=at_least(1))
     epochs: Optional[int] = setting(None, f"Epochs per trial (hyperband: the most any trial gets); default "
                                     f"{TRIAL_EPOCHS} without --time_budget.", check=at_least(1))
-    time_budget: Optional[str] = time_budget_setting("for each trial (random and bayesian tuners), its "
-                                                     "measurement and build included")
+    time_budget: Optional[str] = time_budget_setting("each trial, its measurement and build "
+                                                     "included; random and bayesian tuners")
     tuner: str = setting("random", "keras-tuner algorithm.", choices=TUNERS)
     max_trials: int = setting(10, "Trials to run (random, bayesian).", check=at_least(1))
     executions_per_trial: int = setting(1, "Models trained per trial (scores averaged).", check=at_least(1))
