@@ -75,12 +75,15 @@ def test_the_plan_is_corrected_once_when_the_first_epoch_runs_slower():
     # The first epoch: 0.25 s steps, 2 s at its end; 40 + 52 s elapsed; 3 s to trace the new schedule's step.
     corrected = budget.correct(first, elapsed=92, step_seconds=0.25, epoch_end_seconds=2.0, restart_seconds=3.0,
                                steps_done=200, decay_start=400)
-    left = 900 - 92 - 3 - 60
-    # 745 s hold 2860 more steps: 715 s + 15 epoch ends of 2 s (2865 would take 716.25 + 30 s).
-    assert left == 745 and corrected.total_steps == 200 + 2860
+    # The reserve scales with the step (x 1.25: 60 s -> 75 s), so 900 - 92 - 3 - 75 = 730 s are left. They hold
+    # 2800 more steps: 700 s + 14 epoch ends of 2 s (2801 would start a 15th epoch: 700.25 + 30 s).
+    assert corrected.reserve == dict(evaluation=12.5, tta=6.2, reports=6.2, export=50.0)
+    assert sum(corrected.reserve.values()) == pytest.approx(74.9)
+    assert corrected.total_steps == 200 + 2800
     assert corrected.step_seconds == 0.25 and corrected.epoch_end_seconds == 2.0
+    assert corrected.correction["reserve_before"] == RESERVE
     assert corrected.correction["applied"] is True
-    assert corrected.correction["steps_before"] == 4000 and corrected.correction["steps_after"] == 3060
+    assert corrected.correction["steps_before"] == 4000 and corrected.correction["steps_after"] == 3000
     assert corrected.correction["summary"].startswith("Plan corrected after epoch 1: its steps ran at 250.0 ms "
                                                       "(+30% on the plan's)")
     assert corrected.lines()[-1] == corrected.correction["summary"]
@@ -89,8 +92,9 @@ def test_the_plan_is_corrected_once_when_the_first_epoch_runs_slower():
 def test_a_faster_first_epoch_lengthens_the_plan():
     corrected = budget.correct(_first_epoch_plan(), elapsed=75, step_seconds=0.16, epoch_end_seconds=0.5,
                                restart_seconds=2.0, steps_done=200, decay_start=400)
-    # 763 s hold 4693 more steps: 750.88 s + 24 epoch ends of 0.5 s.
-    assert corrected.total_steps == 200 + 4693
+    # The reserve shrinks x 0.8 to 48 s: 900 - 75 - 2 - 48 = 775 s hold 4768 more steps: 762.88 s + 24 epoch ends.
+    assert sum(corrected.reserve.values()) == pytest.approx(48.0)
+    assert corrected.total_steps == 200 + 4768
     assert corrected.total_steps > 4000
 
 

@@ -71,22 +71,23 @@ def test_the_plan_is_corrected_after_the_first_epoch_and_the_schedule_laid_over_
     result = training.train(config(idx_dir, tmp_path), extra_callbacks=[clock.callback()], elapsed=clock)
     assert measured_at_one_second == [30.0]  # the measurement is bounded by the budget, not by steps
     plan = json.loads((tmp_path / "run.json").read_text())["budget"]
-    # 30 s - 7.8 s kept = 22.2 s: 22 steps of 1.0 s. The first epoch ran 1.25 s steps (+25 %): at 6.25 s,
-    # 30 - 6.25 - 7.8 = 15.95 s hold 12 more steps of 1.25 s.
-    assert (plan["budget"], plan["spent"], plan["reserve"]) == (30.0, 0.0, dict(evaluation=4.8, tta=0.0, reports=3.0,
-                                                                                  export=0.0))
+    # 30 s - 7.8 s kept = 22.2 s: 22 steps of 1.0 s. The first epoch ran 1.25 s steps (+25 %), so the reserve
+    # grows to 6.0 + 3.8 = 9.8 s: at 6.25 s, 30 - 6.25 - 9.8 = 13.95 s hold 11 more steps of 1.25 s.
     correction = plan["correction"]
-    assert (correction["applied"], correction["steps_before"], correction["steps_after"]) == (True, 22, 17)
+    assert (plan["budget"], plan["spent"], correction["reserve_before"]) == (
+        30.0, 0.0, dict(evaluation=4.8, tta=0.0, reports=3.0, export=0.0))
+    assert (correction["applied"], correction["steps_before"], correction["steps_after"]) == (True, 22, 16)
     assert (correction["step_seconds"], correction["epoch_end_seconds"], correction["elapsed"]) == (1.25, 0.0, 6.25)
-    assert plan["total_steps"] == 17 and plan["step_seconds"] == 1.25
-    # 17 steps: 3 whole epochs and 2 steps of a 4th, the learning rate's cosine ending at 0 on the 17th.
+    assert plan["total_steps"] == 16 and plan["step_seconds"] == 1.25
+    assert plan["reserve"] == dict(evaluation=6.0, tta=0.0, reports=3.8, export=0.0)
+    # 16 steps: 3 whole epochs and 1 step of a 4th, the learning rate's cosine ending at 0 on the 16th.
     model = result["model"]
-    assert int(model.optimizer.iterations) == 17 and clock.now == 17 * 1.25
+    assert int(model.optimizer.iterations) == 16 and clock.now == 16 * 1.25
     assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-7)
     assert (result["epochs_run"], result["epochs"]) == (4, 4)
     assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 4
-    assert result["budget"] == dict(seconds=30.0, total_steps=17, corrected=True, stopped_at_deadline=None)
-    assert result["seconds"]["training"] == result["seconds"]["total"] == round(17 * 1.25, 1)  # tenths of a second
+    assert result["budget"] == dict(seconds=30.0, total_steps=16, corrected=True, stopped_at_deadline=None)
+    assert result["seconds"]["training"] == result["seconds"]["total"] == 16 * 1.25
     # What the run learned, as pictures and numbers.
     for name in ("training_curves.png", "confusion_matrix.png", "errors.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG", name
@@ -108,10 +109,10 @@ def test_a_run_that_slows_after_its_first_epoch_stops_at_its_deadline(idx_dir, t
     clock = FakeClock(1.25)
     result = training.train(config(idx_dir, tmp_path), elapsed=clock,
                             extra_callbacks=[clock.callback(), SlowerAfterFirstEpoch(clock, 2.0)])
-    # Corrected to 17 steps at 1.25 s, it then ran 2.0 s steps: at 6.25 + 8 x 2.0 = 22.25 s it passed its deadline,
-    # 30 - 7.8 = 22.2 s, and stopped at step 13 of 17, leaving the reserve's time for the evaluation.
-    assert result["budget"] == dict(seconds=30.0, total_steps=17, corrected=True, stopped_at_deadline=13)
-    assert int(result["model"].optimizer.iterations) == 13 and result["epochs_run"] == 3
+    # Corrected to 16 steps at 1.25 s, it then ran 2.0 s steps: at 6.25 + 7 x 2.0 = 20.25 s it passed its deadline,
+    # 30 - 9.8 = 20.2 s, and stopped at step 12 of 16, leaving the reserve's time for the evaluation.
+    assert result["budget"] == dict(seconds=30.0, total_steps=16, corrected=True, stopped_at_deadline=12)
+    assert int(result["model"].optimizer.iterations) == 12 and result["epochs_run"] == 3
 
 
 def test_a_resumed_run_keeps_its_plan(idx_dir, tmp_path, measured_at_one_second):
@@ -120,14 +121,14 @@ def test_a_resumed_run_keeps_its_plan(idx_dir, tmp_path, measured_at_one_second)
         training.train(config(idx_dir, tmp_path), extra_callbacks=[first.callback(), StopAfterEpoch(2)],
                        elapsed=first)
     recorded = json.loads((tmp_path / "run.json").read_text())["budget"]
-    assert recorded["total_steps"] == 17
-    # The relaunch steps at 3 s: a new plan would be shorter; it trains the 17 steps it planned.
+    assert recorded["total_steps"] == 16
+    # The relaunch steps at 3 s: a new plan would be shorter; it trains the 16 steps it planned.
     again = FakeClock(3.0)
     result = training.train(config(idx_dir, tmp_path), extra_callbacks=[again.callback()], elapsed=again)
     assert measured_at_one_second == [30.0]  # the relaunch measured nothing: its configuration is recorded
     assert json.loads((tmp_path / "run.json").read_text())["budget"] == recorded
-    assert int(result["model"].optimizer.iterations) == 17
-    assert (result["initial_epoch"], result["epochs_run"]) == (2, 2) and again.now == 7 * 3.0
+    assert int(result["model"].optimizer.iterations) == 16
+    assert (result["initial_epoch"], result["epochs_run"]) == (2, 2) and again.now == 6 * 3.0
 
 
 def test_a_budget_too_short_is_refused_naming_the_least_that_fits_before_anything_is_written(

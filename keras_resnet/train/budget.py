@@ -238,7 +238,8 @@ def correct(current: BudgetPlan, elapsed: float, step_seconds: float, epoch_end_
         decay_start: the step at which the current schedule's decay begins: past it, the plan stands.
 
     Returns:
-        The plan with its `correction` recorded (`total_steps` changed only if corrected).
+        The plan with its `correction` recorded; if corrected, its steps, step and epoch-end times are the first
+        epoch's, and its reserve is scaled by the step's change.
     """
     planned = current.step_seconds + current.epoch_end_seconds / current.steps_per_epoch
     real = step_seconds + epoch_end_seconds / current.steps_per_epoch
@@ -256,12 +257,15 @@ def correct(current: BudgetPlan, elapsed: float, step_seconds: float, epoch_end_
             facts, applied=False, steps_after=current.total_steps,
             summary=f"Plan not corrected: its steps ran at {step_seconds * 1000:.1f} ms ({change:+.0%}), but the "
                     "decay had begun in the first epoch (a recipe without warm-up), so the run keeps its length"))
-    left = current.budget - elapsed - restart_seconds - sum(current.reserve.values())
+    # The reserve's estimates stand on the step's speed: what slowed the steps slows the evaluation and the export.
+    scale = step_seconds / current.step_seconds
+    reserved = {key: round(value * scale, 1) for key, value in current.reserve.items()}
+    left = current.budget - elapsed - restart_seconds - sum(reserved.values())
     total = steps_done + _steps_that_fit(left, step_seconds, epoch_end_seconds, current.steps_per_epoch)
     total = max(total, MIN_EPOCHS * current.steps_per_epoch)
     return dataclasses.replace(current, total_steps=total, step_seconds=step_seconds,
-                               epoch_end_seconds=epoch_end_seconds, correction=dict(
-        facts, applied=True, steps_after=total,
+                               epoch_end_seconds=epoch_end_seconds, reserve=reserved, correction=dict(
+        facts, applied=True, steps_after=total, reserve_before=dict(current.reserve),
         summary=f"Plan corrected after epoch 1: its steps ran at {step_seconds * 1000:.1f} ms ({change:+.0%} on the "
                 f"plan's) and its end took {epoch_end_seconds:.1f} s: {total:,} steps "
                 f"({total / current.steps_per_epoch:.1f} epochs) in place of {current.total_steps:,}"))

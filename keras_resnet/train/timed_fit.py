@@ -82,10 +82,10 @@ class StopAtStep(keras.callbacks.Callback):
 
 
 def fit(model: keras.Model, train_ds, plan: BudgetPlan, callbacks: Sequence[keras.callbacks.Callback],
-        clock: Callable[[], float], correct: Callable[[tuple], BudgetPlan], deadline: Optional[float] = None,
+        clock: Callable[[], float], correct: Callable[[tuple], BudgetPlan], deadline: bool = True,
         **fit_args) -> tuple:
     """Train to `plan`: a first epoch timed and `correct`ed (unless the plan was corrected before: a relaunch),
-    then the rest, stopping at the plan's last step or at `deadline`.
+    then the rest, stopping at the plan's last step or at its deadline.
 
     Args:
         model: the compiled model.
@@ -95,7 +95,7 @@ def fit(model: keras.Model, train_ds, plan: BudgetPlan, callbacks: Sequence[kera
         clock: the run's clock.
         correct: takes the first epoch's `EpochTimer.times()` and returns the plan the rest follows, having laid
             the schedule over it.
-        deadline: the `clock` time at which the training stops, whatever step it is at (None: none).
+        deadline: stop at the plan's deadline (`BudgetPlan.deadline`, as corrected), whatever step it is at.
         **fit_args: the rest of `fit`'s arguments.
 
     Returns:
@@ -103,7 +103,7 @@ def fit(model: keras.Model, train_ds, plan: BudgetPlan, callbacks: Sequence[kera
         deadline stopped it or None).
     """
     first = None
-    stop = StopAtStep(plan.total_steps, plan.steps_per_epoch, clock, deadline)
+    stop = StopAtStep(plan.total_steps, plan.steps_per_epoch, clock, plan.deadline if deadline else None)
     if plan.correction is None:
         timer = EpochTimer(clock, plan.steps_per_epoch)
         # The run's length in epochs, for the progress bar; the timer ends this fit after the first.
@@ -113,6 +113,7 @@ def fit(model: keras.Model, train_ds, plan: BudgetPlan, callbacks: Sequence[kera
         if times is not None:  # None: a relaunch past the first epoch keeps the plan it had
             plan = correct(times)
             stop.total_steps = plan.total_steps
+            stop.deadline = plan.deadline if deadline else None
     # Where the first fit ended (a run's Backup also says so, and Keras takes its word).
     done = first.epoch[-1] + 1 if first is not None and first.epoch else 0
     history = model.fit(train_ds, epochs=plan.epochs, steps_per_epoch=plan.steps_per_epoch, initial_epoch=done,

@@ -411,9 +411,8 @@ def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
             return corrected
 
         # A relaunch keeps its plan's steps, whatever time is left: only the launch that planned has a deadline.
-        deadline = None if earlier is not None else timed.deadline
-        history, timed, stopped_at = timed_fit.fit(model, train_ds, timed, callbacks, elapsed, correct, deadline,
-                                                   **fit_args)
+        history, timed, stopped_at = timed_fit.fit(model, train_ds, timed, callbacks, elapsed, correct,
+                                                   deadline=earlier is None, **fit_args)
         epochs_trained = list(history.epoch)
         if stopped_at is not None:
             log.info("Training stopped at its deadline, %s into the run, at step %s of the %s planned: the steps "

@@ -178,7 +178,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
             return corrected
 
         history, _, _ = timed_fit.fit(model, args[0], plan, callbacks, lambda: self.clock() - self._began, correct,
-                                      plan.deadline, **kwargs)
+                                      **kwargs)
         return history
 
 
