@@ -9,6 +9,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from keras_resnet.train.budget import format_duration
+
 
 def read_history(path: str) -> dict:
     """{column: [value per epoch]} from a CSVLogger file ({} if there is none)."""
@@ -161,8 +163,6 @@ def training_summary(model: str, dataset: str, result: dict) -> str:
 
 def budget_summary(result: dict) -> str:
     """The line a --time_budget run ends with: the time used against the budget, phase by phase."""
-    from keras_resnet.train.budget import format_duration
-
     seconds, plan = result["seconds"], result["budget"]
     phases = [f"{format_duration(seconds[key])} {name}" for key, name in (
         ("setup", "data, measurement and model"), ("training", "training"),
