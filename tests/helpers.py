@@ -153,3 +153,21 @@ class FakeClock:
                 clock.now += clock.seconds_per_step
 
         return Tick()
+
+
+def wait_for(condition, timeout: float, what: str):
+    """Poll `condition` every 0.1 s until it returns something true, and return that; fail after `timeout` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout} s")
+
+
+def last_line(text: str) -> str:
+    """The last line of a process's output (a one-line error's)."""
+    return text.strip().splitlines()[-1]

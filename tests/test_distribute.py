@@ -76,3 +76,32 @@ def test_keras_still_needs_the_multi_worker_workaround():
             p.kill()
     assert any("FIT FAILED Attempt to convert a value (PerReplica" in out for out in outputs), (
         "fit under MultiWorkerMirroredStrategy works without the workaround now: remove it. " + repr(outputs))
+
+
+TASKS = {("worker", 0): "host-a:2222", ("worker", 1): "host-b:2222"}
+RELAUNCH = ("The run stops here; relaunch every worker with the same command and it resumes from the last epoch "
+            "saved in --model_dir")
+
+
+@pytest.mark.parametrize(
+    "error, line",
+    [
+        # What TensorFlow 2.21 raised on the survivor and on the cut-off worker (tests/test_multi_host_training.py).
+        ("Collective ops is aborted by: Error reported from /job:worker/task:1: The following tasks are unhealthy "
+         "(stopped sending heartbeats):\n/job:worker/replica:0/task:1\nThe tasks have crashed.",
+         f"lost worker 1 (host-b:2222): no heartbeat within TensorFlow's timeout. {RELAUNCH}"),
+        ("Collective ops is aborted by: Deadline Exceeded\nRPC: /tensorflow.CoordinationService/Heartbeat\n",
+         f"lost the cluster's coordinator, worker 0 (host-a:2222): it stopped answering this worker's heartbeats. "
+         f"{RELAUNCH}"),
+        ("Socket closed", None),
+    ],
+)
+def test_a_lost_worker_is_named_with_its_address(error, line):
+    assert distribute.lost_worker_message(error, TASKS) == line
+
+
+def test_a_cluster_address_that_does_not_resolve_is_refused_before_the_wait():
+    distribute.check_cluster_resolves(["127.0.0.1:2222", "localhost:2223"])
+    with pytest.raises(ValueError, match=r"^TF_CONFIG's cluster names nowhere\.invalid:2222, and nowhere\.invalid "
+                                         r"does not resolve on this machine \(.+\): give each worker's address"):
+        distribute.check_cluster_resolves(["127.0.0.1:2222", "nowhere.invalid:2222"])

@@ -75,3 +75,22 @@ def test_the_readme_is_a_short_page_for_users():
     for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme):
         if not target.startswith("http"):
             assert os.path.exists(os.path.join(ROOT, target)), target
+
+
+def test_each_fault_in_the_scaling_out_table_names_a_test_that_exists():
+    guide = open(os.path.join(ROOT, "docs", "guides", "scaling-out.md"), encoding="utf-8").read()
+    rows = [line for line in guide.splitlines() if line.startswith("| **")]
+    assert len(rows) == 9
+    module = None
+    for row in rows:
+        cell = row.rstrip(" |").split("|")[-1]
+        names = re.findall(r"`([\w.]+)`", cell)
+        if cell.strip() == "the same test":
+            continue
+        assert names, row
+        if names[0].endswith(".py"):
+            module, names = names[0], names[1:]
+        source = open(os.path.join(ROOT, "tests", module), encoding="utf-8").read()
+        tests = re.findall(r"^def (test_\w+)", source, re.M)
+        for name in names:
+            assert any(name in test for test in tests), f"{name} names no test in tests/{module}"

@@ -73,6 +73,48 @@ def test_flags_that_make_no_role_are_refused_in_one_line(flags, env, message):
         search_cluster.resolve_role(**args, environ=env)
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (dict(role="worker", oracle="a:1", advertise="b"), "--advertise=b names the host a --role=chief process is "
+                                                          "reached at; this process is a worker"),
+        (dict(workers=2, advertise="b"), "this process is no chief of a distributed search"),
+        (dict(role="chief", oracle="0.0.0.0:1", advertise="b:2"), "--advertise takes a host name or address, "
+                                                                  "without a port"),
+    ],
+)
+def test_advertise_belongs_to_a_chief_and_takes_a_host(flags, message):
+    args = dict(role=None, oracle=None, worker_id=None, workers=0)
+    args.update(flags)
+    with pytest.raises(ValueError, match=message):
+        search_cluster.resolve_role(**args, environ={})
+
+
+@pytest.mark.parametrize(
+    "oracle, advertise, line",
+    [
+        ("0.0.0.0:8470", None, f"workers on other machines join with --oracle={socket.gethostname()}:8470"),
+        ("0.0.0.0:8470", "10.1.2.3", "workers on other machines join with --oracle=10.1.2.3:8470"),
+        ("machine-a:8470", None, "workers on other machines join with --oracle=machine-a:8470"),
+        ("127.0.0.1:8470", None, "only workers on this machine can reach 127.0.0.1: to serve other machines, pass "
+                                 "--oracle=0.0.0.0:8470"),
+        ("localhost:8470", None, "only workers on this machine can reach localhost: to serve other machines, pass "
+                                 "--oracle=0.0.0.0:8470"),
+    ],
+)
+def test_the_chief_says_where_workers_on_other_machines_reach_it(oracle, advertise, line):
+    role = search_cluster.resolve_role("chief", oracle, None, 0, environ={}, advertise=advertise)
+    assert role.joining(8470) == line
+
+
+def test_a_worker_whose_chief_does_not_resolve_stops_at_once():
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=r"^--oracle=nowhere\.invalid:8470: nowhere\.invalid does not resolve on "
+                                         r"this machine \(.+\): pass the chief's address"):
+        search_cluster.join(ClusterRole(WORKER, "nowhere.invalid:8470", "w"), timeout=600)
+    assert time.monotonic() - started < 60  # not the --chief_timeout
+
+
 def test_workers_split_the_gpus_or_else_the_cores():
     assert search_cluster.shares(2, [], [0, 1, 2, 3, 4]) == [{"cores": [0, 1]}, {"cores": [2, 3, 4]}]
     assert search_cluster.shares(2, ["0", "1", "2", "3"], range(16)) == [{"gpus": ["0", "1"]}, {"gpus": ["2", "3"]}]

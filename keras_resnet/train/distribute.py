@@ -8,6 +8,7 @@ import faulthandler
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from keras_resnet.train.addresses import unresolved
 from keras_resnet.train.config import CLUSTER_TIMEOUT, STRATEGIES
 
 log = logging.getLogger("keras_resnet")
@@ -117,6 +119,89 @@ def cluster_addresses() -> list:
     return [own] + [a for a in addresses if a != own] if own else addresses
 
 
+def cluster_tasks() -> dict:
+    """TF_CONFIG's cluster as {(job, index): address} (empty without TF_CONFIG)."""
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    return {(job, index): address for job, addresses in cluster.items() for index, address in enumerate(addresses)}
+
+
+class WorkerLostError(RuntimeError):
+    """A worker of a multi-worker run stopped answering, or this worker lost the cluster's coordinator."""
+
+
+# TensorFlow's coordination service (which MultiWorkerMirroredStrategy starts on the chief, or on worker 0) expects a
+# heartbeat from every task; a task silent for its heartbeat timeout (10 s) is declared unhealthy, and the error
+# aborts every collective in the cluster. A task whose own heartbeats go unanswered aborts with "Deadline Exceeded".
+_UNHEALTHY = re.compile(r"unhealthy \(stopped sending heartbeats\):\s*((?:/job:\w+/replica:\d+/task:\d+\s*)+)")
+_TASK = re.compile(r"/job:(\w+)/replica:\d+/task:(\d+)")
+_LOST_COORDINATOR = "CoordinationService/Heartbeat"
+LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
+
+
+def lost_worker_message(error_text: str, tasks: dict) -> Optional[str]:
+    """The line for TensorFlow's error when a cluster's task was lost, or None for another error.
+
+    Args:
+        error_text: the error's message.
+        tasks: {(job, index): address}, as `cluster_tasks` returns.
+    """
+    def named(job: str, index: int) -> str:
+        address = tasks.get((job, index))
+        return f"{job} {index}" + (f" ({address})" if address else "")
+
+    unhealthy = _UNHEALTHY.search(error_text)
+    if unhealthy:
+        lost = [named(job, int(index)) for job, index in _TASK.findall(unhealthy.group(1))]
+        what = f"lost {', '.join(lost)}: no heartbeat within TensorFlow's timeout"
+    elif _LOST_COORDINATOR in error_text:
+        jobs = {job for job, _ in tasks}
+        leader = named("chief", 0) if "chief" in jobs else named("worker", 0)
+        what = f"lost the cluster's coordinator, {leader}: it stopped answering this worker's heartbeats"
+    else:
+        return None
+    return (f"{what}. The run stops here; relaunch every worker with the same command and it resumes from the last "
+            "epoch saved in --model_dir")
+
+
+@contextlib.contextmanager
+def workers_watched(strategy):
+    """Turn the error TensorFlow raises when a worker of `strategy`'s cluster is lost into `WorkerLostError`.
+
+    Other strategies, and other errors, pass through untouched.
+
+    Raises:
+        WorkerLostError: one line naming the lost worker and its address.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield
+        return
+    try:
+        yield
+    except LOST_WORKER_ERRORS as error:
+        message = lost_worker_message(str(error), cluster_tasks())
+        if message is None:
+            raise
+        raise WorkerLostError(message) from None
+
+
+def check_cluster_resolves(addresses: list) -> None:
+    """Refuse, in one line, a TF_CONFIG cluster naming a host this machine cannot resolve.
+
+    TensorFlow would otherwise wait the whole --cluster_timeout for a worker it
+    can never reach.
+
+    Raises:
+        ValueError: the first such address, and the resolver's words.
+    """
+    for address in addresses:
+        host = address.rpartition(":")[0] or address
+        why = unresolved(host)
+        if why is not None:
+            raise ValueError(f"TF_CONFIG's cluster names {address}, and {host} does not resolve on this machine "
+                             f"({why}): give each worker's address as every worker can resolve it (an IP address, "
+                             "or a name in /etc/hosts or DNS)")
+
+
 @dataclasses.dataclass(frozen=True)
 class Role:
     """This process's place in a cluster.
@@ -168,7 +253,8 @@ def make_strategy(name: str, num_gpus: Optional[int] = None, tpu: Optional[str] 
         The strategy.
 
     Raises:
-        ValueError: an unknown name, or more GPUs asked for than visible.
+        ValueError: an unknown name, more GPUs asked for than visible, or a
+            TF_CONFIG address that does not resolve on this machine.
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
@@ -191,6 +277,7 @@ def make_strategy(name: str, num_gpus: Optional[int] = None, tpu: Optional[str] 
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][:count]
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi_worker_mirrored":
+        check_cluster_resolves(cluster_addresses())
         own, *others = cluster_addresses() or ["this host"]
         what = f"the cluster's other workers ({', '.join(others) or 'none'})"
         log.info("Waiting up to %g s for %s to join this one (%s)", cluster_timeout, what, own)

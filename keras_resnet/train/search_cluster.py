@@ -46,6 +46,7 @@ from keras_tuner.engine import trial as trial_module
 from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_chief, oracle_client
 
+from keras_resnet.train.addresses import WILDCARDS, parse_address, unresolved
 from keras_resnet.train.search_config import CHIEF, ROLES, SINGLE, WORKER
 from keras_resnet.train.trials import LOST, REPORTED, TrialsLog
 
@@ -58,7 +59,6 @@ PARENT_ENV = "KERAS_RESNET_SEARCH_CHIEF_PID"
 HEARTBEAT_S = 2.0
 IDLE_WAIT_S = 1.0
 POLL_S = 0.2
-WILDCARDS = ("0.0.0.0", "::", "[::]", "")
 LOOPBACK_ANY_PORT = "127.0.0.1:0"  # a chief whose workers all run on this machine
 
 
@@ -74,12 +74,15 @@ class ClusterRole:
         worker_id: the worker's id (keras-tuner's tuner id).
         local_shares: a chief's: one `shares` entry for each worker it starts
             on this machine.
+        advertise: a chief's: the host workers on other machines reach it at
+            (None: its `address`'s host, or this machine's name for a wildcard).
     """
 
     kind: str = SINGLE
     address: Optional[str] = None
     worker_id: Optional[str] = None
     local_shares: tuple = ()
+    advertise: Optional[str] = None
 
     @property
     def local_only(self) -> bool:
@@ -90,21 +93,21 @@ class ClusterRole:
     def host(self) -> str:
         return self.address.rpartition(":")[0]
 
+    def joining(self, port: int) -> str:
+        """What a chief serving on `port` says of how workers elsewhere reach it."""
+        if self.advertise is None and _is_loopback(self.host):
+            return (f"only workers on this machine can reach {self.host}: to serve other machines, pass "
+                    f"--oracle=0.0.0.0:{port}")
+        host = self.advertise or (socket.gethostname() if self.host in WILDCARDS else self.host)
+        return f"workers on other machines join with --oracle={host}:{port}"
 
-def parse_address(text: str, flag: str = "oracle") -> tuple:
-    """(host, port) of "HOST:PORT".
 
-    Raises:
-        ValueError: not HOST:PORT with a port in 1..65535.
-    """
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--{flag} takes HOST:PORT with a port in 1..65535. Received: {flag}={text!r}")
-    return host, int(port)
+def _is_loopback(host: str) -> bool:
+    return host == "localhost" or host.strip("[]") == "::1" or host.startswith("127.")
 
 
 def resolve_role(role: Optional[str], oracle: Optional[str], worker_id: Optional[str], workers: int,
-                 environ: Mapping[str, str] = os.environ) -> ClusterRole:
+                 environ: Mapping[str, str] = os.environ, advertise: Optional[str] = None) -> ClusterRole:
     """The process's role: from --role and --oracle, else keras-tuner's variables, else from --workers.
 
     keras-tuner's rule applies to its variables: a tuner id containing
@@ -120,6 +123,12 @@ def resolve_role(role: Optional[str], oracle: Optional[str], worker_id: Optional
                              f"needs all of {ENV_ID}, {ENV_IP} and {ENV_PORT}.")
         role, oracle = (CHIEF if "chief" in environ[ENV_ID] else WORKER), f"{environ[ENV_IP]}:{environ[ENV_PORT]}"
         worker_id = worker_id or (None if role == CHIEF else environ[ENV_ID])
+    if advertise is not None and role != CHIEF:
+        raise ValueError(f"--advertise={advertise} names the host a --role=chief process is reached at; this "
+                         f"process is {'a worker' if role == WORKER else 'no chief of a distributed search'}.")
+    if advertise is not None and (":" in advertise.strip("[]") or not advertise):
+        raise ValueError(f"--advertise takes a host name or address, without a port (the port is --oracle's). "
+                         f"Received: advertise={advertise!r}")
     if role is None:
         if oracle is not None or worker_id is not None:
             raise ValueError("--oracle and --worker_id belong to a distributed search: pass --role=chief or "
@@ -139,7 +148,7 @@ def resolve_role(role: Optional[str], oracle: Optional[str], worker_id: Optional
     if worker_id is not None:
         raise ValueError("--worker_id names a --role=worker process; a chief's workers on this machine are "
                          "named after it.")
-    return ClusterRole(CHIEF, oracle)
+    return ClusterRole(CHIEF, oracle, advertise=advertise)
 
 
 def visible_gpus() -> list:
@@ -496,11 +505,15 @@ def join(role: ClusterRole, timeout: float) -> WorkerClient:
     """Reach the chief of `role`, then set keras-tuner's variables so this process's tuner works for it.
 
     Raises:
-        ValueError: no chief answered within `timeout` seconds.
+        ValueError: the chief's host does not resolve here, or no chief answered within `timeout` seconds.
     """
+    host, port = parse_address(role.address)
+    why = unresolved(host)
+    if why is not None:
+        raise ValueError(f"--oracle={role.address}: {host} does not resolve on this machine ({why}): pass the "
+                         "chief's address, or a name this machine's resolver knows (/etc/hosts, DNS).")
     client = WorkerClient(role.address, role.worker_id, timeout)
     client.reach()
-    host, port = parse_address(role.address)
     os.environ.update({ENV_ID: role.worker_id, ENV_IP: host, ENV_PORT: str(port)})
     return client
 

@@ -122,6 +122,10 @@ class TuneConfig(RunSettings):
                                   "127.0.0.1 for --workers.", choices=ROLES)
     oracle: Optional[str] = setting(None, "HOST:PORT the chief serves on (--role=chief) or a worker reaches "
                                     "(--role=worker).")
+    advertise: Optional[str] = setting(None, "The host name or address workers on other machines reach this chief "
+                                       "at (--role=chief), which its first line prints in the --oracle to give "
+                                       "them; default the --oracle host, or this machine's host name when the "
+                                       "chief serves on every interface (0.0.0.0).")
     worker_id: Optional[str] = setting(None, "This worker's id (--role=worker; default the host name). A worker "
                                        "relaunched with the same id takes back the trial it was running.")
     worker_timeout: float = setting(60.0, "Seconds a worker may stay silent (it calls every 2 s) before the chief "

@@ -302,6 +302,7 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
         ValueError: a bad config or missing data, found before any file is written;
             `budget.BudgetTooShortError`: a budget that cannot hold the least run.
         NonFiniteLossError: the loss became NaN/Inf.
+        distribute.WorkerLostError: a worker of a multi-worker run was lost.
     """
     if elapsed is None:
         origin = time.monotonic()
@@ -314,7 +315,8 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     batch_size = _global_batch_size(plan, strategy)
     role = distribute.cluster_role(strategy)
     run_dir = RunDir(config.model_dir, role.is_chief, role.task_index)
-    with run_dir.lock():  # a second launch on this model_dir is refused before it reads any data
+    # a second launch on this model_dir is refused before it reads any data
+    with run_dir.lock(), distribute.workers_watched(strategy):
         return _train(plan, strategy, batch_size, run_dir, extra_callbacks, follow_up, elapsed)
 
 

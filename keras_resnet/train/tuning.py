@@ -28,7 +28,7 @@ from keras_resnet.arch import specs
 from keras_resnet.data import pipelines, sources as data
 from keras_resnet.files import DirectoryLock, check_writable_dir, write_json
 from keras_resnet.train import autotune, budget, distribute, optimizers, precision, recipes, search_cluster, timed_fit
-from keras_resnet.train import trials
+from keras_resnet.train import addresses, trials
 from keras_resnet.train.search_config import FAMILIES, OBJECTIVES, TUNERS, SearchSpace, TuneConfig  # noqa: F401
 from keras_resnet.train.run_dir import SEARCH_FILE, RunDir, RunRecord, check_search
 from keras_resnet.train.search_cluster import CHIEF, WORKER, ClusterRole
@@ -205,7 +205,8 @@ def validate(config: TuneConfig) -> ClusterRole:
         raise ValueError(f"Objective {config.objective} needs a validation split in (0, 1). "
                          f"Received: validation_split={config.validation_split}")
     config.space.validate()
-    role = search_cluster.resolve_role(config.role, config.oracle, config.worker_id, config.workers)
+    role = search_cluster.resolve_role(config.role, config.oracle, config.worker_id, config.workers,
+                                       advertise=config.advertise)
     if config.workers:
         split = search_cluster.shares(config.workers, search_cluster.visible_gpus(), os.sched_getaffinity(0))
         role = dataclasses.replace(role, local_shares=tuple(split))
@@ -372,10 +373,11 @@ def _serve(config: TuneConfig, role: ClusterRole, tuner: keras_tuner.Tuner, reco
     local = None
     try:
         if role.local_shares:
-            near = f"{'127.0.0.1' if role.host in search_cluster.WILDCARDS else role.host}:{port}"
+            near = f"{'127.0.0.1' if role.host in addresses.WILDCARDS else role.host}:{port}"
             local = _start_workers(config, role.local_shares, near)
         chief.say(f"serving the search at {role.host}:{port}"
-                  + (f", to {len(role.local_shares)} worker(s) on this machine" if local else ""))
+                  + (f", to {len(role.local_shares)} worker(s) on this machine" if local else "")
+                  + ("" if role.local_only else f"; {role.joining(port)}"))
         chief.run(local, remote=not role.local_only)
     finally:
         if local is not None:
