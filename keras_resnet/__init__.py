@@ -17,6 +17,7 @@ import importlib.abc
 import importlib.machinery
 import sys
 
+from keras_resnet.arch import specs as _specs
 from keras_resnet.version import __version__  # noqa: E402,F401
 
 _EXPORTS = {
@@ -41,8 +42,8 @@ _EXPORTS = {
     "with_flip_tta": "arch.transforms",
     "freeze": "arch.transforms",
     "count_macs": "arch.flops",
-    "save_weights": "weights.files",
-    "load_weights": "weights.files",
+    "save_weights": "weights.h5_files",
+    "load_weights": "weights.h5_files",
     "import_checkpoint": "weights.checkpoints",
     "save_preset": "weights.hub_presets",
     "model_for_preset": "weights.hub_presets",
@@ -56,20 +57,14 @@ _EXPORTS = {
     "build_resnet": "factory",
     "APPLICATIONS": "applications",
 }
-_APPLICATION_NAMES = [f"{kind}{depth}" for kind in ("ResNet", "PlainNet")
-                      for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202)] + [
-    "ResNeXt50_32x4d", "ResNeXt101_32x8d", "ResNeXt101_64x4d", "WideResNet50_2", "WideResNet101_2",
-    "ResNet18D", "ResNet34D", "ResNet50D", "ResNet101D", "ResNet152D", "ResNet18_vd", "ResNet34_vd", "SEResNet50",
-    "SEResNeXt50_32x4d", "ResNet50V2", "ResNet101V2", "ResNet152V2", "ResNetV2_50", "ResNetV2_101", "ResNetV2_152",
-    "PreActResNet110", "PreActResNet164", "PreActResNet1001",
-    "WideResNet16_8", "WideResNet28_10"]
-_EXPORTS.update({name: "applications" for name in _APPLICATION_NAMES})
+# One `keras.applications`-style function per network of the table (`keras_resnet.arch.specs`: plain data, no Keras).
+_EXPORTS.update({name: "applications" for name in _specs.application_names()})
 
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
-    module = _EXPORTS.get(name)
+    module = _EXPORTS.get(name) or ("applications" if name in _specs.application_names() else None)
     if module is None:
         raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"keras_resnet.{module}"), name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import functools
 import inspect
 import re
 from typing import Any, Callable, Optional, Sequence, Union
@@ -13,23 +15,6 @@ from keras_resnet.arch import specs as specs_lib
 from keras_resnet.arch.options import ModelOptions
 from keras_resnet.factory import build
 
-
-
-def _function_name(spec: specs_lib.ResNetSpec) -> str:
-    """ResNet50, PlainNet20, ResNeXt50_32x4d, WideResNet50_2, ResNet50D, ResNet18_vd, SEResNet50,
-    SEResNeXt50_32x4d, ResNet50V2 (keras.applications'), ResNetV2_50 (timm's), PreActResNet164, WideResNet28_10."""
-    depth = spec.depth
-    name = {
-        "plain": f"PlainNet{depth}",
-        "resnet": f"ResNet{depth}",
-        "resnext": f"ResNeXt{depth}_{spec.groups}x{spec.width_per_group}d",
-        "wide": f"WideResNet{depth}_{spec.width_per_group // 64}",
-        "resnet_d": f"ResNet{depth}_vd" if spec.project_first else f"ResNet{depth}D",
-        "preact": (f"ResNet{depth}V2" if spec.stride_last else f"ResNetV2_{depth}") if spec.family == "imagenet"
-        else f"PreActResNet{depth}",
-        "wrn": f"WideResNet{depth}_{spec.widen_factor}",
-    }[specs_lib.family(spec)]
-    return ("SE" if spec.se_ratio else "") + name
 
 
 def _kind(spec: specs_lib.ResNetSpec) -> str:
@@ -77,8 +62,8 @@ Raises:
 """
 
 
-def _application(model_name: str) -> Callable[..., keras.Model]:
-    spec = specs_lib.MODEL_SPECS[model_name]
+@functools.lru_cache(maxsize=None)
+def _application(model_name: str, spec: specs_lib.ResNetSpec) -> Callable[..., keras.Model]:
 
     def application(include_top: bool = True, weights: Optional[str] = None, input_tensor=None,
                     input_shape: Optional[Sequence[Optional[int]]] = None, pooling: Optional[str] = None,
@@ -96,7 +81,7 @@ def _application(model_name: str) -> Callable[..., keras.Model]:
         f"Defaults: input {default_input}, {spec.classes} classes"
         + (f", shortcut option {spec.shortcut}" if spec.residual else "")
         + ".\n\n" + _ARGUMENTS_DOC)
-    application.__name__ = application.__qualname__ = _function_name(spec)
+    application.__name__ = application.__qualname__ = specs_lib.function_name(spec)
     application.__signature__ = _SIGNATURE
     return application
 
@@ -130,57 +115,31 @@ def _signature() -> inspect.Signature:
 
 _SIGNATURE = _signature()
 
-APPLICATIONS = {fn.__name__: fn for fn in map(_application, specs_lib.MODEL_SPECS)}
+class _Applications(collections.abc.Mapping):
+    """{function name: application} for every network of the table, read live: a network added with
+    `keras_resnet.arch.specs.register` is in it, and is `keras_resnet.<its function name>`."""
+
+    def __getitem__(self, function_name: str) -> Callable[..., keras.Model]:
+        model_name = specs_lib.application_names()[function_name]
+        return _application(model_name, specs_lib.MODEL_SPECS[model_name])
+
+    def __iter__(self):
+        return iter(specs_lib.application_names())
+
+    def __len__(self) -> int:
+        return len(specs_lib.MODEL_SPECS)
+
+
+APPLICATIONS = _Applications()
 """{function name: application}: one `keras.applications`-style function per network of the table."""
 __all__ = ["APPLICATIONS", "reference", *APPLICATIONS]
 
-ResNet18 = APPLICATIONS["ResNet18"]
-ResNet34 = APPLICATIONS["ResNet34"]
-ResNet50 = APPLICATIONS["ResNet50"]
-ResNet101 = APPLICATIONS["ResNet101"]
-ResNet152 = APPLICATIONS["ResNet152"]
-ResNet20 = APPLICATIONS["ResNet20"]
-ResNet32 = APPLICATIONS["ResNet32"]
-ResNet44 = APPLICATIONS["ResNet44"]
-ResNet56 = APPLICATIONS["ResNet56"]
-ResNet110 = APPLICATIONS["ResNet110"]
-ResNet1202 = APPLICATIONS["ResNet1202"]
-PlainNet18 = APPLICATIONS["PlainNet18"]
-PlainNet34 = APPLICATIONS["PlainNet34"]
-PlainNet50 = APPLICATIONS["PlainNet50"]
-PlainNet101 = APPLICATIONS["PlainNet101"]
-PlainNet152 = APPLICATIONS["PlainNet152"]
-PlainNet20 = APPLICATIONS["PlainNet20"]
-PlainNet32 = APPLICATIONS["PlainNet32"]
-PlainNet44 = APPLICATIONS["PlainNet44"]
-PlainNet56 = APPLICATIONS["PlainNet56"]
-PlainNet110 = APPLICATIONS["PlainNet110"]
-PlainNet1202 = APPLICATIONS["PlainNet1202"]
-ResNeXt50_32x4d = APPLICATIONS["ResNeXt50_32x4d"]
-ResNeXt101_32x8d = APPLICATIONS["ResNeXt101_32x8d"]
-ResNeXt101_64x4d = APPLICATIONS["ResNeXt101_64x4d"]
-WideResNet50_2 = APPLICATIONS["WideResNet50_2"]
-WideResNet101_2 = APPLICATIONS["WideResNet101_2"]
-ResNet18D = APPLICATIONS["ResNet18D"]
-ResNet34D = APPLICATIONS["ResNet34D"]
-ResNet50D = APPLICATIONS["ResNet50D"]
-ResNet101D = APPLICATIONS["ResNet101D"]
-ResNet152D = APPLICATIONS["ResNet152D"]
-ResNet18_vd = APPLICATIONS["ResNet18_vd"]
-ResNet34_vd = APPLICATIONS["ResNet34_vd"]
-ResNet50V2 = APPLICATIONS["ResNet50V2"]
-ResNet101V2 = APPLICATIONS["ResNet101V2"]
-ResNet152V2 = APPLICATIONS["ResNet152V2"]
-ResNetV2_50 = APPLICATIONS["ResNetV2_50"]
-ResNetV2_101 = APPLICATIONS["ResNetV2_101"]
-ResNetV2_152 = APPLICATIONS["ResNetV2_152"]
-PreActResNet110 = APPLICATIONS["PreActResNet110"]
-PreActResNet164 = APPLICATIONS["PreActResNet164"]
-PreActResNet1001 = APPLICATIONS["PreActResNet1001"]
-WideResNet16_8 = APPLICATIONS["WideResNet16_8"]
-WideResNet28_10 = APPLICATIONS["WideResNet28_10"]
-SEResNet50 = APPLICATIONS["SEResNet50"]
-SEResNeXt50_32x4d = APPLICATIONS["SEResNeXt50_32x4d"]
+
+def __getattr__(name: str) -> Callable[..., keras.Model]:
+    try:
+        return APPLICATIONS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 def reference() -> str:

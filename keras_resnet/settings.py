@@ -2,7 +2,7 @@
 
 `keras_resnet.cli` defines one absl flag per field, and `validate` runs every
 check before any work. Each settings dataclass lives beside what it configures
-(`train.config.TrainConfig`, `train.tuning.TuneConfig`, `export.exporter.ExportConfig`, ...).
+(`train.config.TrainConfig`, `search.config.TuneConfig`, `export.exporter.ExportConfig`, ...).
 """
 
 from __future__ import annotations

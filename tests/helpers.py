@@ -6,11 +6,21 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import pytest
 
-import pytest  # noqa: E402
+import keras_resnet
 
-import keras_resnet  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
+GOLDENS_DIR = os.path.join(ROOT, "tests", "goldens")  # on the path (pytest.ini): make_goldens, random_weights
+
+
+@functools.lru_cache(maxsize=None)
+def goldens() -> dict:
+    """tests/goldens/goldens.json: the reference frameworks' own outputs, by checkpoint."""
+    import json
+
+    with open(os.path.join(GOLDENS_DIR, "goldens.json")) as f:
+        return json.load(f)
 
 
 @functools.lru_cache(maxsize=None)
@@ -171,3 +181,17 @@ def wait_for(condition, timeout: float, what: str):
 def last_line(text: str) -> str:
     """The last line of a process's output (a one-line error's)."""
     return text.strip().splitlines()[-1]
+
+
+def run_script(name: str, *args: str, env=None, timeout: float = 300, tf_logs: bool = False):
+    """scripts/`name` with `args`, run to its end from the repository root, as a completed process.
+
+    TensorFlow's own log lines are hidden unless `tf_logs` (a user's shell: the script decides).
+    """
+    env = dict(os.environ, **(env or {}))
+    if tf_logs:
+        env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    else:
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", name), *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=ROOT)

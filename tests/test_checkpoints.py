@@ -1,8 +1,5 @@
 """Published checkpoints imported exactly: keras.applications against its own model, torchvision/timm against goldens."""
 
-import json
-import os
-import sys
 import zipfile
 
 import keras
@@ -13,12 +10,11 @@ from safetensors.numpy import save_file
 import keras_resnet
 from keras_resnet.weights import checkpoints
 
-from helpers import infer
+from helpers import goldens, infer
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
-import random_weights  # noqa: E402
+import random_weights  # tests/goldens, on the path (pytest.ini)
 
-GOLDENS = json.load(open(os.path.join(os.path.dirname(__file__), "goldens", "goldens.json")))
+GOLDENS = goldens()
 SIZE = 64
 
 

@@ -18,11 +18,11 @@ import keras_tuner
 import pytest
 from keras_tuner.src import protos
 
-from keras_resnet.train import search_cluster, tuning
-from keras_resnet.train.search_cluster import CHIEF, WORKER, ClusterRole
-from keras_resnet.train.trials import TrialsLog
+from keras_resnet.search import cluster, tuning
+from keras_resnet.search.cluster import CHIEF, WORKER, SearchRole
+from keras_resnet.search.trials import TrialsLog
 
-from helpers import make_idx_dataset
+from helpers import ROOT
 
 OBJECTIVE = "val_accuracy"
 
@@ -30,25 +30,25 @@ OBJECTIVE = "val_accuracy"
 @pytest.mark.parametrize(
     "flags, env, expected",
     [
-        (dict(), {}, ClusterRole()),
-        (dict(workers=2), {}, ClusterRole(CHIEF, "127.0.0.1:0")),
-        (dict(role="chief", oracle="0.0.0.0:8470", workers=2), {}, ClusterRole(CHIEF, "0.0.0.0:8470")),
-        (dict(role="worker", oracle="a:8470", worker_id="w1"), {}, ClusterRole(WORKER, "a:8470", "w1")),
-        (dict(role="worker", oracle="a:8470"), {}, ClusterRole(WORKER, "a:8470", socket.gethostname())),
+        (dict(), {}, SearchRole()),
+        (dict(workers=2), {}, SearchRole(CHIEF, "127.0.0.1:0")),
+        (dict(role="chief", oracle="0.0.0.0:8470", workers=2), {}, SearchRole(CHIEF, "0.0.0.0:8470")),
+        (dict(role="worker", oracle="a:8470", worker_id="w1"), {}, SearchRole(WORKER, "a:8470", "w1")),
+        (dict(role="worker", oracle="a:8470"), {}, SearchRole(WORKER, "a:8470", socket.gethostname())),
         (dict(), dict(KERASTUNER_TUNER_ID="chief", KERASTUNER_ORACLE_IP="10.0.0.1", KERASTUNER_ORACLE_PORT="8000"),
-         ClusterRole(CHIEF, "10.0.0.1:8000")),
+         SearchRole(CHIEF, "10.0.0.1:8000")),
         (dict(), dict(KERASTUNER_TUNER_ID="tuner3", KERASTUNER_ORACLE_IP="10.0.0.1", KERASTUNER_ORACLE_PORT="8000"),
-         ClusterRole(WORKER, "10.0.0.1:8000", "tuner3")),
+         SearchRole(WORKER, "10.0.0.1:8000", "tuner3")),
         # Flags win over the variables.
         (dict(role="worker", oracle="b:1", worker_id="w"), dict(KERASTUNER_TUNER_ID="chief",
                                                                KERASTUNER_ORACLE_IP="x", KERASTUNER_ORACLE_PORT="2"),
-         ClusterRole(WORKER, "b:1", "w")),
+         SearchRole(WORKER, "b:1", "w")),
     ],
 )
 def test_the_role_comes_from_the_flags_else_keras_tuners_variables_else_workers(flags, env, expected):
     args = dict(role=None, oracle=None, worker_id=None, workers=0)
     args.update(flags)
-    role = search_cluster.resolve_role(**args, environ=env)
+    role = cluster.resolve_role(**args, environ=env)
     assert role == expected
     assert role.local_only == (expected.address == "127.0.0.1:0")
 
@@ -70,7 +70,7 @@ def test_flags_that_make_no_role_are_refused_in_one_line(flags, env, message):
     args = dict(role=None, oracle=None, worker_id=None, workers=0)
     args.update(flags)
     with pytest.raises(ValueError, match=message):
-        search_cluster.resolve_role(**args, environ=env)
+        cluster.resolve_role(**args, environ=env)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_advertise_belongs_to_a_chief_and_takes_a_host(flags, message):
     args = dict(role=None, oracle=None, worker_id=None, workers=0)
     args.update(flags)
     with pytest.raises(ValueError, match=message):
-        search_cluster.resolve_role(**args, environ={})
+        cluster.resolve_role(**args, environ={})
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_advertise_belongs_to_a_chief_and_takes_a_host(flags, message):
     ],
 )
 def test_the_chief_says_where_workers_on_other_machines_reach_it(oracle, advertise, line):
-    role = search_cluster.resolve_role("chief", oracle, None, 0, environ={}, advertise=advertise)
+    role = cluster.resolve_role("chief", oracle, None, 0, environ={}, advertise=advertise)
     assert role.joining(8470) == line
 
 
@@ -111,19 +111,19 @@ def test_a_worker_whose_chief_does_not_resolve_stops_at_once():
     started = time.monotonic()
     with pytest.raises(ValueError, match=r"^--oracle=nowhere\.invalid:8470: nowhere\.invalid does not resolve on "
                                          r"this machine \(.+\): pass the chief's address"):
-        search_cluster.join(ClusterRole(WORKER, "nowhere.invalid:8470", "w"), timeout=600)
+        cluster.join(SearchRole(WORKER, "nowhere.invalid:8470", "w"), timeout=600)
     assert time.monotonic() - started < 60  # not the --chief_timeout
 
 
 def test_workers_split_the_gpus_or_else_the_cores():
-    assert search_cluster.shares(2, [], [0, 1, 2, 3, 4]) == [{"cores": [0, 1]}, {"cores": [2, 3, 4]}]
-    assert search_cluster.shares(2, ["0", "1", "2", "3"], range(16)) == [{"gpus": ["0", "1"]}, {"gpus": ["2", "3"]}]
-    assert search_cluster.shares(1, [], [7]) == [{"cores": [7]}]
+    assert cluster.shares(2, [], [0, 1, 2, 3, 4]) == [{"cores": [0, 1]}, {"cores": [2, 3, 4]}]
+    assert cluster.shares(2, ["0", "1", "2", "3"], range(16)) == [{"gpus": ["0", "1"]}, {"gpus": ["2", "3"]}]
+    assert cluster.shares(1, [], [7]) == [{"cores": [7]}]
     with pytest.raises(ValueError, match="--workers=3 but this machine has 2 cores this process may use: each "
                                          "worker needs at least one. Use --workers<=2."):
-        search_cluster.shares(3, [], [0, 1])
+        cluster.shares(3, [], [0, 1])
     with pytest.raises(ValueError, match="--workers=2 but this machine has 1 GPUs"):
-        search_cluster.shares(2, ["0"], range(8))
+        cluster.shares(2, ["0"], range(8))
 
 
 class Clock:
@@ -141,7 +141,7 @@ class Context:
         self.worker = worker
 
     def invocation_metadata(self):
-        return [(search_cluster.ID_HEADER, self.worker)] if self.worker else []
+        return [(cluster.ID_HEADER, self.worker)] if self.worker else []
 
 
 def make_tuner(directory, max_trials=3, retries=1):
@@ -156,7 +156,7 @@ def make_tuner(directory, max_trials=3, retries=1):
 def make_chief(directory, clock, lines, **kwargs):
     tuner = make_tuner(directory, **kwargs)
     log = TrialsLog(str(directory), OBJECTIVE, "max")
-    chief = search_cluster.Chief(tuner.oracle, log, lost_after=10, clock=clock, say=lines.append)
+    chief = cluster.Chief(tuner.oracle, log, lost_after=10, clock=clock, say=lines.append)
     tuner.save()  # as tuning's chief does: after the chief took back the running trials
     return chief
 
@@ -192,9 +192,9 @@ def test_a_silent_workers_trial_goes_to_the_next_worker_and_its_late_result_is_i
 
     clock.now += 9  # a stays silent; b calls
     chief.heard_from("b")
-    assert chief.check() == []
+    assert chief.lose_gone_workers() == []
     clock.now += 2  # a has been silent for 11 s > 10 s
-    assert chief.check() == ["a"]
+    assert chief.lose_gone_workers() == ["a"]
     assert lines[-1] == f"worker a lost (silent for 10 s): trial {first} goes back to the queue"
     assert chief.oracle.trials[first].status == "INVALID" and "a" not in chief.oracle.ongoing_trials
 
@@ -218,7 +218,7 @@ def test_an_exited_local_worker_is_lost_at_once_and_a_trial_out_of_retries_fails
     clock, lines = Clock(), []
     chief = make_chief(tmp_path, clock, lines, retries=0)
     first, _ = create(chief, "a")
-    assert chief.check(exited={"a": -9}) == ["a"]
+    assert chief.lose_gone_workers(exited={"a": -9}) == ["a"]
     assert lines[-1] == f"worker a lost (its process exited with status -9): trial {first} failed: no retry left " \
                         "(--trial_retries)"
     assert chief.oracle.trials[first].status == "FAILED" and chief.unfinished() == []
@@ -246,7 +246,7 @@ def test_a_relaunched_chief_gives_running_trials_back_to_their_workers_until_the
     assert runs(tmp_path, first) == [("a", "reported")]
     clock.now += 11  # b never came back; a beats
     relaunched.heard_from("a")
-    assert relaunched.check() == ["b"]
+    assert relaunched.lose_gone_workers() == ["b"]
     assert create(relaunched, "c")[0] == second
     assert runs(tmp_path, second) == [("b", "lost"), ("c", None)]
 
@@ -261,7 +261,7 @@ def test_the_search_is_done_once_every_trial_ended_and_every_worker_was_told(tmp
     assert create(chief, "b")[1] == status.IDLE and "b" in chief.oracle.tuner_ids
     clock.now += 11
     chief.heard_from("b")
-    assert chief.check() == ["a"]
+    assert chief.lose_gone_workers() == ["a"]
     assert create(chief, "b") == (first, status.RUNNING)
     report(chief, "b", first, 0.3)
     assert not chief.done()  # b has not asked again, so it has not been told
@@ -279,7 +279,7 @@ def test_a_worker_talks_to_the_chief_over_grpc_and_names_itself(tmp_path):
     clock = Clock()
     chief = make_chief(tmp_path, clock, [])
     port = chief.serve("127.0.0.1:0")
-    client = search_cluster.WorkerClient(f"127.0.0.1:{port}", "w", timeout=10)
+    client = cluster.WorkerClient(f"127.0.0.1:{port}", "w", timeout=10)
     try:
         client.reach()
         trial = client.create_trial("w")
@@ -295,7 +295,7 @@ def test_a_worker_talks_to_the_chief_over_grpc_and_names_itself(tmp_path):
 
 
 def test_a_worker_stops_after_a_bounded_wait_for_a_chief_that_is_not_there():
-    client = search_cluster.WorkerClient(f"127.0.0.1:{free_port()}", "w", timeout=0.5)
+    client = cluster.WorkerClient(f"127.0.0.1:{free_port()}", "w", timeout=0.5)
     with pytest.raises(ValueError, match=r"no search chief answered at 127.0.0.1:\d+ within 0.5 s: start it first "
                                          r"\(scripts/tune.py --role=chief --oracle=127.0.0.1:\d+\), or check "
                                          r"--oracle, the network, and --chief_timeout."):
@@ -326,13 +326,7 @@ def test_a_second_chief_on_a_port_in_use_is_refused(tmp_path):
         first.stop()
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TUNE = os.path.join(ROOT, "scripts", "tune.py")
-
-
-@pytest.fixture(scope="module")
-def idx_dir(tmp_path_factory):
-    return make_idx_dataset(str(tmp_path_factory.mktemp("tune_data")), num_train=160, num_test=40)
 
 
 def config(idx_dir, model_dir, **kwargs):

@@ -15,7 +15,8 @@ from keras_resnet.export.config import ExportConfig
 from keras_resnet.train.config import TrainConfig
 from keras_resnet.version import DISTRIBUTION, __version__
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT
+
 
 # Run in a fresh process: any import of TensorFlow, Keras, keras-tuner or an extra's package fails.
 BLOCK_HEAVY = """

@@ -1,8 +1,6 @@
 """scripts/convert_weights.py: checkpoint in, .weights.h5 out, parity printed; a misfit writes nothing."""
 
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -10,18 +8,13 @@ import pytest
 
 import keras_resnet
 
-from helpers import infer
+from helpers import infer, run_script
 
 pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "scripts", "convert_weights.py")
-
 
 def _run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, env=env, timeout=300,
-                          cwd=ROOT)
+    return run_script("convert_weights.py", *args, env=dict(TF_CPP_MIN_LOG_LEVEL="2"))
 
 
 def test_a_keras_applications_file_converts_with_exact_parity_and_loads_with_its_preprocessing(tmp_path):

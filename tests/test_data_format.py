@@ -1,6 +1,5 @@
 """channels_first builds: the same layers and weights as channels_last, the same outputs where the backend runs NCHW."""
 
-import os
 import textwrap
 
 import keras
@@ -9,7 +8,7 @@ import pytest
 
 import keras_resnet
 
-from helpers import channels_first, requires_jax, run_on_jax
+from helpers import channels_first, goldens, requires_jax, run_on_jax
 
 
 def test_backbones_and_option_a_follow_the_format():
@@ -112,8 +111,6 @@ def test_the_same_weights_give_the_same_outputs_in_both_formats_on_jax():
 
 
 def test_weights_and_checkpoints_load_into_either_format(tmp_path):
-    import json
-    import sys
 
     from safetensors.numpy import save_file
 
@@ -123,10 +120,9 @@ def test_weights_and_checkpoints_load_into_either_format(tmp_path):
                                                         weights=path))
     for a, b in zip(first.weights, last.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
-    import random_weights
+    import random_weights  # tests/goldens, on the path (pytest.ini)
 
-    golden = json.load(open(os.path.join(os.path.dirname(__file__), "goldens", "goldens.json")))
+    golden = goldens()
     checkpoint = str(tmp_path / "r18.safetensors")
     save_file(random_weights.draw(golden["torchvision/resnet18"]["keys"], 0), checkpoint)
     r18 = channels_first(lambda: keras_resnet.ResNet18(input_shape=(3, 32, 32), weights=checkpoint))

@@ -14,13 +14,13 @@ from keras_resnet.train import distribute
 @pytest.mark.parametrize(
     "tf_config, role",
     [
-        (None, distribute.Role(True, 0)),
-        ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}, distribute.Role(True, 0)),
-        ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}, distribute.Role(False, 1)),
+        (None, distribute.TrainingRole(True, 0)),
+        ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}, distribute.TrainingRole(True, 0)),
+        ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}, distribute.TrainingRole(False, 1)),
         ({"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}},
-         distribute.Role(False, 0)),
+         distribute.TrainingRole(False, 0)),
         ({"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}},
-         distribute.Role(True, 0)),
+         distribute.TrainingRole(True, 0)),
     ],
 )
 def test_cluster_role_from_tf_config(monkeypatch, tf_config, role):

@@ -10,7 +10,7 @@ import pytest
 
 from keras_resnet.arch.options import options_table
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT
 
 
 @pytest.mark.slow
@@ -94,3 +94,39 @@ def test_each_fault_in_the_scaling_out_table_names_a_test_that_exists():
         tests = re.findall(r"^def (test_\w+)", source, re.M)
         for name in names:
             assert any(name in test for test in tests), f"{name} names no test in tests/{module}"
+
+
+def test_the_layout_table_names_every_module_in_its_folder():
+    guide = open(os.path.join(ROOT, "docs", "guides", "layout.md"), encoding="utf-8").read()
+    rows = [line.split("|")[1:3] for line in guide.splitlines() if line.startswith("| ") and "`" in line]
+    listed = set()
+    for layer, modules in rows:
+        folder = layer.strip().strip("`/") if layer.strip().startswith("`") else ""
+        for name in re.findall(r"`(\w+)`", modules):
+            listed.add(f"{folder}/{name}" if folder else name)
+    package = os.path.join(ROOT, "keras_resnet")
+    actual = {name[:-3] for name in os.listdir(package) if name.endswith(".py") and not name.startswith("__")}
+    for folder in ("arch", "weights", "data", "train", "search", "export", "research"):
+        for name in os.listdir(os.path.join(package, folder)):
+            if name.endswith(".py") and not name.startswith("__"):
+                actual.add(f"{folder}/{name[:-3]}")
+            elif os.path.isfile(os.path.join(package, folder, name, "__init__.py")):  # a subpackage, one row entry
+                actual.add(f"{folder}/{name}")
+    actual.add("cli")  # the front: its modules are one per subcommand
+    assert listed == actual
+
+
+def test_the_api_index_names_every_public_name():
+    import keras_resnet
+    from keras_resnet.arch import specs
+
+    index = open(os.path.join(ROOT, "docs", "api", "index.md"), encoding="utf-8").read()
+    functions = specs.application_names()  # each a row of the generated reference (docs/api/factory.md)
+    assert [n for n in keras_resnet.__all__ if n not in functions and f"`{n}`" not in index] == []
+
+
+def test_the_training_guide_gives_the_timed_steps_the_measurement_takes():
+    from keras_resnet.train import autotune
+
+    guide = open(os.path.join(ROOT, "docs", "guides", "training.md"), encoding="utf-8").read()
+    assert re.findall(r"(\d+) timed steps", guide) == [str(autotune.TIMED_STEPS)]

@@ -14,11 +14,10 @@ from keras_resnet import factory
 from keras_resnet.research import experiments
 from keras_resnet.research.experiments import ReproduceConfig
 
-from helpers import make_idx_dataset
+from helpers import ROOT, make_idx_dataset
 
 pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPRODUCE = os.path.join(ROOT, "scripts", "reproduce.py")
 
 

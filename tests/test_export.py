@@ -1,5 +1,6 @@
 """Export tests on a small net trained for a few steps on generated data."""
 
+import base64
 import json
 import os
 import subprocess
@@ -15,11 +16,10 @@ from keras_resnet.export import exporter as export, litert, predict, saved_model
 from keras_resnet.export.artifacts import FORMATS
 from keras_resnet.train import training
 
-from helpers import make_idx_dataset
+from helpers import ROOT, make_idx_dataset
 
 pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 
 
@@ -275,7 +275,9 @@ def test_rest_and_grpc_requests_follow_tf_serving_formats(run):
     assert set(body["instances"][0]) == {"image_bytes"} and set(body["instances"][0]["image_bytes"]) == {"b64"}
     json.dumps(body)
     loaded = tf.saved_model.load(os.path.join(run["export_dir"], "resnet8", "1"))
-    out = loaded.signatures["serving_bytes"](image_bytes=tf.constant(serving.decode_rest_request(body)))
+    # What TF Serving feeds the signature: each instance's {"b64": ...} decoded to its bytes.
+    fed = [base64.b64decode(instance["image_bytes"]["b64"]) for instance in json.loads(json.dumps(body))["instances"]]
+    out = loaded.signatures["serving_bytes"](image_bytes=tf.constant(fed))
     # TF Serving's row-format REST response: one dict per instance.
     rest_response = {"predictions": [
         {"labels": [l.decode() for l in out["labels"][i].numpy()], "scores": out["scores"][i].numpy().tolist()}

@@ -2,7 +2,6 @@
 
 import json
 import os
-import sys
 
 import keras
 import numpy as np
@@ -13,12 +12,13 @@ from safetensors.numpy import save_file
 import keras_resnet
 from keras_resnet.train import optimizers, training
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
-import random_weights  # noqa: E402
+from helpers import goldens
+
+import random_weights  # tests/goldens, on the path (pytest.ini)
 
 pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
-GOLDEN = json.load(open(os.path.join(os.path.dirname(__file__), "goldens", "goldens.json")))["torchvision/resnet18"]
+GOLDEN = goldens()["torchvision/resnet18"]
 
 
 @pytest.fixture(scope="module")

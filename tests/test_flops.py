@@ -5,19 +5,20 @@ import keras_resnet
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name, expected",
-    [
-        ("resnet18", 1_814_073_344),
-        ("resnet34", 3_663_761_408),
-        ("resnet50", 4_089_184_256),
-        ("resnet101", 7_801_405_440),
-        ("resnet152", 11_513_626_624),
+    "name, torchvision_gflops",
+    [  # torchvision's published cost of its weights (`_ops`, GFLOPS counting a multiply-add once): an independent count
+        ("resnet18", 1.814),
+        ("resnet34", 3.664),
+        ("resnet50", 4.089),
+        ("resnet101", 7.801),
+        ("resnet152", 11.514),
     ],
 )
-def test_macs_at_224_match_table1_within_10_percent(name, expected):
+def test_macs_at_224_match_torchvision_to_its_rounding_and_table1_within_10_percent(name, torchvision_gflops):
     model = keras_resnet.build(name, input_shape=(224, 224, 3))
     macs = keras_resnet.count_macs(model)
-    assert macs == expected
+    assert abs(macs - torchvision_gflops * 1e9) <= 0.0005e9
+    # The paper's Table 1 rounds, and counts 7.6 and 11.3 G for the two deepest (its own count, not ours).
     assert abs(macs - keras_resnet.get_spec(name).macs_paper) / keras_resnet.get_spec(name).macs_paper < 0.10
 
 

@@ -10,11 +10,10 @@ import pytest
 
 from keras_resnet.version import DISTRIBUTION, __version__
 
-from helpers import make_idx_dataset
+from helpers import ROOT, make_idx_dataset
 
 pytestmark = [pytest.mark.install, pytest.mark.slow]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The extras' distributions: none may come with the core install.
 EXTRA_DISTRIBUTIONS = ("keras-hub", "tensorflow-text", "mediapipe", "ai-edge-litert", "tf2onnx", "onnx",
                        "onnxruntime", "tensorflow-serving-api")

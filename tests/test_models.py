@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import textwrap
 
@@ -565,3 +566,38 @@ def test_feature_info_is_recorded_while_building():
         ("C4", "conv4_block6_out", 1024, 16), ("C5", "conv5_block3_out", 2048, 32)]
     with pytest.raises(ValueError, match="was not built by keras_resnet"):
         keras_resnet.stage_output_names(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+
+
+def cifar_trainable(n: int, classes: int = 10) -> int:
+    """Trainable weights of the paper's CIFAR ResNet with n blocks a stage (option A), counted by hand: 3x3 convs
+    without bias, two BN weights a channel, and the dense head."""
+    count = 3 * 3 * 3 * 16 + 2 * 16  # the first conv and its BN
+    for i, width in enumerate((16, 32, 64)):
+        first_in = width if i == 0 else width // 2
+        count += 9 * first_in * width + 9 * width * width + 4 * width  # a stage's first block
+        count += (n - 1) * (2 * 9 * width * width + 4 * width)
+    return count + 64 * classes + classes
+
+
+def test_a_network_added_to_the_table_is_a_function_a_listed_model_and_a_row_of_the_reference():
+    from keras_resnet.arch import specs
+
+    assert trainable(small_model("resnet20")) == cifar_trainable(3)  # the hand count holds for a known row
+    spec = specs.cifar_spec(26)
+    assert "resnet26" not in keras_resnet.list_models() and not hasattr(keras_resnet, "ResNet26")
+    specs.register(spec)
+    try:
+        assert keras_resnet.list_models()[-1] == "resnet26"
+        model = keras_resnet.ResNet26(input_shape=(32, 32, 3))
+        assert model.name == "resnet26" and trainable(model) == cifar_trainable(4)
+        assert "ResNet26" in keras_resnet.APPLICATIONS and keras_resnet.ResNet26.__name__ == "ResNet26"
+        assert ("| `ResNet26` | ResNet of depth 26 (cifar, basic blocks, blocks per stage [4, 4, 4]). | input 32x32, "
+                "10 classes, shortcut option A |") in applications.reference()
+        with pytest.raises(ValueError, match="A network named 'resnet26' is already in the table"):
+            specs.register(spec)
+        with pytest.raises(ValueError, match="'another_resnet20' would be keras_resnet.ResNet20, which is already the function of 'resnet20'"):
+            specs.register(dataclasses.replace(specs.get_spec("resnet20"), name="another_resnet20"))
+    finally:
+        del specs.MODEL_SPECS["resnet26"]
+        vars(keras_resnet).pop("ResNet26", None)  # the package caches what it resolved
+    assert "ResNet26" not in keras_resnet.APPLICATIONS

@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 
 import hosts
-from helpers import last_line, make_idx_dataset, wait_for
+from helpers import ROOT, last_line, make_idx_dataset, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 PORT = 23456
 

@@ -27,7 +27,7 @@ def test_plain_keras_load_model_finds_the_classes_in_a_fresh_process(imports, tm
 
 # The package's layers, lowest first: a module imports only modules of its own layer or of lower ones.
 LAYERS = ("version", "extras", "files", "settings", "arch", "weights", "factory", "applications", "data", "train",
-          "export", "research", "cli", "__main__")
+          "search", "export", "research", "cli", "__main__")
 PACKAGE_DIR = os.path.dirname(keras_resnet.__file__)
 
 

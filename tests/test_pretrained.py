@@ -3,9 +3,7 @@
 import dataclasses
 import hashlib
 import http.server
-import json
 import os
-import sys
 import threading
 
 import keras
@@ -16,12 +14,11 @@ from safetensors.numpy import save_file
 import keras_resnet
 from keras_resnet.weights import pretrained
 
-from helpers import infer
+from helpers import goldens, infer
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "goldens"))
-import random_weights  # noqa: E402
+import random_weights  # tests/goldens, on the path (pytest.ini)
 
-GOLDEN = json.load(open(os.path.join(os.path.dirname(__file__), "goldens", "goldens.json")))["torchvision/resnet18"]
+GOLDEN = goldens()["torchvision/resnet18"]
 
 
 def test_the_registry_is_complete_and_imagenet_picks_the_best_for_the_stride_placement():

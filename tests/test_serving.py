@@ -1,6 +1,5 @@
 """The serving protocol: light to import, TF Serving's REST and gRPC wire formats."""
 
-import os
 import subprocess
 import sys
 
@@ -8,7 +7,7 @@ import pytest
 
 from keras_resnet.export import serving
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT
 
 
 @pytest.mark.slow
@@ -20,8 +19,11 @@ def test_the_rest_client_imports_neither_keras_nor_tensorflow():
     assert out.stdout.strip() == "[]"
 
 
-def test_rest_request_round_trips():
-    images = [b"\x89PNG\r\n\x1a\nabc", b"GIF89a..."]
-    body = serving.rest_request(images)
-    assert body["signature_name"] == serving.BYTES_SIGNATURE
-    assert serving.decode_rest_request(body) == images
+def test_rest_request_is_tf_servings_row_format_with_base64_binaries():
+    # TF Serving's REST API: binary values go as {"b64": <standard base64>} under the input's name, one per instance.
+    body = serving.rest_request([b"\x89PNG\r\n\x1a\n", b"GIF89a"])
+    assert body == {"signature_name": "serving_bytes",
+                    "instances": [{"image_bytes": {"b64": "iVBORw0KGgo="}}, {"image_bytes": {"b64": "R0lGODlh"}}]}
+    assert serving.rest_request([b"abc"], "serving_default")["signature_name"] == "serving_default"
+
+

@@ -13,7 +13,7 @@ import pytest
 
 from keras_resnet.train import autotune, budget, training
 
-from helpers import FakeClock, make_idx_dataset
+from helpers import FakeClock
 
 pytestmark = pytest.mark.slow  # each test trains
 
@@ -37,11 +37,6 @@ class StopAfterEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == self.epoch:
             raise Interrupted(f"killed after epoch {self.epoch}")
-
-
-@pytest.fixture(scope="module")
-def idx_dir(tmp_path_factory):
-    return make_idx_dataset(str(tmp_path_factory.mktemp("budget_data")), num_train=160, num_test=40)
 
 
 @pytest.fixture

@@ -19,17 +19,11 @@ import tensorflow as tf
 import keras_resnet
 from keras_resnet.train import reports, training
 
-from helpers import make_idx_dataset
+from helpers import ROOT, run_script
 
 pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "scripts", "train.py")
-
-
-@pytest.fixture(scope="module")
-def idx_dir(tmp_path_factory):
-    return make_idx_dataset(str(tmp_path_factory.mktemp("fmnist")), num_train=160, num_test=40)
 
 
 def config(idx_dir, model_dir, **kwargs):
@@ -39,11 +33,8 @@ def config(idx_dir, model_dir, **kwargs):
     return training.TrainConfig(**defaults)
 
 
-def run_script(args, env=None, timeout=300):
-    env = dict(os.environ, **(env or {}))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return subprocess.run([sys.executable, TRAIN] + args, capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=ROOT)
+def train_script(args, env=None, timeout=300):
+    return run_script("train.py", *args, env=env, timeout=timeout)
 
 
 def test_one_epoch_writes_every_artifact(idx_dir, tmp_path):
@@ -316,10 +307,10 @@ def test_mirrored_on_two_logical_cpus_matches_default_first_step(idx_dir, tmp_pa
 def test_script_mirrored_epoch_and_indivisible_batch(idx_dir, tmp_path):
     common = ["--model=resnet8", "--dataset=mnist", f"--data_dir={idx_dir}", "--epochs=1", "--verbose=0",
               "--nodownload", "--strategy=mirrored"]
-    bad = run_script(common + [f"--model_dir={tmp_path / 'bad'}", "--batch_size=33"])
+    bad = train_script(common + [f"--model_dir={tmp_path / 'bad'}", "--batch_size=33"])
     assert bad.returncode == 1
     assert "--batch_size=33 (global) must divide evenly over the 2 replicas" in bad.stderr
-    ok = run_script(common + [f"--model_dir={tmp_path / 'ok'}", "--batch_size=32", "--tta=flip"])
+    ok = train_script(common + [f"--model_dir={tmp_path / 'ok'}", "--batch_size=32", "--tta=flip"])
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert "resnet8 on mnist: test loss" in ok.stdout and "test accuracy" in ok.stdout
     assert "with flip TTA" in ok.stdout

@@ -2,7 +2,7 @@
 
 import keras_tuner
 
-from keras_resnet.train.trials import LOST, TrialsLog, render
+from keras_resnet.search.trials import LOST, TrialsLog, render
 
 
 def oracle_with_trials(directory, scores):

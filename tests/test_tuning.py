@@ -8,18 +8,13 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from keras_resnet.train import tuning
+from keras_resnet.search import tuning
 
-from helpers import FakeClock, make_idx_dataset
+from helpers import FakeClock
 
 pytestmark = pytest.mark.slow  # end-to-end: scripts, training, export, search or experiments
 
 SMALL = tuning.SearchSpace(cifar_n=(1, 1), width_multiplier=(1.0, 1.0))
-
-
-@pytest.fixture(scope="module")
-def idx_dir(tmp_path_factory):
-    return make_idx_dataset(str(tmp_path_factory.mktemp("tune_data")), num_train=160, num_test=40)
 
 
 def config(idx_dir, model_dir, **kwargs):

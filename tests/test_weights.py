@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet.weights import files as weights
+from keras_resnet.weights import h5_files as weights
 
 
 def _kernel(model, name="conv1_conv"):
@@ -128,3 +128,29 @@ def test_weights_files_take_the_umasks_mode_so_other_users_can_read_them(tmp_pat
         os.umask(previous)
     assert os.stat(path).st_mode & 0o777 == 0o644
     assert os.stat(tmp_path / "best.weights.h5").st_mode & 0o777 == 0o644
+
+
+def test_each_kind_of_source_describes_itself_and_a_published_checkpoint_is_fetched_once(tmp_path, monkeypatch):
+    from keras_resnet.arch import specs
+    from keras_resnet.weights import pretrained, resolve
+
+    spec = specs.get_spec("resnet18")
+    assert resolve.resolve_weights(spec, None).describe() == "no weights (random initialisation)"
+    published = keras_resnet.build("resnet18", input_shape=(64, 64, 3), include_preprocessing=True,
+                                   preprocessing="torchvision")
+    path = weights.save_weights(published, str(tmp_path / "resnet18.weights.h5"))
+    as_file = resolve.resolve_weights(spec, path)
+    assert isinstance(as_file, resolve.WeightsFile) and as_file.describe() == f"the keras_resnet file {path}"
+    fetched = []
+
+    def fetch(info):  # the registry's download and conversion, served from the file above
+        fetched.append(info.name)
+        return path
+
+    monkeypatch.setattr(pretrained, "fetch", fetch)
+    source = resolve.resolve_weights(spec, "imagenet")
+    assert isinstance(source, resolve.RegistryWeights)
+    assert source.describe() == f"the published checkpoint resnet18/{source.info.name}"
+    model = keras_resnet.build("resnet18", input_shape=(64, 64, 3), weights=source)
+    assert fetched == [source.info.name]  # the build fetches before it builds; the load reads the same file
+    np.testing.assert_array_equal(_kernel(model), _kernel(published))

@@ -193,7 +193,7 @@ class ModelOptions:
     def identity(self, spec: ResNetSpec) -> str:
         """The architecture facts the weights' shapes do not show, as the JSON stored in weights files.
 
-        `keras_resnet.weights.files` compares them key by key before loading.
+        `keras_resnet.weights.h5_files` compares them key by key before loading.
         """
         return json.dumps({
             "model": spec.name,

@@ -426,6 +426,48 @@ def _named_specs() -> dict:
 MODEL_SPECS = _named_specs()
 MODEL_SPECS.update({name: se_spec(name) for name in SE_NETS})
 
+def function_name(spec: ResNetSpec) -> str:
+    """The name of the network's `keras.applications`-style function: ResNet50, PlainNet20, ResNeXt50_32x4d,
+    WideResNet50_2, ResNet50D, ResNet18_vd, SEResNet50, SEResNeXt50_32x4d, ResNet50V2 (keras.applications'),
+    ResNetV2_50 (timm's), PreActResNet164, WideResNet28_10."""
+    depth = spec.depth
+    name = {
+        "plain": f"PlainNet{depth}",
+        "resnet": f"ResNet{depth}",
+        "resnext": f"ResNeXt{depth}_{spec.groups}x{spec.width_per_group}d",
+        "wide": f"WideResNet{depth}_{spec.width_per_group // 64}",
+        "resnet_d": f"ResNet{depth}_vd" if spec.project_first else f"ResNet{depth}D",
+        "preact": (f"ResNet{depth}V2" if spec.stride_last else f"ResNetV2_{depth}") if spec.family == "imagenet"
+        else f"PreActResNet{depth}",
+        "wrn": f"WideResNet{depth}_{spec.widen_factor}",
+    }[family(spec)]
+    return ("SE" if spec.se_ratio else "") + name
+
+
+def application_names() -> dict:
+    """{function name: network name} for every network of the table, in its order (`keras_resnet.ResNet50`, ...)."""
+    return {function_name(spec): name for name, spec in MODEL_SPECS.items()}
+
+
+def register(spec: ResNetSpec) -> None:
+    """Add a network to the table under `spec.name`.
+
+    It is then everywhere a network of the table is: `list_models()`,
+    `get_spec`, `build`, its `keras_resnet.<Name>` function (`function_name`)
+    and that function's row in the API reference.
+
+    Raises:
+        ValueError: the network's name, or its function's, is taken.
+    """
+    if spec.name in MODEL_SPECS:
+        raise ValueError(f"A network named {spec.name!r} is already in the table.")
+    taken = application_names()
+    if function_name(spec) in taken:
+        raise ValueError(f"{spec.name!r} would be keras_resnet.{function_name(spec)}, which is already the "
+                         f"function of {taken[function_name(spec)]!r}.")
+    MODEL_SPECS[spec.name] = spec
+
+
 # Bounds on a spec read from a file (a .keras model's config): generous beside every published ResNet (at most 2,048
 # filters a stage before expansion, 999 blocks in preact_resnet1001, 4 stages), so a crafted file cannot ask a
 # build for terabytes or hours.

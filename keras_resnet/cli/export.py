@@ -44,7 +44,6 @@ def main(args: argparse.Namespace) -> int:
     from keras_resnet.export import exporter
 
     with cli.native_stderr_silenced():  # LiteRT's converter and interpreter print from C++
-        reports = exporter.export_model(command.model_dir or command.model_path, config.export_dir,
-                                        **config.options())
+        reports = exporter.export_model(command.model_dir or command.model_path, config=config)
     print(exporter.format_reports(reports))
     return 0

@@ -45,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
     if export.export_dir:
         began = time.monotonic()
         with cli.native_stderr_silenced():  # LiteRT's converter and interpreter print from C++
-            exported = exporter.export_model(settings.model_dir, export.export_dir, **export.options())
+            exported = exporter.export_model(settings.model_dir, config=export)
         print(exporter.format_reports(exported))
         result["seconds"].update(export=round(time.monotonic() - began, 1),
                                  total=round(time.monotonic() - started, 1))

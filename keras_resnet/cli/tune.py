@@ -1,6 +1,6 @@
 """`keras-resnet tune`: search ResNet hyperparameters with keras-tuner, in one process, worker processes, or machines.
 
-Every flag is a field of `keras_resnet.train.search_config.TuneConfig` or, for
+Every flag is a field of `keras_resnet.search.config.TuneConfig` or, for
 the ranges searched, of `SearchSpace`. Relaunching with the same --model_dir
 resumes the search. The best model is saved to <model_dir>/best/, ready for
 `keras-resnet export --model_dir=<model_dir>/best`.
@@ -12,7 +12,7 @@ import argparse
 
 from keras_resnet import cli
 from keras_resnet.cli import flags
-from keras_resnet.train.search_config import SearchSpace, TuneConfig
+from keras_resnet.search.config import SearchSpace, TuneConfig
 
 SUMMARY = "Search hyperparameters with keras-tuner (one process, --workers=N here, or --role across machines)."
 EXAMPLE = "keras-resnet tune --dataset=fashion_mnist --max_trials=8 --epochs=2 --workers=2"
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     settings = flags.settings_from(args, TuneConfig, space=flags.settings_from(args, SearchSpace))
     cli.import_tensorflow()
-    from keras_resnet.train import tuning
+    from keras_resnet.search import tuning
 
     result = tuning.search(settings)  # validates every flag before any trial
     if "worker" in result:

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Iterable, Optional
 
 from keras_resnet import extras, settings
+from keras_resnet.export.export_dir import SUMMARY as LAYOUT
 from keras_resnet.export.artifacts import DEFAULT_FORMATS, FORMATS
 from keras_resnet.files import check_writable_dir
 from keras_resnet.settings import at_least, setting
@@ -67,9 +68,8 @@ def _eval_examples(name, value):
 class ExportConfig:
     """What an export writes: `export_model`'s options, and the export flags of the train and export commands."""
 
-    export_dir: Optional[str] = setting(None, "Export and verify the model here: SavedModels in "
-                                        "<export_dir>/<name>/<version>/, LiteRT files in <export_dir>/tflite/<name>/, "
-                                        "the ONNX file in <export_dir>/onnx/<name>/.", group="export")
+    export_dir: Optional[str] = setting(None, f"Export and verify the model here: {LAYOUT}.",
+                                        group="export")
     formats: tuple = setting(DEFAULT_FORMATS, "Any of saved_model (TF Serving), tflite (LiteRT files for Android, "
                              "with TFLite metadata) and onnx (ONNX Runtime).", check=_formats, choices=FORMATS,
                              group="export")
@@ -88,10 +88,6 @@ class ExportConfig:
 
     def __post_init__(self):
         self.formats, self.quantizations = tuple(self.formats), tuple(self.quantizations)
-
-    def options(self) -> dict:
-        """`export_model`'s keyword options: every field but export_dir."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(ExportConfig) if f.name != "export_dir"}
 
     def artifact_count(self) -> int:
         """The files an export writes, verifies and evaluates: a SavedModel, a LiteRT file a quantization, an ONNX

@@ -26,14 +26,13 @@ from keras_resnet.export import saved_model as saved_model_lib
 from keras_resnet.export.artifacts import (FORMATS, ArtifactReport, ExportVerificationError, artifact_table,
                                            model_input, top1_accuracy, weights_digest)
 from keras_resnet.export.config import ExportConfig
+from keras_resnet.export.export_dir import ExportDir
 from keras_resnet.export.serving import TFLiteClassifier
 from keras_resnet.files import DirectoryLock, write_json
 from keras_resnet.train.run_dir import RunDir, RunRecord
 from keras_resnet.weights import imagenet
 
 log = logging.getLogger("keras_resnet")
-# <export_dir>/.<name>.export.json: what the last export of <name> was asked and reported.
-RECORD_SUFFIX = ".export.json"
 # Full-integer int8 calibrates on this many training images, drawn from the split's first CALIBRATION_POOL.
 CALIBRATION_IMAGES = 100
 CALIBRATION_POOL = 10_000
@@ -133,14 +132,15 @@ def _evaluate(reports: Sequence[ArtifactReport], model: keras.Model, images: np.
         report.eval_examples = len(labels)
 
 
-def export_model(source: str, export_dir: str = "saved_models", **options: Any) -> list:
-    """Export a trained model as `scripts/export.py` does.
+def export_model(source: str, export_dir: str = "saved_models", config: Optional[ExportConfig] = None,
+                 **options: Any) -> list:
+    """Export a trained model as `keras-resnet export` does.
 
     Args:
-        source: a scripts/train.py --model_dir, or a .keras file.
-        export_dir: base directory: SavedModels go to <export_dir>/<name>/<version>/,
-            TFLite files to <export_dir>/tflite/<name>/, the ONNX file to
-            <export_dir>/onnx/<name>/.
+        source: a `keras-resnet train` --model_dir, or a .keras file.
+        export_dir: where the files go (`keras_resnet.export.export_dir.ExportDir` lays them out).
+        config: the whole export, as the commands hold it (its `export_dir` then wins); else built from
+            `export_dir` and `options`.
         **options: the other fields of `ExportConfig` (formats,
             quantizations, name, version, overwrite, num_samples,
             eval_examples, top_k), by keyword.
@@ -152,14 +152,17 @@ def export_model(source: str, export_dir: str = "saved_models", **options: Any) 
         ValueError: bad arguments, found before any conversion.
         ExportVerificationError: an artifact does not match the Keras model.
     """
-    unknown = sorted(set(options) - {field.name for field in dataclasses.fields(ExportConfig)})
-    if unknown:
-        raise ValueError(f"Unknown export option(s) {unknown}; valid: "
-                         f"{', '.join(field.name for field in dataclasses.fields(ExportConfig))}")
-    config = ExportConfig(export_dir=export_dir, **options)
+    if config is None:
+        unknown = sorted(set(options) - {field.name for field in dataclasses.fields(ExportConfig)})
+        if unknown:
+            raise ValueError(f"Unknown export option(s) {unknown}; valid: "
+                             f"{', '.join(field.name for field in dataclasses.fields(ExportConfig))}")
+        config = ExportConfig(export_dir=export_dir, **options)
+    elif options:
+        raise ValueError(f"export_model takes a config or options, not both: {sorted(options)} given with a config")
     config.validate()
     check_source(source, config.eval_examples)
-    with DirectoryLock(export_dir, "export", "export_dir"):
+    with DirectoryLock(config.export_dir, "export", "export_dir"):
         return _export(source, config)
 
 
@@ -189,17 +192,18 @@ def _export(source: str, config: ExportConfig) -> list:
     # What this export is: the same request of the same weights publishes nothing new.
     request = dict(weights_sha256=weights_digest(model), formats=sorted(formats), quantizations=sorted(quantizations),
                    num_samples=config.num_samples, top_k=config.top_k, eval_examples=config.eval_examples)
-    record = os.path.join(export_dir, f".{name}{RECORD_SUFFIX}")
+    layout = ExportDir(export_dir)
+    record = layout.record(name)
     if version is None and not config.overwrite:
         reused = _reuse(record, request)
         if reused is not None:
             log.info("%s: these weights were already exported as asked; nothing is converted or published again",
                      name)
             return reused
-    base = os.path.join(export_dir, name)
+    base = layout.saved_model_base(name)
     if "saved_model" in formats and version is not None and not config.overwrite \
-            and os.path.exists(os.path.join(base, str(version))):
-        raise ValueError(f"{os.path.join(base, str(version))} exists: pick another --version, "
+            and os.path.exists(layout.saved_model_version(name, version)):
+        raise ValueError(f"{layout.saved_model_version(name, version)} exists: pick another --version, "
                          "or pass --overwrite to replace it.")
     labels = list(run.class_names) if run and run.class_names else _default_labels(model)
     samples, representative, evaluation = _test_data(run, model, config.num_samples, config.eval_examples)
@@ -213,18 +217,18 @@ def _export(source: str, config: ExportConfig) -> list:
     if "saved_model" in formats:
         reports.append(saved_model_lib.export_saved_model(model, base, labels, samples, version, config.overwrite,
                                                           config.top_k, name, request["weights_sha256"]))
-        saved_model_lib.write_models_config(export_dir)
+        saved_model_lib.write_models_config(layout)
     if "tflite" in formats:
         mean = None
         if PREPROCESSING in [layer.name for layer in model.layers] \
                 and isinstance(model.get_layer(PREPROCESSING), MeanSubtraction):
             mean = keras.ops.convert_to_numpy(model.get_layer(PREPROCESSING).mean)
-        reports += litert.export_tflite(model, os.path.join(export_dir, "tflite", name), labels, samples,
+        reports += litert.export_tflite(model, layout.tflite_dir(name), labels, samples,
                                         quantizations, representative, name, mean, request["weights_sha256"])
     if "onnx" in formats:
         from keras_resnet.export import onnx as onnx_export
 
-        reports.append(onnx_export.export_onnx(model, os.path.join(export_dir, "onnx", name), labels, samples, name))
+        reports.append(onnx_export.export_onnx(model, layout.onnx_dir(name), labels, samples, name))
     if evaluation is not None:
         _evaluate(reports, model, *evaluation)
     write_json(record, dict(request, reports=[dataclasses.asdict(r) for r in reports]))

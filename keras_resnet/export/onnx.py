@@ -112,7 +112,7 @@ def export_onnx(model: keras.Model, out_dir: str, labels: Sequence[str], samples
 
     Args:
         model: the float32 Keras classifier (0-255 input, fixed size).
-        out_dir: where the files go (`<export_dir>/onnx/<name>`).
+        out_dir: where the files go (`ExportDir.onnx_dir`: `<export_dir>/onnx/<name>`).
         labels: class names, index = class id.
         samples: float32 [N, H, W, C] 0-255 images to verify on.
         name: the file's stem and the model name in its metadata.

@@ -20,6 +20,7 @@ from keras_resnet.data import images as images_lib
 from keras_resnet.export import serving
 from keras_resnet.export.artifacts import (TOLERANCES, ArtifactReport, ExportVerificationError, compare, model_input,
                                            weights_digest)
+from keras_resnet.export.export_dir import ExportDir
 from keras_resnet.files import remove_leftovers, staged_dir, write_labels, write_text
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -200,19 +201,19 @@ def verify_saved_model(model: keras.Model, path: str, samples: np.ndarray) -> Ar
     return ArtifactReport("saved_model", path, diff, agreement, TOLERANCES["saved_model"])
 
 
-def write_models_config(root: str) -> str:
-    """Write TF Serving's models.config for every model under `root`.
+def write_models_config(layout: ExportDir) -> str:
+    """Write TF Serving's models.config for every model of the export directory `layout`.
 
     Each subdirectory holding integer versions is one model, served under
     its directory name from its absolute path.
     """
     entries = []
-    for name in sorted(os.listdir(root)):
-        path = os.path.join(root, name)
+    for name in sorted(os.listdir(layout.root)):
+        path = layout.saved_model_base(name)
         if os.path.isdir(path) and versions(path):
             entries.append("  config {\n"
                            f"    name: \"{name}\"\n"
                            f"    base_path: \"{os.path.abspath(path)}\"\n"
                            "    model_platform: \"tensorflow\"\n"
                            "  }\n")
-    return write_text(os.path.join(root, "models.config"), "model_config_list {\n" + "".join(entries) + "}\n")
+    return write_text(layout.models_config, "model_config_list {\n" + "".join(entries) + "}\n")

@@ -30,11 +30,6 @@ def rest_request(image_bytes: Sequence[bytes], signature_name: str = BYTES_SIGNA
     }
 
 
-def decode_rest_request(body: dict) -> list:
-    """Inverse of `rest_request`: the encoded images the server feeds the signature."""
-    return [base64.b64decode(i["image_bytes"]["b64"]) for i in body["instances"]]
-
-
 NOT_OURS = ("export the model with `keras-resnet export`, whose signatures return the top classes' labels and "
             "scores")
 

@@ -1,7 +1,7 @@
 """A search's settings (`TuneConfig`) and the ranges it searches (`SearchSpace`), without TensorFlow.
 
 `keras-resnet tune` defines its flags from these fields and parses them before
-TensorFlow or keras-tuner is imported; `keras_resnet.train.tuning` runs the search.
+TensorFlow or keras-tuner is imported; `keras_resnet.search.tuning` runs the search.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from keras_resnet.train.budget import parse_duration
 from keras_resnet.train.config import RunSettings, time_budget_setting
 from keras_resnet.train.precision import DTYPES, XLA_MODES
 
-# A process's part in a distributed search (`keras_resnet.train.search_cluster`): --role takes CHIEF or WORKER;
+# A process's part in a distributed search (`keras_resnet.search.cluster`): --role takes CHIEF or WORKER;
 # a process without one runs the search alone or as a local chief.
 SINGLE, CHIEF, WORKER = "single", "chief", "worker"
 ROLES = (CHIEF, WORKER)

@@ -5,7 +5,7 @@ depth), the shortcut option, the stride placement, the width, SGD's learning
 rate, momentum and weight decay, label smoothing and augmentation on/off.
 `scripts/tune.py` parses flags into a `TuneConfig` and calls `search`, which
 runs the trials in this process, or serves them to worker processes as a
-chief, or runs them as a worker (`keras_resnet.train.search_cluster`).
+chief, or runs them as a worker (`keras_resnet.search.cluster`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,19 @@ import grpc
 import keras
 import keras_tuner
 import numpy as np
+import tensorflow as tf
 
 from keras_resnet import factory, settings
 from keras_resnet.arch import specs
-from keras_resnet.data import pipelines, sources as data
+from keras_resnet.data import pipelines, sources
 from keras_resnet.files import DirectoryLock, check_writable_dir, write_json
-from keras_resnet.train import autotune, budget, distribute, optimizers, precision, recipes, search_cluster, timed_fit
-from keras_resnet.train import addresses, trials
-from keras_resnet.train.search_config import FAMILIES, OBJECTIVES, TUNERS, SearchSpace, TuneConfig  # noqa: F401
+from keras_resnet.search import cluster, trials
+from keras_resnet.search.cluster import CHIEF, WORKER, SearchRole
+from keras_resnet.search.config import FAMILIES, OBJECTIVES, TUNERS, SearchSpace, TuneConfig  # noqa: F401
+from keras_resnet.search.trials import TrialsLog
+from keras_resnet.train import addresses, autotune, budget, distribute, optimizers, precision, recipes, timed_fit
+from keras_resnet.train import training
 from keras_resnet.train.run_dir import SEARCH_FILE, RunDir, RunRecord, check_search
-from keras_resnet.train.search_cluster import CHIEF, WORKER, ClusterRole
-from keras_resnet.train.trials import TrialsLog
 
 log = logging.getLogger("keras_resnet")
 
@@ -182,11 +184,11 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         return history
 
 
-def validate(config: TuneConfig) -> ClusterRole:
+def validate(config: TuneConfig) -> SearchRole:
     """Check the search's settings before any data is read or any trial runs.
 
     Returns:
-        This process's part in the search (`search_cluster.resolve_role`).
+        This process's part in the search (`cluster.resolve_role`).
 
     Raises:
         ValueError: the first thing wrong, saying what is valid.
@@ -205,10 +207,10 @@ def validate(config: TuneConfig) -> ClusterRole:
         raise ValueError(f"Objective {config.objective} needs a validation split in (0, 1). "
                          f"Received: validation_split={config.validation_split}")
     config.space.validate()
-    role = search_cluster.resolve_role(config.role, config.oracle, config.worker_id, config.workers,
+    role = cluster.resolve_role(config.role, config.oracle, config.worker_id, config.workers,
                                        advertise=config.advertise)
     if config.workers:
-        split = search_cluster.shares(config.workers, search_cluster.visible_gpus(), os.sched_getaffinity(0))
+        split = cluster.shares(config.workers, cluster.visible_gpus(), os.sched_getaffinity(0))
         role = dataclasses.replace(role, local_shares=tuple(split))
     check_writable_dir(config.model_dir, "model_dir")
     if role.kind != WORKER:  # a worker checks the chief's search.json once it has reached the chief
@@ -220,7 +222,7 @@ class _RecordsTrials:
     """A tuner that counts the trials it runs and, given a `TrialsLog`, records their runs in it.
 
     A single-process search records its trials this way; a chief records its
-    workers' from their calls instead (`search_cluster.Chief`).
+    workers' from their calls instead (`cluster.Chief`).
     """
 
     trials_log: Optional[TrialsLog] = None
@@ -283,25 +285,30 @@ def make_tuner(config: TuneConfig, hypermodel: ResNetHyperModel, strategy=None,
 
 
 @dataclasses.dataclass
-class _Data:
-    source: object
-    prepared: object
+class TrialData:
+    """What every trial of a search trains and is scored on.
+
+    Attributes:
+        source: the data set.
+        prepared: it split, subsampled and sized (training's `prepare_data`).
+        hypermodel: the search space's model builder.
+        train: the augmented training pipeline `tuner.search` is given.
+        fit: the arguments of each trial's fit (epochs, steps, validation data).
+    """
+
+    source: sources.DataSource
+    prepared: pipelines.PreparedData
     hypermodel: ResNetHyperModel
-    train: object
+    train: tf.data.Dataset
     fit: dict
 
 
-def _prepare(config: TuneConfig) -> _Data:
+def _prepare(config: TuneConfig) -> TrialData:
     """The search's data and hypermodel, and what each trial's fit gets."""
     keras.utils.set_random_seed(config.seed)
-    source = data.load_dataset(config.dataset, config.data_dir, download=config.download,
-                               skip_bad_images=config.skip_bad_images, prepare_data_dir=config.prepare_data_dir)
-    # The smallest nets searched (CIFAR family) set the minimum and default sizes.
-    smallest = specs.get_spec("resnet20")
-    prepared = pipelines.prepare_data(
-        source, batch_size=config.batch_size, min_size=smallest.min_size, default_size=smallest.input_shape[:2],
-        validation_split=config.validation_split, max_train_examples=config.max_train_examples,
-        max_test_examples=config.max_test_examples, seed=config.seed)
+    # Training's own preparation; the smallest nets searched (CIFAR family) set the minimum and default sizes.
+    prepared = training.prepare_data(config, specs.get_spec("resnet20"), config.batch_size)
+    source = prepared.source
     augmented, plain = prepared.train_pipeline("cifar"), prepared.train_pipeline("none")
     steps_per_epoch = recipes.steps_in_an_epoch(prepared.num_train, config.batch_size)
     hypermodel = ResNetHyperModel(prepared.input_shape, source.num_classes, prepared.mean,
@@ -311,7 +318,7 @@ def _prepare(config: TuneConfig) -> _Data:
                                   time_budget=config.identity()["time_budget"])
     fit = dict(epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                validation_data=prepared.val_ds, verbose=config.verbose, shuffle=False)
-    return _Data(source, prepared, hypermodel, augmented, fit)
+    return TrialData(source, prepared, hypermodel, augmented, fit)
 
 
 def search(config: TuneConfig, strategy=None) -> dict:
@@ -348,9 +355,9 @@ def search(config: TuneConfig, strategy=None) -> dict:
         return _search(config, role, strategy)
 
 
-def _search(config: TuneConfig, role: ClusterRole, strategy) -> dict:
+def _search(config: TuneConfig, role: SearchRole, strategy) -> dict:
     if role.kind == CHIEF:
-        search_cluster.leave_gpus_to_workers()
+        cluster.leave_gpus_to_workers()
     prepared = _prepare(config)
     record = TrialsLog(config.model_dir, config.objective, OBJECTIVES[config.objective])
     if role.kind == CHIEF:
@@ -362,10 +369,10 @@ def _search(config: TuneConfig, role: ClusterRole, strategy) -> dict:
     return _results(config, tuner, prepared, record)
 
 
-def _serve(config: TuneConfig, role: ClusterRole, tuner: keras_tuner.Tuner, record: TrialsLog) -> None:
+def _serve(config: TuneConfig, role: SearchRole, tuner: keras_tuner.Tuner, record: TrialsLog) -> None:
     """Serve the search's trials to its workers until it is done (nothing, for a finished search)."""
     tuner.oracle.verbose = config.verbose
-    chief = search_cluster.Chief(tuner.oracle, record, config.worker_timeout)  # before a save overwrites the state
+    chief = cluster.Chief(tuner.oracle, record, config.worker_timeout)  # before a save overwrites the state
     tuner.save()  # the tuner's file is what makes a relaunched chief reload the oracle's state
     if chief.has_ended():
         return
@@ -385,7 +392,7 @@ def _serve(config: TuneConfig, role: ClusterRole, tuner: keras_tuner.Tuner, reco
         chief.stop()
 
 
-def _start_workers(config: TuneConfig, split: tuple, address: str) -> search_cluster.LocalWorkers:
+def _start_workers(config: TuneConfig, split: tuple, address: str) -> cluster.LocalWorkers:
     """Start a worker process here for each share of `split`, each running `worker_main`."""
     host = socket.gethostname()
     names = [f"{host}-{i}" for i in range(len(split))]
@@ -395,16 +402,16 @@ def _start_workers(config: TuneConfig, split: tuple, address: str) -> search_clu
                                           verbose=verbose) for name in names}
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(settings.__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
-    for variable in (search_cluster.ENV_ID, search_cluster.ENV_IP, search_cluster.ENV_PORT):
+    for variable in (cluster.ENV_ID, cluster.ENV_IP, cluster.ENV_PORT):
         env.pop(variable, None)  # each worker's role is in its settings
     command = [sys.executable, "-c", "from keras_resnet import cli; cli.import_tensorflow(); cli.quiet(); "
-                                     "from keras_resnet.train import tuning; tuning.worker_main()"]
-    return search_cluster.LocalWorkers(command, payloads, dict(zip(names, split)), env)
+                                     "from keras_resnet.search import tuning; tuning.worker_main()"]
+    return cluster.LocalWorkers(command, payloads, dict(zip(names, split)), env)
 
 
 def worker_main() -> None:
     """A worker process started by `search` on this machine: its `TuneConfig` arrives pickled on stdin."""
-    config = search_cluster.settle_worker()
+    config = cluster.settle_worker()
     try:
         search(config)
     except ValueError as error:
@@ -412,9 +419,9 @@ def worker_main() -> None:
         sys.exit(1)
 
 
-def _work(config: TuneConfig, role: ClusterRole, strategy) -> dict:
+def _work(config: TuneConfig, role: SearchRole, strategy) -> dict:
     """Run trials for the chief of `role` until it says the search is done."""
-    client = search_cluster.join(role, config.chief_timeout)
+    client = cluster.join(role, config.chief_timeout)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     log.info("worker %s: working for the chief at %s; each trial trains on %d replica(s) (--strategy=%s)",
              role.worker_id, role.address, replicas, config.strategy)
@@ -438,7 +445,7 @@ def _work(config: TuneConfig, role: ClusterRole, strategy) -> dict:
     return dict(worker=role.worker_id, chief=role.address, trials_run=tuner.trials_run)
 
 
-def _results(config: TuneConfig, tuner: keras_tuner.Tuner, prepared: _Data, record: TrialsLog) -> dict:
+def _results(config: TuneConfig, tuner: keras_tuner.Tuner, data: TrialData, record: TrialsLog) -> dict:
     """The best trial's model evaluated and saved as `best/`, with the trials' record."""
     records = record.write(tuner.oracle)
     best_hp = tuner.get_best_hyperparameters(1)[0]
@@ -448,13 +455,13 @@ def _results(config: TuneConfig, tuner: keras_tuner.Tuner, prepared: _Data, reco
         raise ValueError(f"the best trial's weights are not at {checkpoint}: its worker wrote them elsewhere. Every "
                          "worker must write to the chief's --model_dir (across machines, a directory they share).")
     best_model = tuner.get_best_models(1)[0]
-    best_name = prepared.hypermodel.model_name(best_hp.copy())
+    best_name = data.hypermodel.model_name(best_hp.copy())
     write_json(os.path.join(config.model_dir, "best_hyperparameters.json"),
                {"score": best_trial.score, "objective": config.objective, "model": best_name,
                 "values": best_hp.values})
-    test_loss, test_accuracy = best_model.evaluate(prepared.prepared.test_ds, verbose=0)
+    test_loss, test_accuracy = best_model.evaluate(data.prepared.test_ds, verbose=0)
     best = RunDir(os.path.join(config.model_dir, "best"))
-    source = prepared.source
+    source = data.source
     best.start(RunRecord(model=best_name, dataset=config.dataset, class_names=tuple(source.class_names),
                          data_dir=os.path.abspath(config.data_dir) if config.data_dir else None,
                          max_test_examples=config.max_test_examples, hyperparameters=best_hp.values,

@@ -203,7 +203,7 @@ def check_cluster_resolves(addresses: list) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class Role:
+class TrainingRole:
     """This process's place in a cluster.
 
     Attributes:
@@ -215,7 +215,7 @@ class Role:
     task_index: int = 0
 
 
-def cluster_role(strategy=None) -> Role:
+def cluster_role(strategy=None) -> TrainingRole:
     """The role of this process, from the strategy's cluster resolver or TF_CONFIG.
 
     The chief is the "chief" task, or worker 0 of a cluster without one, or
@@ -226,10 +226,10 @@ def cluster_role(strategy=None) -> Role:
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
     if not task_type:
-        return Role()
+        return TrainingRole()
     has_chief = "chief" in resolver.cluster_spec().jobs
     is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
-    return Role(is_chief=is_chief, task_index=task_id)
+    return TrainingRole(is_chief=is_chief, task_index=task_id)
 
 
 # CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic; without

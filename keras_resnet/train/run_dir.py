@@ -19,12 +19,12 @@ one, never half of one.
       errors.png          the most confidently wrong test images
       workers/<i>/        the same, for non-chief workers of a cluster
 
-A search's model_dir (`keras_resnet.train.tuning`):
+A search's model_dir (`keras_resnet.search.tuning`):
 
     model_dir/
       search.json         the settings that shape its trials (a relaunch must match)
       trials.json         a record a trial: values, status, score, each run's worker
-                          and times (`keras_resnet.train.trials`); trials.txt, its table
+                          and times (`keras_resnet.search.trials`); trials.txt, its table
       best_hyperparameters.json, best/ (a run directory of the best model)
       search/             keras-tuner's own state: the oracle, a folder a trial
 """
@@ -39,7 +39,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from keras_resnet.arch.transforms import load_model
 from keras_resnet.files import LABELS_FILE, DirectoryLock, atomic_path, remove_leftovers, write_json, write_labels
-from keras_resnet.weights.files import save_weights
+from keras_resnet.weights.h5_files import save_weights
 
 SEARCH_FILE = "search.json"
 TRIALS_FILE = "trials.json"

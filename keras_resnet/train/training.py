@@ -26,11 +26,11 @@ from keras_resnet.files import check_writable_dir
 from keras_resnet.train import autotune, budget, distribute, evaluation, optimizers, precision, recipes, reports
 from keras_resnet.train import timed_fit
 from keras_resnet.train.callbacks import Backup, HistoryLog, NonFiniteLossError, StopOnNonFiniteLoss
-from keras_resnet.train.config import IDENTITY_OF_OLDER_RUNS, TrainConfig
+from keras_resnet.train.config import IDENTITY_OF_OLDER_RUNS, RunSettings, TrainConfig
 from keras_resnet.train.evaluation import flip_tta_accuracy
 from keras_resnet.train.run_dir import (BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, FINAL_WEIGHTS, HISTORY_FILE, LOGS_DIR,
                                        RunDir, RunRecord)
-from keras_resnet.weights.files import SaveBest
+from keras_resnet.weights.h5_files import SaveBest
 from keras_resnet.weights.resolve import WeightsSource, resolve_weights
 
 log = logging.getLogger("keras_resnet")
@@ -195,13 +195,16 @@ def _global_batch_size(plan: RunPlan, strategy) -> int:
     return batch_size
 
 
-def prepare_data(config: TrainConfig, spec: specs.ResNetSpec, batch_size: int) -> pipelines.PreparedData:
-    """The run's data: loaded, split, subsampled and sized for its model, as `train` uses it."""
+def prepare_data(config: RunSettings, spec: specs.ResNetSpec, batch_size: int) -> pipelines.PreparedData:
+    """The run's data: loaded, split, subsampled and sized for its model, as `train` uses it.
+
+    A search prepares its trials' data with it too (`config` a `TuneConfig`, `spec` the smallest net it searches).
+    """
     source = sources.load_dataset(config.dataset, config.data_dir, download=config.download,
                                   skip_bad_images=config.skip_bad_images, prepare_data_dir=config.prepare_data_dir)
     return pipelines.prepare_data(
         source, batch_size=batch_size, min_size=spec.min_size, default_size=spec.input_shape[:2],
-        image_size=config.image_size, validation_split=config.validation_split,
+        image_size=getattr(config, "image_size", None), validation_split=config.validation_split,
         max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples, seed=config.seed)
 
 

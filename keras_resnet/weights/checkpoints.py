@@ -22,7 +22,7 @@ import numpy as np
 
 from keras_resnet.arch.layers import CLASSIFIER
 from keras_resnet.weights import torch_files
-from keras_resnet.weights.files import META_KEY, natural_order
+from keras_resnet.weights.h5_files import META_KEY, natural_order
 
 # Formats `sniff` tells apart.
 KERAS_RESNET = "keras_resnet"  # a .weights.h5 written by this package

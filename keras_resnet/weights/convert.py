@@ -21,7 +21,7 @@ from keras_resnet.arch import specs
 from keras_resnet.arch.builder import ResNet
 from keras_resnet.arch.layers import CLASSIFIER, NORMALIZATIONS
 from keras_resnet.files import check_writable_dir
-from keras_resnet.weights import checkpoints, files as weights_lib, hub_presets
+from keras_resnet.weights import checkpoints, h5_files, hub_presets
 from keras_resnet.weights.resolve import weights_preprocessing
 
 
@@ -127,7 +127,7 @@ def convert(source: str, model: Optional[str], output: str, *, stride_in_1x1: Op
     pixels = np.random.default_rng(seed).uniform(0, 255, (num_images, image_size, image_size, 3)).astype(np.float32)
     ours = np.asarray(net.predict(pixels, verbose=0))
     reference, reason = reference_of(source, spec, pixels)
-    weights_lib.save_weights(net, output)
+    h5_files.save_weights(net, output)
     result = {"output": output, "format": report["format"], "assigned": report["assigned"],
               "reference": None, "reason": reason, "max_abs_diff": None, "top1_agreement": None}
     if reference is not None and reference.shape == ours.shape:

@@ -29,7 +29,7 @@ from keras_resnet.arch import specs as specs_lib
 from keras_resnet.arch.layers import CLASSIFIER, NORMALIZATIONS, PREPROCESSING, InputNormalization, MeanSubtraction
 from keras_resnet.arch.specs import BASIC, ResNetSpec
 from keras_resnet.files import TMP_PREFIX, dir_mode
-from keras_resnet.weights.files import natural_order
+from keras_resnet.weights.h5_files import natural_order
 
 CONFIG_FILE = "config.json"  # the backbone's config: what makes a directory a preset
 TASK_FILE = "task.json"  # a classifier preset's task

@@ -29,7 +29,7 @@ from typing import Optional, Tuple
 import keras
 
 from keras_resnet.arch.builder import ResNet
-from keras_resnet.weights import checkpoints, files as weights_lib
+from keras_resnet.weights import checkpoints, h5_files
 
 log = logging.getLogger("keras_resnet")
 
@@ -297,7 +297,7 @@ def fetch(info: WeightsInfo) -> str:
         path, url = _download(info, staging)
         model = ResNet(info.model, stride_in_1x1=info.stride_in_1x1, classes=info.classes, dtype="float32")
         checkpoints.import_checkpoint(model, path)
-        weights_lib.save_weights(model, target, {"keras_resnet_source": url})
+        h5_files.save_weights(model, target, {"keras_resnet_source": url})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target

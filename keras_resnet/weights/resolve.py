@@ -9,44 +9,42 @@ from typing import Optional
 import keras
 
 from keras_resnet.arch.specs import BOTTLENECK, ResNetSpec
-from keras_resnet.weights import checkpoints, files as weights_lib, hub_presets, pretrained
-
-PRESET = "keras_hub"  # a WeightsSource's kind for a keras-hub preset directory
-
+from keras_resnet.weights import checkpoints, h5_files, hub_presets, pretrained
 
 @dataclasses.dataclass(frozen=True)
 class WeightsSource:
     """What a `weights=` argument means for one network: found and checked, not yet read whole or downloaded.
 
+    This base is no weights at all (random initialisation); each kind of source is a subclass that describes,
+    fetches (once) and loads itself: `RegistryWeights`, `WeightsFile`, `PresetWeights`.
+
     Attributes:
         weights: the argument as given (None, a checkpoint name or a path).
-        kind: None, "registry", `PRESET` (a keras-hub preset directory), or the
-            file format `checkpoints.sniff` found.
-        where: the registry entry (`WeightsInfo`), the file's path, or the
-            `hub_presets.Preset` read from the directory.
-        preprocessing: the input normalisation the weights expect ("torchvision",
-            "caffe", "tf") or None.
-        classes: the classes of a keras-hub classifier preset, which a model
-            built for it has unless others are asked for; else None.
+        preprocessing: the input normalisation the weights expect ("torchvision", "caffe", "tf") or None.
+        classes: the classes of a keras-hub classifier preset, which a model built for it has unless others are
+            asked for; else None.
     """
 
-    weights: Optional[str]
-    kind: Optional[str] = None
-    where: object = None
+    weights: Optional[str] = None
     preprocessing: Optional[str] = None
     classes: Optional[int] = None
 
+    def describe(self) -> str:
+        """What the weights are, in a few words."""
+        return "no weights (random initialisation)"
+
     def fetch(self) -> Optional[str]:
-        """A published checkpoint's converted file, downloaded and converted on first use; else None.
+        """The local file the weights load from, downloading it the first time if it is published; None when
+        there is nothing to fetch.
 
         Raises:
             OSError: the download failed.
             ValueError: the download's hash differs from the publisher's.
         """
-        return pretrained.fetch(self.where) if self.kind == "registry" else None
+        return None
 
     def load(self, model: keras.Model, classes: Optional[int] = None, any_preprocessing: bool = False) -> None:
-        """Assign the weights to `model`, checked tensor by tensor.
+        """Assign the weights to `model`, checked tensor by tensor (nothing, for no weights).
 
         Args:
             model: the network built for them.
@@ -58,19 +56,77 @@ class WeightsSource:
         Raises:
             ValueError: the weights do not fit the model, named tensor by tensor.
         """
-        if self.kind is None:
-            return
-        if self.kind == "registry":
-            skip_head = classes is not None and classes != self.where.classes
-            weights_lib.load_weights(model, self.fetch(), skip_head=skip_head, any_preprocessing=True)
-        elif self.kind == PRESET:
-            hub_presets.import_preset(model, self.where,
-                                      skip_head="if_other_classes" if classes is not None else False)
-        elif self.kind == checkpoints.KERAS_RESNET:
-            weights_lib.load_weights(model, self.where, any_preprocessing=any_preprocessing)
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistryWeights(WeightsSource):
+    """A published checkpoint of the registry (`keras_resnet.list_weights`), converted on first use.
+
+    Attributes:
+        info: its registry entry.
+    """
+
+    info: Optional[pretrained.WeightsInfo] = None
+    _fetched: list = dataclasses.field(default_factory=list, compare=False, hash=False, repr=False)
+
+    def describe(self) -> str:
+        return f"the published checkpoint {self.info.model}/{self.info.name}"
+
+    def fetch(self) -> str:
+        if not self._fetched:  # once per source: the build fetches before it builds, the load reads the same file
+            self._fetched.append(pretrained.fetch(self.info))
+        return self._fetched[0]
+
+    def load(self, model: keras.Model, classes: Optional[int] = None, any_preprocessing: bool = False) -> None:
+        skip_head = classes is not None and classes != self.info.classes
+        h5_files.load_weights(model, self.fetch(), skip_head=skip_head, any_preprocessing=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsFile(WeightsSource):
+    """A checkpoint file: this package's `.weights.h5`, a torchvision/timm `.pth` or `.safetensors`, or
+    keras.applications' `.h5`.
+
+    Attributes:
+        path: the file.
+        format: what `checkpoints.sniff` found it to be (one of `checkpoints.FORMATS`).
+    """
+
+    path: str = ""
+    format: str = ""
+
+    def describe(self) -> str:
+        return f"the {self.format} file {self.path}"
+
+    def fetch(self) -> str:
+        return self.path
+
+    def load(self, model: keras.Model, classes: Optional[int] = None, any_preprocessing: bool = False) -> None:
+        if self.format == checkpoints.KERAS_RESNET:
+            h5_files.load_weights(model, self.path, any_preprocessing=any_preprocessing)
         else:
-            checkpoints.import_checkpoint(model, self.where,
+            checkpoints.import_checkpoint(model, self.path,
                                           skip_head="if_other_classes" if classes is not None else False)
+
+
+@dataclasses.dataclass(frozen=True)
+class PresetWeights(WeightsSource):
+    """A keras-hub ResNet preset directory, read from its JSON files.
+
+    Attributes:
+        preset: what was read of it.
+    """
+
+    preset: Optional[hub_presets.Preset] = None
+
+    def describe(self) -> str:
+        return f"the keras-hub preset {self.preset.directory}"
+
+    def fetch(self) -> str:
+        return self.preset.directory
+
+    def load(self, model: keras.Model, classes: Optional[int] = None, any_preprocessing: bool = False) -> None:
+        hub_presets.import_preset(model, self.preset, skip_head="if_other_classes" if classes is not None else False)
 
 
 def resolve_weights(spec: ResNetSpec, weights, stride_in_1x1: bool = False) -> WeightsSource:
@@ -86,7 +142,8 @@ def resolve_weights(spec: ResNetSpec, weights, stride_in_1x1: bool = False) -> W
             among a network's published checkpoints).
 
     Returns:
-        A `WeightsSource`; pass it as `weights=` to build with it.
+        A `WeightsSource` (a `RegistryWeights`, `WeightsFile` or `PresetWeights`, or the base for None); pass it
+        as `weights=` to build with it.
 
     Raises:
         ValueError: unknown checkpoint name, missing file or unknown format.
@@ -94,26 +151,28 @@ def resolve_weights(spec: ResNetSpec, weights, stride_in_1x1: bool = False) -> W
     if isinstance(weights, WeightsSource):
         return weights
     if weights is None:
-        return WeightsSource(None)
+        return WeightsSource()
     if not isinstance(weights, (str, os.PathLike)):
         raise ValueError("weights must be None, 'imagenet', a checkpoint name or a file path. "
                          f"Received: weights={weights!r}")
     weights = os.fspath(weights)
     if os.path.isdir(weights):
         preset = hub_presets.read_preset(weights)
-        return WeightsSource(weights, PRESET, preset, preset.preprocessing, preset.classes)
+        return PresetWeights(weights, preset.preprocessing, preset.classes, preset=preset)
     if not os.path.exists(weights) and os.sep not in weights and "." not in weights:
         stride = bool(stride_in_1x1) if spec.block == BOTTLENECK else None
         info = pretrained.get_weights_info(spec.name, weights, stride)
-        return WeightsSource(weights, "registry", info, info.preprocessing)
+        return RegistryWeights(weights, info.preprocessing, info=info)
     kind = checkpoints.sniff(weights)
     if kind == checkpoints.KERAS_RESNET:
-        weights_lib.check_file(weights)
+        h5_files.check_file(weights)
         # A file converted from a checkpoint brings that checkpoint's normalisation back with it.
-        return WeightsSource(weights, kind, weights, weights_lib.stored_preprocessing(weights))
-    if kind == checkpoints.KERAS_APPLICATIONS:  # keras.applications' v2 and v1 modes
-        return WeightsSource(weights, kind, weights, "tf" if spec.preact else "caffe")
-    return WeightsSource(weights, kind, weights, "torchvision")
+        preprocessing = h5_files.stored_preprocessing(weights)
+    elif kind == checkpoints.KERAS_APPLICATIONS:  # keras.applications' v2 and v1 modes
+        preprocessing = "tf" if spec.preact else "caffe"
+    else:
+        preprocessing = "torchvision"
+    return WeightsFile(weights, preprocessing, path=weights, format=kind)
 
 
 def weights_preprocessing(spec: ResNetSpec, weights, stride_in_1x1: bool = False) -> Optional[str]:
