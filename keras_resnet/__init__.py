@@ -17,7 +17,7 @@ import importlib.abc
 import importlib.machinery
 import sys
 
-from keras_resnet.arch import specs as _specs
+from keras_resnet.arch import registry as _registry
 from keras_resnet.version import __version__  # noqa: E402,F401
 
 _EXPORTS = {
@@ -58,13 +58,13 @@ _EXPORTS = {
     "APPLICATIONS": "applications",
 }
 # One `keras.applications`-style function per network of the table (`keras_resnet.arch.specs`: plain data, no Keras).
-_EXPORTS.update({name: "applications" for name in _specs.application_names()})
+_EXPORTS.update({name: "applications" for name in _registry.application_names()})
 
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
-    module = _EXPORTS.get(name) or ("applications" if name in _specs.application_names() else None)
+    module = _EXPORTS.get(name) or ("applications" if name in _registry.application_names() else None)
     if module is None:
         raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"keras_resnet.{module}"), name)

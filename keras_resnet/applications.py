@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import keras
 
-from keras_resnet.arch import specs as specs_lib
+from keras_resnet.arch import registry, specs as specs_lib
 from keras_resnet.arch.options import ModelOptions
 from keras_resnet.factory import build
 
@@ -31,7 +31,7 @@ def _kind(spec: specs_lib.ResNetSpec) -> str:
                   + (", keras.applications' v2 layout" if spec.stride_last
                      else ", timm's ResNetV2 layout" if spec.inf_pool_padding else ""),
         "wrn": f"Wide ResNet WRN-{spec.depth}-{spec.widen_factor} (Zagoruyko & Komodakis 2016; pre-activation)",
-    }[specs_lib.family(spec)]
+    }[registry.family(spec)]
     return f"Squeeze-and-excitation {kind} (Hu et al. 2018)" if spec.se_ratio else kind
 
 
@@ -76,12 +76,12 @@ def _application(model_name: str, spec: specs_lib.ResNetSpec) -> Callable[..., k
     kind = _kind(spec)
     default_input = "x".join(str(s) for s in spec.input_shape[:2])
     application.__doc__ = (
-        f"{kind} of depth {spec.depth} ({spec.family}, {spec.block} blocks, "
+        f"{kind} of depth {spec.depth} ({spec.layout}, {spec.block} blocks, "
         f"blocks per stage {[s.blocks for s in spec.stages]}).\n\n"
         f"Defaults: input {default_input}, {spec.classes} classes"
         + (f", shortcut option {spec.shortcut}" if spec.residual else "")
         + ".\n\n" + _ARGUMENTS_DOC)
-    application.__name__ = application.__qualname__ = specs_lib.function_name(spec)
+    application.__name__ = application.__qualname__ = registry.function_name(spec)
     application.__signature__ = _SIGNATURE
     return application
 
@@ -117,14 +117,14 @@ _SIGNATURE = _signature()
 
 class _Applications(collections.abc.Mapping):
     """{function name: application} for every network of the table, read live: a network added with
-    `keras_resnet.arch.specs.register` is in it, and is `keras_resnet.<its function name>`."""
+    `keras_resnet.arch.registry.register` is in it, and is `keras_resnet.<its function name>`."""
 
     def __getitem__(self, function_name: str) -> Callable[..., keras.Model]:
-        model_name = specs_lib.application_names()[function_name]
+        model_name = registry.application_names()[function_name]
         return _application(model_name, specs_lib.MODEL_SPECS[model_name])
 
     def __iter__(self):
-        return iter(specs_lib.application_names())
+        return iter(registry.application_names())
 
     def __len__(self) -> int:
         return len(specs_lib.MODEL_SPECS)

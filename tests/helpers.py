@@ -27,7 +27,7 @@ def goldens() -> dict:
 def small_model(name: str, **kwargs):
     """`name` with its default head, at the smallest input it accepts."""
     spec = keras_resnet.get_spec(name)
-    side = spec.min_size if spec.family == "imagenet" else 32
+    side = spec.min_size if spec.layout == "imagenet" else 32
     return keras_resnet.build(name, input_shape=(side, side, 3), **kwargs)
 
 

@@ -13,6 +13,7 @@ from keras_resnet.weights import checkpoints
 from helpers import goldens, infer
 
 import random_weights  # tests/goldens, on the path (pytest.ini)
+from published_counts import PREACT_IMAGENET_TOTALS
 
 GOLDENS = goldens()
 SIZE = 64
@@ -67,7 +68,7 @@ def test_keras_applications_v2_imports_exactly_with_its_layer_names(depth):
     model = keras_resnet.build(f"resnet{depth}v2", input_shape=(SIZE, SIZE, 3), preprocessing="tf",
                                classifier_activation=None)
     # All weights, BN statistics included, as keras.applications counts them (keras.io's table).
-    assert model.count_params() == reference.count_params() == keras_resnet.arch.specs.PREACT_IMAGENET_TOTALS[depth]
+    assert model.count_params() == reference.count_params() == PREACT_IMAGENET_TOTALS[depth]
     assert {l.name for l in model.layers if l.weights} == {l.name for l in reference.layers if l.weights}
     report = checkpoints.import_checkpoint(model, reference)
     assert report["assigned"] == len(model.weights) and report["head"] is True

@@ -118,10 +118,10 @@ def test_the_layout_table_names_every_module_in_its_folder():
 
 def test_the_api_index_names_every_public_name():
     import keras_resnet
-    from keras_resnet.arch import specs
+    from keras_resnet.arch import registry
 
     index = open(os.path.join(ROOT, "docs", "api", "index.md"), encoding="utf-8").read()
-    functions = specs.application_names()  # each a row of the generated reference (docs/api/factory.md)
+    functions = registry.application_names()  # each a row of the generated reference (docs/api/factory.md)
     assert [n for n in keras_resnet.__all__ if n not in functions and f"`{n}`" not in index] == []
 
 

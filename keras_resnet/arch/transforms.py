@@ -94,7 +94,7 @@ def load_model(path: str, **kwargs: Any) -> keras.Model:
 
     Raises:
         ValueError: the file is missing, not a .keras archive, truncated, names a class that is not registered,
-            or holds a network spec outside `keras_resnet.arch.specs.SPEC_BOUNDS`.
+            or holds a network spec outside `keras_resnet.arch.saved_specs.SPEC_BOUNDS`.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -112,7 +112,7 @@ def load_model(path: str, **kwargs: Any) -> keras.Model:
             "TypeError"
         raise ValueError(f"Could not load {path!r}: {reason} (a model of another package, or of a keras_resnet "
                          "newer than this one)") from None
-    except ValueError as error:  # a spec out of bounds, or malformed (`builder._as_spec`)
+    except ValueError as error:  # a spec out of bounds, or malformed (`saved_specs.spec_from_config`)
         raise ValueError(f"Could not load {path!r}: {error}") from None
 
 

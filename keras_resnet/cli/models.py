@@ -7,7 +7,7 @@ import dataclasses
 from typing import Optional
 
 from keras_resnet import cli
-from keras_resnet.arch import specs
+from keras_resnet.arch import registry, specs
 from keras_resnet.cli import flags
 from keras_resnet.settings import setting, validate
 
@@ -26,7 +26,7 @@ class ModelsConfig:
     """Which networks to list, and whether to build them to count."""
 
     models: tuple = setting((), "Networks to list (default: all of keras_resnet.list_models()).", check=_models)
-    family: Optional[str] = setting(None, "Only this family.", choices=specs.FAMILY_NAMES)
+    family: Optional[str] = setting(None, "Only this family.", choices=registry.FAMILY_NAMES)
     count: bool = setting(False, "Build each network to count its trainable parameters and multiply-adds "
                           "(seconds per network; the deepest take a minute).")
 
@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     config = flags.settings_from(args, ModelsConfig)
     validate(config)
     names = [n for n in (config.models or specs.list_models())
-             if config.family is None or specs.family(specs.get_spec(n)) == config.family]
+             if config.family is None or registry.family(specs.get_spec(n)) == config.family]
     header = ["model", "family", "input", "blocks"]
     if config.count:
         header += ["trainable params", "params as counted by", "multiply-adds", "published multiply-adds"]
@@ -73,12 +73,12 @@ def main(args: argparse.Namespace) -> int:
     for name in names:
         spec = specs.get_spec(name)
         side = spec.input_shape[0]
-        row = [name, specs.family(spec), f"{side}x{side}x{spec.input_shape[2]}", f"{spec.block} {_blocks(spec)}"]
+        row = [name, registry.family(spec), f"{side}x{side}x{spec.input_shape[2]}", f"{spec.block} {_blocks(spec)}"]
         if config.count:
             model = build(name)
             params = sum(int(w.numpy().size) for w in model.trainable_weights)
             macs = count_macs(model)
-            source = "torchvision" if specs.family(spec) in ("resnext", "wide") else "Table 1"
+            source = "torchvision" if registry.family(spec) in ("resnext", "wide") else "Table 1"
             paper = (f"{spec.macs_paper / 1e9:.{1 if source == 'Table 1' else 3}f} G ({source})"
                      if spec.macs_paper else "")
             counted = spec.params_source or ("its option-A ResNet's" if not spec.residual else "")

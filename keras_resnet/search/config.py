@@ -20,11 +20,11 @@ from keras_resnet.train.precision import DTYPES, XLA_MODES
 SINGLE, CHIEF, WORKER = "single", "chief", "worker"
 ROLES = (CHIEF, WORKER)
 
-__all__ = ["CHIEF", "FAMILIES", "OBJECTIVES", "ROLES", "SINGLE", "TUNERS", "WORKER", "SearchSpace", "TuneConfig"]
+__all__ = ["CHIEF", "LAYOUTS", "OBJECTIVES", "ROLES", "SINGLE", "TUNERS", "WORKER", "SearchSpace", "TuneConfig"]
 
 TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVES = {"val_accuracy": "max", "val_loss": "min", "accuracy": "max", "loss": "min"}
-FAMILIES = ("cifar", "imagenet")
+LAYOUTS = ("cifar", "imagenet")
 # Epochs a trial trains without --epochs or --time_budget.
 TRIAL_EPOCHS = 3
 
@@ -37,7 +37,8 @@ class SearchSpace:
     are non-empty tuples. `cifar_n` is n of depth 6n+2 (step `cifar_n_step`).
     """
 
-    families: tuple = setting(("cifar",), "cifar (6n+2 nets) and/or imagenet (Table 1 nets, images >= 32 px).")
+    layouts: tuple = setting(("cifar",), "cifar (section 4.2's 6n+2 nets) and/or imagenet (Table 1's nets, images "
+                             ">= 32 px).")
     cifar_n: tuple = setting((1, 9), "min,max of n (depth 6n+2).")
     cifar_n_step: int = setting(2, "Step of n.")
     imagenet_depths: tuple = setting((18, 34, 50), "ImageNet depths to try.")
@@ -69,12 +70,12 @@ class SearchSpace:
             raise ValueError(f"cifar_n must be >= 1 (depth 6n+2 >= 8). Received: cifar_n={self.cifar_n}")
         if self.width_multiplier[0] <= 0:
             raise ValueError(f"width_multiplier must be > 0. Received: width_multiplier={self.width_multiplier}")
-        for name in ("families", "imagenet_depths", "shortcuts", "stride_in_1x1", "augmentation"):
+        for name in ("layouts", "imagenet_depths", "shortcuts", "stride_in_1x1", "augmentation"):
             if not getattr(self, name):
                 raise ValueError(f"{name} is empty: give at least one choice.")
-        bad = [f for f in self.families if f not in FAMILIES]
+        bad = [f for f in self.layouts if f not in LAYOUTS]
         if bad:
-            raise ValueError(f"Unknown families {bad}; known: {', '.join(FAMILIES)}")
+            raise ValueError(f"Unknown layouts {bad}; known: {', '.join(LAYOUTS)}")
         bad = [d for d in self.imagenet_depths if d not in specs.IMAGENET_DEPTHS]
         if bad:
             raise ValueError(f"Unknown ImageNet depths {bad}; known: {sorted(specs.IMAGENET_DEPTHS)}")
@@ -83,12 +84,12 @@ class SearchSpace:
             raise ValueError(f"Unknown shortcut options {bad}; known: A, B, C")
 
     def for_image_size(self, side: int) -> "SearchSpace":
-        """Drop the ImageNet family for images below its 32-pixel minimum."""
-        if side < 32 and "imagenet" in self.families:
-            if self.families == ("imagenet",):
+        """Drop the ImageNet layout for images below its 32-pixel minimum."""
+        if side < 32 and "imagenet" in self.layouts:
+            if self.layouts == ("imagenet",):
                 raise ValueError(f"The ImageNet nets need images of >= 32 px; these are {side} px. "
-                                 "Search the cifar family or pass --image_size=32.")
-            return dataclasses.replace(self, families=tuple(f for f in self.families if f != "imagenet"))
+                                 "Search the cifar layout or pass --image_size=32.")
+            return dataclasses.replace(self, layouts=tuple(f for f in self.layouts if f != "imagenet"))
         return self
 
 

@@ -1,6 +1,6 @@
 """Hyperparameter search with keras-tuner over what the paper varies.
 
-`ResNetHyperModel` searches the family and depth (CIFAR 6n+2 or an ImageNet
+`ResNetHyperModel` searches the layout and depth (CIFAR 6n+2 or an ImageNet
 depth), the shortcut option, the stride placement, the width, SGD's learning
 rate, momentum and weight decay, label smoothing and augmentation on/off.
 `scripts/tune.py` parses flags into a `TuneConfig` and calls `search`, which
@@ -30,7 +30,7 @@ from keras_resnet.data import pipelines, sources
 from keras_resnet.files import DirectoryLock, check_writable_dir, write_json
 from keras_resnet.search import cluster, trials
 from keras_resnet.search.cluster import CHIEF, WORKER, SearchRole
-from keras_resnet.search.config import FAMILIES, OBJECTIVES, TUNERS, SearchSpace, TuneConfig  # noqa: F401
+from keras_resnet.search.config import LAYOUTS, OBJECTIVES, TUNERS, SearchSpace, TuneConfig  # noqa: F401
 from keras_resnet.search.trials import TrialsLog
 from keras_resnet.train import addresses, autotune, budget, distribute, optimizers, precision, recipes, timed_fit
 from keras_resnet.train import training
@@ -38,7 +38,7 @@ from keras_resnet.train.run_dir import SEARCH_FILE, RunDir, RunRecord, check_sea
 
 log = logging.getLogger("keras_resnet")
 
-__all__ = ["FAMILIES", "OBJECTIVES", "TUNERS", "SearchSpace", "TuneConfig", "ResNetHyperModel", "validate",
+__all__ = ["LAYOUTS", "OBJECTIVES", "TUNERS", "SearchSpace", "TuneConfig", "ResNetHyperModel", "validate",
            "make_tuner", "search", "worker_main"]
 
 
@@ -95,14 +95,14 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         self.train_data = train_data or {}
 
     def model_name(self, hp) -> str:
-        family = hp.Choice("family", list(self.space.families))
-        if family == "cifar":
-            with hp.conditional_scope("family", ["cifar"]):
+        layout = hp.Choice("layout", list(self.space.layouts))
+        if layout == "cifar":
+            with hp.conditional_scope("layout", ["cifar"]):
                 low, high = self.space.cifar_n
                 n = hp.Int("cifar_n", low, high, step=self.space.cifar_n_step) if low < high \
                     else hp.Fixed("cifar_n", low)
             return f"resnet{6 * n + 2}"
-        with hp.conditional_scope("family", ["imagenet"]):
+        with hp.conditional_scope("layout", ["imagenet"]):
             depth = hp.Choice("imagenet_depth", list(self.space.imagenet_depths))
         return f"resnet{depth}"
 

@@ -1,4 +1,4 @@
-"""The Keras schedules and optimizers a recipe's plan makes (`keras_resnet.train.recipes`), and the compile.
+"""The Keras schedules and optimizers a recipe resolved for a run makes (`keras_resnet.train.recipes`), and the compile.
 
 Their classes are registered, so a `.keras` file of a run in training loads
 with its optimizer.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 
 from keras_resnet.arch.layers import CLASSIFIER
-from keras_resnet.train.recipes import Plan, Recipe
+from keras_resnet.train.recipes import Recipe, RunRecipe
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
@@ -58,19 +58,19 @@ class Warmup(keras.optimizers.schedules.LearningRateSchedule):
         return cls(**config)
 
 
-def make_schedule(recipe: Recipe, run: Plan) -> keras.optimizers.schedules.LearningRateSchedule:
-    """The learning-rate schedule of `recipe` for `run`."""
+def make_schedule(recipe: Recipe, run_recipe: RunRecipe) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The learning-rate schedule of `recipe` for one run (`run_recipe`)."""
     if recipe.schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if run.warmup_steps else run.learning_rate,
-            decay_steps=max(1, run.total_steps - run.warmup_steps),
-            warmup_target=run.learning_rate if run.warmup_steps else None,
-            warmup_steps=run.warmup_steps,
+            initial_learning_rate=0.0 if run_recipe.warmup_steps else run_recipe.learning_rate,
+            decay_steps=max(1, run_recipe.total_steps - run_recipe.warmup_steps),
+            warmup_target=run_recipe.learning_rate if run_recipe.warmup_steps else None,
+            warmup_steps=run_recipe.warmup_steps,
         )
-    values = [run.learning_rate * recipe.decay_factor ** i for i in range(len(run.boundaries) + 1)]
-    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(list(run.boundaries), values)
-    if run.warmup_steps:
-        return Warmup(schedule, run.warmup_steps, run.warmup, recipe.warmup_learning_rate)
+    values = [run_recipe.learning_rate * recipe.decay_factor ** i for i in range(len(run_recipe.boundaries) + 1)]
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(list(run_recipe.boundaries), values)
+    if run_recipe.warmup_steps:
+        return Warmup(schedule, run_recipe.warmup_steps, run_recipe.warmup, recipe.warmup_learning_rate)
     return schedule
 
 
@@ -116,21 +116,22 @@ class FinetuneSGD(keras.optimizers.SGD):
         return config
 
 
-def make_optimizer(recipe: Recipe, run: Plan) -> keras.optimizers.Optimizer:
+def make_optimizer(recipe: Recipe, run_recipe: RunRecipe) -> keras.optimizers.Optimizer:
     """SGD with momentum on the recipe's schedule (weight decay is a loss term)."""
-    settings = dict(learning_rate=make_schedule(recipe, run), momentum=recipe.momentum, nesterov=recipe.nesterov)
+    settings = dict(learning_rate=make_schedule(recipe, run_recipe), momentum=recipe.momentum,
+                    nesterov=recipe.nesterov)
     if recipe.finetunes:
-        return FinetuneSGD(head_steps=round(recipe.head_fraction * run.total_steps),
+        return FinetuneSGD(head_steps=round(recipe.head_fraction * run_recipe.total_steps),
                            backbone_factor=recipe.backbone_learning_rate_factor, **settings)
     return keras.optimizers.SGD(**settings)
 
 
-def relay_schedule(optimizer: keras.optimizers.Optimizer, recipe: Recipe, run: Plan) -> None:
-    """Lay `recipe`'s schedule over `run` on an optimizer in training (a budget's corrected plan); its state
+def relay_schedule(optimizer: keras.optimizers.Optimizer, recipe: Recipe, run_recipe: RunRecipe) -> None:
+    """Lay `recipe`'s schedule over `run_recipe` on an optimizer in training (a budget's corrected plan); its state
     (step count, momentum) stays. The model's train function must be made again to trace the new schedule."""
-    optimizer.learning_rate = make_schedule(recipe, run)
+    optimizer.learning_rate = make_schedule(recipe, run_recipe)
     if isinstance(optimizer, FinetuneSGD):
-        optimizer.head_steps = round(recipe.head_fraction * run.total_steps)
+        optimizer.head_steps = round(recipe.head_fraction * run_recipe.total_steps)
 
 
 def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:

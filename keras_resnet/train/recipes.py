@@ -1,8 +1,8 @@
-"""Training recipes as data, and their plan for one run; without Keras (`optimizers` makes their schedules).
+"""Training recipes as data, and each resolved for one run; without Keras (`optimizers` makes their schedules).
 
 A recipe states its schedule at a reference batch size and length, as the
 paper does (CIFAR: batch 128, lr 0.1, /10 at 32k and 48k of 64k iterations).
-`plan` rescales it for a run: the learning rate linearly with the batch size,
+`for_run` rescales it for a run: the learning rate linearly with the batch size,
 the boundaries and warm-up in proportion to the run's length.
 """
 
@@ -156,8 +156,8 @@ def get_recipe(name: str) -> Recipe:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
-    """A recipe resolved for one run."""
+class RunRecipe:
+    """A recipe resolved for one run: its length, learning rate, weight decay, decay boundaries and warm-up."""
 
     total_steps: int
     steps_per_epoch: int
@@ -171,12 +171,12 @@ class Plan:
     warmup_cut_from: Optional[int] = None
 
 
-def decay_start(recipe: Recipe, run: Plan) -> int:
-    """The step at which `run`'s learning rate starts to fall: the end of a cosine's warm-up, a piecewise
+def decay_start(recipe: Recipe, run_recipe: RunRecipe) -> int:
+    """The step at which `run_recipe`'s learning rate starts to fall: the end of a cosine's warm-up, a piecewise
     schedule's first boundary (its end if it has none)."""
     if recipe.schedule == "cosine":
-        return run.warmup_steps
-    return run.boundaries[0] if run.boundaries else run.total_steps
+        return run_recipe.warmup_steps
+    return run_recipe.boundaries[0] if run_recipe.boundaries else run_recipe.total_steps
 
 
 def steps_in_an_epoch(num_train: int, batch_size: int) -> int:
@@ -195,7 +195,7 @@ def steps_in_an_epoch(num_train: int, batch_size: int) -> int:
     return num_train // batch_size
 
 
-def plan(
+def for_run(
     recipe: Recipe,
     batch_size: int,
     num_train: int,
@@ -206,7 +206,7 @@ def plan(
     weight_decay: Optional[float] = None,
     warmup_steps: Optional[int] = None,
     default_warmup_steps: Optional[int] = None,
-) -> Plan:
+) -> RunRecipe:
     """Resolve a recipe for a batch size, data set size and requested length.
 
     The length is `train_steps` if given, else `epochs`, else the recipe's.
@@ -216,7 +216,7 @@ def plan(
     ramp of that many steps on any depth (0: none), exactly;
     `default_warmup_steps` (a caller's default) does the same but, like the
     recipe's own warm-up, is cut to half of a run shorter than twice it
-    (`Plan.warmup_cut_from` says so).
+    (`RunRecipe.warmup_cut_from` says so).
 
     Raises:
         ValueError: a non-positive batch size, length or data set size, or a
@@ -259,7 +259,7 @@ def plan(
             warmup = 5 * steps_per_epoch
     if warmup_steps is None and warmup > total // 2:
         warmup, cut_from = total // 2, warmup
-    return Plan(
+    return RunRecipe(
         total_steps=total,
         steps_per_epoch=steps_per_epoch,
         epochs=run_epochs,

@@ -208,8 +208,8 @@ def prepare_data(config: RunSettings, spec: specs.ResNetSpec, batch_size: int) -
         max_train_examples=config.max_train_examples, max_test_examples=config.max_test_examples, seed=config.seed)
 
 
-def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, schedule: recipes.Plan, strategy,
-                          batch_size: int) -> tuple:
+def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, run_recipe: recipes.RunRecipe,
+                          strategy, batch_size: int) -> tuple:
     """(the plan with its dtype and XLA setting resolved, the `autotune.Choice`): measured on the run's own model,
     input and batch where --dtype or --xla is auto, cached per machine; a budgeted run's choice always carries its
     step's speed."""
@@ -221,7 +221,7 @@ def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, sched
         # The run's model and compilation without its weights (nothing is downloaded or read for a measurement).
         trial = dataclasses.replace(plan, dtype=candidate.dtype, xla="on" if candidate.xla else "off",
                                     weights=WeightsSource(None))
-        return _build_model(trial, prepared, schedule, strategy)
+        return _build_model(trial, prepared, run_recipe, strategy)
 
     config = plan.config
     # What the step's speed depends on (not the seed or the learning rate, so that another seed finds the cache).
@@ -233,7 +233,7 @@ def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, sched
         choice = autotune.Choice.from_json(plan.recorded, "resumed")
     else:
         make_step = autotune.stepper(build, batch_size, prepared.input_shape, classes)
-        choice = autotune.resolve(options, make_step, batch_size, schedule.total_steps, facts,
+        choice = autotune.resolve(options, make_step, batch_size, run_recipe.total_steps, facts,
                                   multi_worker=config.strategy in ("multi_worker_mirrored", "tpu"),
                                   run_seconds=plan.identity["time_budget"])
     keras.utils.set_random_seed(config.seed)  # the measurement's builds drew from the generators
@@ -243,7 +243,8 @@ def _choose_configuration(plan: RunPlan, prepared: pipelines.PreparedData, sched
     return resolved, choice
 
 
-def _build_model(plan: RunPlan, prepared: pipelines.PreparedData, schedule: recipes.Plan, strategy) -> keras.Model:
+def _build_model(plan: RunPlan, prepared: pipelines.PreparedData, run_recipe: recipes.RunRecipe,
+                 strategy) -> keras.Model:
     config = plan.config
     # A published checkpoint brings its own input normalisation; else the model subtracts the data's mean.
     normalisation = dict(mean=prepared.mean) if plan.weights.preprocessing is None else {}
@@ -260,8 +261,8 @@ def _build_model(plan: RunPlan, prepared: pipelines.PreparedData, schedule: reci
         if frozen:
             log.info("Frozen (kept as loaded, BN in inference mode): %d layers, %s .. %s", len(frozen), frozen[0],
                      frozen[-1])
-        return optimizers.compile_model(model, optimizers.make_optimizer(plan.recipe, schedule), schedule.weight_decay,
-                                     plan.recipe.label_smoothing, plan.xla == "on")
+        return optimizers.compile_model(model, optimizers.make_optimizer(plan.recipe, run_recipe),
+                                        run_recipe.weight_decay, plan.recipe.label_smoothing, plan.xla == "on")
 
 
 def _callbacks(run_dir: RunDir, monitor: str, extra: Sequence[keras.callbacks.Callback]) -> list:
@@ -323,10 +324,10 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
         return _train(plan, strategy, batch_size, run_dir, extra_callbacks, follow_up, elapsed)
 
 
-def _schedule(plan: RunPlan, batch_size: int, num_train: int, **length) -> recipes.Plan:
+def _run_recipe(plan: RunPlan, batch_size: int, num_train: int, **length) -> recipes.RunRecipe:
     config = plan.config
     length = length or dict(epochs=config.epochs, train_steps=config.train_steps)
-    return recipes.plan(plan.recipe, batch_size, num_train, plan.spec.depth, learning_rate=config.learning_rate,
+    return recipes.for_run(plan.recipe, batch_size, num_train, plan.spec.depth, learning_rate=config.learning_rate,
                         weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
                         default_warmup_steps=config.default_warmup_steps, **length)
 
@@ -362,16 +363,16 @@ def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
         check_classes(run_dir.root, earlier.class_names, source.class_names)
     train_ds = prepared.train_pipeline(plan.augmentation, config.crop_padding)
     budgeted = plan.identity["time_budget"] is not None
-    # A budgeted run measures its step under the least run's schedule, then lays the schedule over its plan.
-    schedule = _schedule(plan, batch_size, prepared.num_train, **(
+    # A budgeted run measures its step under the least run's recipe, then lays the recipe over its plan.
+    run_recipe = _run_recipe(plan, batch_size, prepared.num_train, **(
         dict(epochs=budget.MIN_EPOCHS) if budgeted else {}))
-    plan, choice = _choose_configuration(plan, prepared, schedule, strategy, batch_size)
+    plan, choice = _choose_configuration(plan, prepared, run_recipe, strategy, batch_size)
     timed = None
     if budgeted:  # a budget too short is refused here, before anything is written
         timed = _budget_plan(plan, choice, earlier, prepared, batch_size, follow_up, elapsed())
-        schedule = _schedule(plan, batch_size, prepared.num_train, train_steps=timed.total_steps)
-    steps_per_epoch = min(schedule.steps_per_epoch, schedule.total_steps)
-    epochs = -(-schedule.total_steps // steps_per_epoch)
+        run_recipe = _run_recipe(plan, batch_size, prepared.num_train, train_steps=timed.total_steps)
+    steps_per_epoch = min(run_recipe.steps_per_epoch, run_recipe.total_steps)
+    epochs = -(-run_recipe.total_steps // steps_per_epoch)
     settings = {k: v for k, v in plan.identity.items() if k not in ("model", "dataset")}
     record = RunRecord(
         model=spec.name, dataset=config.dataset, class_names=tuple(source.class_names),
@@ -380,16 +381,17 @@ def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
         max_test_examples=config.max_test_examples, settings=settings, configuration=choice.to_json(),
         budget=timed.to_json() if timed else None)
     run_dir.start(record)
-    model = _build_model(plan, prepared, schedule, strategy)
+    model = _build_model(plan, prepared, run_recipe, strategy)
     distribute.prepare_for_strategy(model, strategy, train_ds)
-    warmup = f"{schedule.warmup_steps} steps of {schedule.warmup} warm-up" if schedule.warmup_steps else "no warm-up"
-    if schedule.warmup_cut_from:
-        warmup += f" (the default {schedule.warmup_cut_from}, cut to half this short run)"
+    warmup = (f"{run_recipe.warmup_steps} steps of {run_recipe.warmup} warm-up" if run_recipe.warmup_steps
+              else "no warm-up")
+    if run_recipe.warmup_cut_from:
+        warmup += f" (the default {run_recipe.warmup_cut_from}, cut to half this short run)"
     log.info("%s on %s: %d train images %s, batch %d over %d replica(s), %d epochs x %d steps, lr %.4g "
              "(%s), wd %.1e, label smoothing %g, %s (%s)",
              spec.name, config.dataset, prepared.num_train, prepared.image_size, batch_size,
-             strategy.num_replicas_in_sync, epochs, steps_per_epoch, schedule.learning_rate, warmup,
-             schedule.weight_decay, plan.recipe.label_smoothing, choice.candidate.label, choice.how)
+             strategy.num_replicas_in_sync, epochs, steps_per_epoch, run_recipe.learning_rate, warmup,
+             run_recipe.weight_decay, plan.recipe.label_smoothing, choice.candidate.label, choice.how)
     for line in choice.table() + (timed.lines() if timed else []):  # each candidate's speed; the budget's plan
         log.info("%s", line)
     monitor = "val_accuracy" if prepared.val_ds is not None else "accuracy"
@@ -405,9 +407,9 @@ def _train(plan: RunPlan, strategy, batch_size: int, run_dir: RunDir,
         def correct(times: tuple) -> budget.BudgetPlan:
             step_seconds, end_seconds, trace_seconds = times
             corrected = budget.correct(timed, elapsed(), step_seconds, end_seconds, trace_seconds,
-                                       steps_per_epoch, recipes.decay_start(plan.recipe, schedule))
+                                       steps_per_epoch, recipes.decay_start(plan.recipe, run_recipe))
             if corrected.correction["applied"]:
-                relaid = _schedule(plan, batch_size, prepared.num_train, train_steps=corrected.total_steps)
+                relaid = _run_recipe(plan, batch_size, prepared.num_train, train_steps=corrected.total_steps)
                 with strategy.scope():
                     optimizers.relay_schedule(model.optimizer, plan.recipe, relaid)
                 model.make_train_function(force=True)

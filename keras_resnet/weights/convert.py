@@ -28,7 +28,7 @@ from keras_resnet.weights.resolve import weights_preprocessing
 def _reference_keras_applications(path: str, spec, pixels: np.ndarray):
     ckpt = checkpoints.read(path)
     name = {50: "ResNet50", 101: "ResNet101", 152: "ResNet152"}.get(spec.depth)
-    if name is None or spec.block != specs.BOTTLENECK or spec.family != "imagenet":
+    if name is None or spec.block != specs.BOTTLENECK or spec.layout != "imagenet":
         return None, f"keras.applications has no {spec.name}"
     name += "V2" if spec.preact else ""
     reference = getattr(keras.applications, name)(weights=None, input_shape=pixels.shape[1:],

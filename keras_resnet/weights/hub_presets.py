@@ -109,7 +109,7 @@ def _inexpressible(spec: ResNetSpec, shortcut: str, stride_in_1x1: bool, width_m
     """Why keras-hub's ResNetBackbone cannot build this network, or None."""
     if not spec.residual:
         return "a plain net has no shortcuts, and keras-hub's blocks always add one."
-    if spec.family != "imagenet":
+    if spec.layout != "imagenet":
         return "keras-hub's ResNets have ImageNet's strided 7x7 stem and max pool; the CIFAR nets have neither."
     if spec.groups > 1 or spec.width_per_group != 64:
         return "keras-hub's bottlenecks have neither ResNeXt's grouped nor Wide ResNet's widened 3x3 convs."
