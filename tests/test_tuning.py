@@ -142,7 +142,6 @@ def test_each_trial_trains_in_the_configuration_measured_on_its_own_model(monkey
 
 
 def test_a_budgeted_trial_plans_its_steps_from_its_own_step_and_corrects_them_once(monkeypatch):
-    import keras
     import tensorflow as tf
 
     from keras_resnet.train import autotune

@@ -16,17 +16,16 @@ import dataclasses
 import json
 import logging
 import os
-import re
 from typing import Optional, Sequence
 
 import keras
 import numpy as np
 
 from keras_resnet import settings
-from keras_resnet.arch import blocks, specs
+from keras_resnet.arch import specs
 from keras_resnet.data import pipelines
 from keras_resnet.files import atomic_path, write_json
-from keras_resnet.research import figures
+from keras_resnet.research import analysis, figures
 from keras_resnet.train import distribute, recipes, reports, training
 from keras_resnet.research.config import EXPERIMENTS, REPRODUCE_BUDGET, ReproduceConfig  # noqa: F401
 from keras_resnet.train.config import RunSettings, TrainConfig
@@ -34,15 +33,14 @@ from keras_resnet.train.run_dir import HISTORY_FILE, RESULT_FILE, RunDir
 
 log = logging.getLogger("keras_resnet")
 
-__all__ = ["ReproduceConfig", "TestEachEpoch", "budget", "validate", "layer_responses", "block_names",
-           "lesioned", "run", "degradation", "responses", "lesion", "table6"]
+__all__ = ["ReproduceConfig", "TestEachEpoch", "budget", "validate", "run", "degradation", "responses", "lesion",
+           "table6"]
 
 
 # Table 6 of the paper: CIFAR-10 test error (%) of the residual nets.
 TABLE6_ERRORS = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43, 1202: 7.93}
 
 TEST_HISTORY = "test_history.csv"
-_BLOCK_OUT = re.compile(r"^(conv\d+_block\d+)_out$")
 
 
 class TestEachEpoch(keras.callbacks.Callback):
@@ -179,104 +177,6 @@ def _error(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_siz
     return float(100.0 * np.mean(np.argmax(predictions, axis=-1) != labels))
 
 
-# ---------------------------------------------------------------- measurements
-
-
-def response_layers(model: keras.Model) -> list:
-    """The BN layer after every 3x3 convolution, in the network's order."""
-    return [layer.name[:-len("conv")] + "bn" for layer in model.layers
-            if isinstance(layer, keras.layers.Conv2D) and tuple(layer.kernel_size) == (3, 3)]
-
-
-def layer_responses(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> list:
-    """The standard deviation of every 3x3 layer's response, as in the paper's Figure 7.
-
-    A response is the output of a 3x3 conv's BN, before the ReLU or the
-    addition. Its std is taken per channel over the images and positions
-    (the model in inference mode), then averaged over the channels.
-
-    Args:
-        model: a trained keras_resnet model (channels_last).
-        images: raw 0-255 test images, (N, H, W, C).
-        batch_size: images per forward pass.
-
-    Returns:
-        [(layer name, std)], one per 3x3 conv, in the network's order.
-    """
-    names = response_layers(model)
-    probe = keras.Model(model.inputs[0], [model.get_layer(n).output for n in names])
-    # Per layer: values seen per channel, their sums and their sums of squares.
-    counts, sums, squares = [0] * len(names), [0.0] * len(names), [0.0] * len(names)
-    for start in range(0, len(images), batch_size):
-        outputs = probe(images[start:start + batch_size], training=False)
-        for i, output in enumerate(outputs):
-            flat = np.asarray(keras.ops.convert_to_numpy(output), np.float64).reshape(-1, output.shape[-1])
-            counts[i] += len(flat)
-            sums[i] = sums[i] + flat.sum(axis=0)
-            squares[i] = squares[i] + np.square(flat).sum(axis=0)
-    stds = []
-    for name, n, total, total_sq in zip(names, counts, sums, squares):
-        variance = np.maximum(total_sq / n - np.square(total / n), 0.0)
-        stds.append((name, float(np.mean(np.sqrt(variance)))))
-    return stds
-
-
-def block_names(model: keras.Model) -> list:
-    """The residual (or plain) blocks of a keras_resnet model, in order: ["conv2_block1", ...]."""
-    return [m.group(1) for m in (_BLOCK_OUT.match(layer.name) for layer in model.layers) if m]
-
-
-def changes_shape(model: keras.Model, block: str) -> bool:
-    """Whether a block subsamples or widens (its shortcut is not the identity)."""
-    first = model.get_layer(f"{block}_1_conv").input.shape
-    return tuple(first) != tuple(model.get_layer(f"{block}_out").output.shape)
-
-
-def lesioned(model: keras.Model, deleted: Sequence[str]) -> keras.Model:
-    """The trained model with the named blocks' residual branches deleted (Veit et al. 2016).
-
-    A deleted block outputs its shortcut: the identity, or where the block
-    changes shape the parameter-free subsample and zero-pad of option A
-    (a ResNet's trained projection, with option B). A plain net is cut the
-    same way, so both lose the same layers. Layers are shared with `model`.
-
-    Args:
-        model: a keras_resnet model.
-        deleted: names of `block_names(model)`.
-
-    Returns:
-        A functional model over the same layers.
-
-    Raises:
-        ValueError: a name that is not a block of the model.
-    """
-    known = block_names(model)
-    unknown = [b for b in deleted if b not in known]
-    if unknown:
-        raise ValueError(f"{model.name} has no block(s) {unknown}; its blocks are {', '.join(known)}.")
-    deleted = set(deleted)
-    block_inputs, branch_free = {}, {}
-    options = blocks.BlockOptions(shortcut="A")
-
-    def call(layer, *args, **kwargs):
-        block = "_".join(layer.name.split("_")[:2])
-        if block in deleted:
-            block_inputs.setdefault(block, args[0])
-            if layer.name == f"{block}_add":  # [shortcut, branch] -> shortcut
-                branch_free[block] = args[0][0]
-                return args[0][0]
-            if layer.name == f"{block}_out":
-                if block not in branch_free:  # a plain block: option A's shortcut
-                    x = block_inputs[block]
-                    y = args[0]
-                    strides = int(x.shape[1]) // int(y.shape[1])
-                    branch_free[block] = blocks.shortcut(x, int(y.shape[-1]), strides, f"{block}_lesion", options)
-                return layer(branch_free[block], **kwargs)
-        return layer(*args, **kwargs)
-
-    return keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
-
-
 # ---------------------------------------------------------------- the experiments
 
 
@@ -346,7 +246,7 @@ def responses(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict:
     for cfg in configs:
         spec = specs.get_spec(cfg.model)
         model, _ = trained(cfg, prepared)
-        measured = layer_responses(model, images, prepared.batch_size)
+        measured = analysis.layer_responses(model, images, prepared.batch_size)
         nets_[spec.name] = dict(depth=spec.depth, residual=spec.residual,
                                 layers=[dict(layer=n, std=s) for n, s in measured],
                                 mean_std=float(np.mean([s for _, s in measured])))
@@ -368,10 +268,10 @@ def lesion(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict:
         spec = specs.get_spec(cfg.model)
         model, _ = trained(cfg, prepared)
         base = _error(model, images, labels, prepared.batch_size)
-        reshaping = {block: changes_shape(model, block) for block in block_names(model)}
+        reshaping = {block: analysis.changes_shape(model, block) for block in analysis.block_names(model)}
         single = []
         for block, reshapes in reshaping.items():
-            error = _error(lesioned(model, [block]), images, labels, prepared.batch_size)
+            error = _error(analysis.lesioned(model, [block]), images, labels, prepared.batch_size)
             single.append(dict(block=block, changes_shape=reshapes, error=error))
             rows.append((spec.name, "single", 1, block, error))
         candidates = [b for b, reshapes in reshaping.items() if not reshapes]
@@ -380,7 +280,7 @@ def lesion(config: ReproduceConfig, configs: Sequence[TrainConfig]) -> dict:
             errors = []
             for _ in range(config.lesion_draws):
                 chosen = sorted(rng.choice(candidates, size=k, replace=False).tolist())
-                errors.append(_error(lesioned(model, chosen), images, labels, prepared.batch_size))
+                errors.append(_error(analysis.lesioned(model, chosen), images, labels, prepared.batch_size))
                 rows.append((spec.name, "random", k, " ".join(chosen), errors[-1]))
             random_.append(dict(deleted=k, mean_error=float(np.mean(errors)), std_error=float(np.std(errors)),
                                 errors=errors))
