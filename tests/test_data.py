@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet.data import catalog, pipelines, sources as data
+from keras_resnet.data import archives, catalog, pipelines, sources as data
 
 from helpers import make_idx_dataset, write_idx
 
@@ -15,14 +15,14 @@ from helpers import make_idx_dataset, write_idx
 def test_read_idx_round_trip_and_bad_header(tmp_path):
     array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     write_idx(str(tmp_path / "a.gz"), array)
-    np.testing.assert_array_equal(data.read_idx(str(tmp_path / "a.gz")), array)
+    np.testing.assert_array_equal(archives.read_idx(str(tmp_path / "a.gz")), array)
     (tmp_path / "bad").write_bytes(b"\x00\x00\x0d\x01\x00\x00\x00\x01x")
     with pytest.raises(ValueError, match="not an IDX file"):
-        data.read_idx(str(tmp_path / "bad"))
+        archives.read_idx(str(tmp_path / "bad"))
     whole = (tmp_path / "a.gz").read_bytes()
     (tmp_path / "cut.gz").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(ValueError, match=r"cut.gz is damaged \(a truncated or corrupt gzip file"):
-        data.read_idx(str(tmp_path / "cut.gz"))
+        archives.read_idx(str(tmp_path / "cut.gz"))
 
 
 def test_fashion_mnist_from_idx_files_in_data_dir(tmp_path):
@@ -35,7 +35,7 @@ def test_fashion_mnist_from_idx_files_in_data_dir(tmp_path):
     assert image.dtype == tf.uint8 and image.shape == (28, 28, 1) and label.dtype == tf.int32
 
 
-@pytest.mark.skipif(not os.path.isdir(data.DEBIAN_FASHION_MNIST),
+@pytest.mark.skipif(not os.path.isdir(archives.DEBIAN_FASHION_MNIST),
                     reason="Debian's dataset-fashion-mnist is not installed")
 def test_real_fashion_mnist_from_debian_package():
     source = data.load_dataset("fashion_mnist", download=False)
@@ -77,14 +77,14 @@ def test_cifar10_python_archive(tmp_path):
     test_hwc, test_flat = _cifar_images(3, 9)
     members["cifar-10-batches-py/test_batch"] = pickle.dumps({b"data": test_flat, b"labels": [0, 1, 2]})
     members["cifar-10-batches-py/batches.meta"] = pickle.dumps(
-        {b"label_names": [n.encode() for n in data.CIFAR10_LABELS]})
+        {b"label_names": [n.encode() for n in archives.CIFAR10_LABELS]})
     _tar(str(tmp_path / "cifar-10-python.tar.gz"), members)
     source = data.load_dataset("cifar10", str(tmp_path), download=False)
     x_train, y_train, x_test, y_test = source.arrays
     np.testing.assert_array_equal(x_train, np.concatenate(expected))
     np.testing.assert_array_equal(x_test, test_hwc)
     assert y_train.tolist() == [i for i in range(1, 6) for _ in range(4)]
-    assert source.class_names == data.CIFAR10_LABELS and source.image_shape == (32, 32, 3)
+    assert source.class_names == archives.CIFAR10_LABELS and source.image_shape == (32, 32, 3)
 
 
 def test_cifar10_and_cifar100_binary_archives(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 import keras_resnet
 from keras_resnet.arch import specs
-from keras_resnet.weights import convert, hub_presets
+from keras_resnet.weights import convert, hub_preset_files, hub_presets
 
 from helpers import HUB_TORCHVISION, hub_preset, infer
 from published_counts import PARAMS  # tests/goldens
@@ -222,6 +222,6 @@ def test_a_preset_registered_as_another_class_is_refused_before_keras_hub_builds
             values["registered_name"] = registered
         (tmp_path / name).write_text(json.dumps(values))
     with pytest.raises(ValueError, match=f"is a keras-hub preset of '{registered}' \\({file_name}\\), not of a "):
-        hub_presets.read_preset(str(tmp_path))
+        hub_preset_files.read_preset(str(tmp_path))
     with pytest.raises(ValueError, match="keras_resnet imports ResNet presets only"):
         keras_resnet.build("resnet18", weights=str(tmp_path))

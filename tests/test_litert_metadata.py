@@ -16,7 +16,7 @@ import tensorflow as tf
 
 import keras_resnet
 from keras_resnet.arch.layers import GRAYSCALE_WEIGHTS, RGBToGrayscale
-from keras_resnet.data import sources as data
+from keras_resnet.data import archives, sources as data
 from keras_resnet.export import exporter as export, litert, litert_metadata
 from keras_resnet.train import training
 
@@ -56,12 +56,12 @@ def _photo_folder(root, side=32, train=48, test=16, seed=0):
 
 @pytest.fixture(scope="module")
 def grey_run(tmp_path_factory):
-    if not os.path.isdir(data.DEBIAN_FASHION_MNIST):
+    if not os.path.isdir(archives.DEBIAN_FASHION_MNIST):
         pytest.skip("Debian's dataset-fashion-mnist is not installed (scripts/setup.sh installs it)")
     run = _train_and_export(tmp_path_factory.mktemp("grey"), dataset="fashion_mnist", max_train_examples=512,
                             max_test_examples=TEST_IMAGES)
     x_test, y_test = data.load_dataset("fashion_mnist", download=False).arrays[2:]
-    run.update(images=x_test[:TEST_IMAGES].reshape(-1, 28, 28, 1), labels=list(data.FASHION_MNIST_LABELS))
+    run.update(images=x_test[:TEST_IMAGES].reshape(-1, 28, 28, 1), labels=list(archives.FASHION_MNIST_LABELS))
     return run
 
 

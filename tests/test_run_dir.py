@@ -46,3 +46,13 @@ def test_workers_write_apart_and_unfinished_runs_do_not_load(tmp_path):
     assert worker.path("final.keras") == str(tmp_path / "workers" / "2" / "final.keras")
     with pytest.raises(ValueError, match="is not a finished scripts/train.py --model_dir"):
         run_dir.RunDir(str(tmp_path)).load()
+
+
+def test_class_changes_are_named():
+    run_dir.check_classes("r", ["a", "b"], ["a", "b"])
+    with pytest.raises(ValueError, match=r"\(removed b\)"):
+        run_dir.check_classes("r", ["a", "b"], ["a"])
+    with pytest.raises(ValueError, match=r"\(added c; removed b, e\)"):
+        run_dir.check_classes("r", ["a", "b", "e"], ["a", "c"])
+    with pytest.raises(ValueError, match=r"\(reordered: b, a \(was a, b\)\)"):
+        run_dir.check_classes("r", ["a", "b"], ["b", "a"])

@@ -24,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     config = flags.settings_from(args, BenchmarkConfig)
     cli.import_tensorflow()
-    from keras_resnet.research import benchmark
+    from keras_resnet.research import benchmark, benchmark_report
 
     report = benchmark.run(config)
-    print(benchmark.markdown(report))
+    print(benchmark_report.markdown(report))
     print("wrote " + ", ".join(report["paths"].values()))
     return 0

@@ -35,7 +35,7 @@ import contextlib
 import dataclasses
 import json
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from keras_resnet.arch.transforms import load_model
 from keras_resnet.files import LABELS_FILE, DirectoryLock, atomic_path, remove_leftovers, write_json, write_labels
@@ -71,6 +71,38 @@ def refuse_another_identity(root: str, what: str, saved: dict, identity: dict) -
             f"--model_dir={root!r} holds a {what} of another configuration ({described}). A relaunch "
             f"resumes only the same {what}: pass the same flags to resume it, or another --model_dir to "
             f"start a new {what}.")
+
+
+def check_classes(model_dir: str, recorded: Sequence[str], found: Sequence[str]) -> None:
+    """Refuse to resume a run on data whose classes (names and order) are not the ones it was trained on.
+
+    Its outputs are those classes: a class added, removed or renamed would
+    shift every label (a renamed folder sorts elsewhere) or change the head.
+
+    Raises:
+        ValueError: naming the classes added, removed or renamed, and what to do instead.
+    """
+    recorded, found = list(recorded), list(found)
+    if recorded == found:
+        return
+    removed = [c for c in recorded if c not in found]
+    added = [c for c in found if c not in recorded]
+    changes = []
+    if len(recorded) == len(found) and removed and len(removed) == len(added):
+        moved = [(a, b) for a, b in zip(recorded, found) if a != b and a in removed and b in added]
+        if len(moved) == len(removed):
+            changes.append("renamed " + ", ".join(f"{a} -> {b}" for a, b in moved))
+            removed = added = []
+    if added:
+        changes.append("added " + ", ".join(added))
+    if removed:
+        changes.append("removed " + ", ".join(removed))
+    if not changes:
+        changes.append(f"reordered: {', '.join(found)} (was {', '.join(recorded)})")
+    raise ValueError(
+        f"--model_dir={model_dir!r} holds a run trained on other classes ({'; '.join(changes)}): a relaunch resumes "
+        f"only the same classes. Train a new run with another --model_dir, or fine-tune from this one there with "
+        f"--weights={os.path.join(model_dir, FINAL_WEIGHTS)} (a new classifier is made for the new classes).")
 
 
 def check_search(root: str, identity: dict) -> None:

@@ -28,15 +28,15 @@ from keras_resnet.train import timed_fit
 from keras_resnet.train.callbacks import Backup, HistoryLog, NonFiniteLossError, StopOnNonFiniteLoss
 from keras_resnet.train.config import IDENTITY_OF_OLDER_RUNS, RunSettings, TrainConfig
 from keras_resnet.train.evaluation import flip_tta_accuracy
-from keras_resnet.train.run_dir import (BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, FINAL_WEIGHTS, HISTORY_FILE, LOGS_DIR,
-                                       RunDir, RunRecord)
+from keras_resnet.train.run_dir import (BACKUP_DIR, BEST_WEIGHTS, CURVES_FILE, HISTORY_FILE, LOGS_DIR,
+                                       RunDir, RunRecord, check_classes)
 from keras_resnet.weights.h5_files import SaveBest
 from keras_resnet.weights.resolve import WeightsSource, resolve_weights
 
 log = logging.getLogger("keras_resnet")
 
-__all__ = ["TrainConfig", "RunPlan", "NonFiniteLossError", "StopOnNonFiniteLoss", "HistoryLog", "check_classes",
-           "validate", "prepare_data", "train", "flip_tta_accuracy", "TTA_MODES"]
+__all__ = ["TrainConfig", "RunPlan", "NonFiniteLossError", "StopOnNonFiniteLoss", "HistoryLog", "validate",
+           "prepare_data", "train", "flip_tta_accuracy", "TTA_MODES"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,38 +152,6 @@ def validate(config: TrainConfig) -> RunPlan:
     identity = _identity(config, spec, recipe, dtype, augmentation)
     RunDir(config.model_dir).check_identity(identity, absent=older_runs)
     return RunPlan(config, spec, recipe, dtype, xla, weights, augmentation, identity, recorded)
-
-
-def check_classes(model_dir: str, recorded: Sequence[str], found: Sequence[str]) -> None:
-    """Refuse to resume a run on data whose classes (names and order) are not the ones it was trained on.
-
-    Its outputs are those classes: a class added, removed or renamed would
-    shift every label (a renamed folder sorts elsewhere) or change the head.
-
-    Raises:
-        ValueError: naming the classes added, removed or renamed, and what to do instead.
-    """
-    recorded, found = list(recorded), list(found)
-    if recorded == found:
-        return
-    removed = [c for c in recorded if c not in found]
-    added = [c for c in found if c not in recorded]
-    changes = []
-    if len(recorded) == len(found) and removed and len(removed) == len(added):
-        moved = [(a, b) for a, b in zip(recorded, found) if a != b and a in removed and b in added]
-        if len(moved) == len(removed):
-            changes.append("renamed " + ", ".join(f"{a} -> {b}" for a, b in moved))
-            removed = added = []
-    if added:
-        changes.append("added " + ", ".join(added))
-    if removed:
-        changes.append("removed " + ", ".join(removed))
-    if not changes:
-        changes.append(f"reordered: {', '.join(found)} (was {', '.join(recorded)})")
-    raise ValueError(
-        f"--model_dir={model_dir!r} holds a run trained on other classes ({'; '.join(changes)}): a relaunch resumes "
-        f"only the same classes. Train a new run with another --model_dir, or fine-tune from this one there with "
-        f"--weights={os.path.join(model_dir, FINAL_WEIGHTS)} (a new classifier is made for the new classes).")
 
 
 def _global_batch_size(plan: RunPlan, strategy) -> int:

@@ -21,7 +21,7 @@ from keras_resnet.arch import specs
 from keras_resnet.arch.builder import ResNet
 from keras_resnet.arch.layers import CLASSIFIER, NORMALIZATIONS
 from keras_resnet.files import check_writable_dir
-from keras_resnet.weights import checkpoints, h5_files, hub_presets
+from keras_resnet.weights import checkpoints, h5_files, hub_preset_files, hub_presets
 from keras_resnet.weights.resolve import weights_preprocessing
 
 
@@ -63,9 +63,9 @@ def _reference_torch(path: str, spec, pixels: np.ndarray):
 def _reference_keras_hub(path: str, spec, pixels: np.ndarray):
     import keras_hub
 
-    preset = hub_presets.read_preset(path)
+    preset = hub_preset_files.read_preset(path)
     if preset.classes is None:  # a backbone: its feature map, after the preset's own image converter if it has one
-        has_converter = os.path.isfile(os.path.join(path, hub_presets.CONVERTER_FILE))
+        has_converter = os.path.isfile(os.path.join(path, hub_preset_files.CONVERTER_FILE))
         inputs = keras_hub.layers.ImageConverter.from_preset(path)(pixels) if has_converter else pixels
         backbone = keras_hub.models.Backbone.from_preset(path)
         return np.asarray(backbone.predict(inputs, verbose=0)), f"keras_hub.models.{type(backbone).__name__}"
@@ -104,7 +104,7 @@ def convert(source: str, model: Optional[str], output: str, *, stride_in_1x1: Op
     if not os.fspath(output).endswith(".weights.h5"):
         raise ValueError(f"output must be a .weights.h5 path. Received: output={output!r}")
     check_writable_dir(os.path.dirname(os.path.abspath(output)), "output", repr(os.fspath(output)))
-    preset = hub_presets.read_preset(source) if hub_presets.is_preset(source) else None
+    preset = hub_preset_files.read_preset(source) if hub_preset_files.is_preset(source) else None
     if model is None and preset is None:
         raise ValueError(f"model is needed for {source!r}: a name of keras_resnet.list_models(), e.g. resnet50 "
                          "(only a keras-hub preset names its own network).")

@@ -9,7 +9,7 @@ from typing import Optional
 import keras
 
 from keras_resnet.arch.specs import BOTTLENECK, ResNetSpec
-from keras_resnet.weights import checkpoints, h5_files, hub_presets, pretrained
+from keras_resnet.weights import checkpoints, h5_files, hub_preset_files, hub_presets, pretrained
 
 @dataclasses.dataclass(frozen=True)
 class WeightsSource:
@@ -117,7 +117,7 @@ class PresetWeights(WeightsSource):
         preset: what was read of it.
     """
 
-    preset: Optional[hub_presets.Preset] = None
+    preset: Optional[hub_preset_files.Preset] = None
 
     def describe(self) -> str:
         return f"the keras-hub preset {self.preset.directory}"
@@ -157,7 +157,7 @@ def resolve_weights(spec: ResNetSpec, weights, stride_in_1x1: bool = False) -> W
                          f"Received: weights={weights!r}")
     weights = os.fspath(weights)
     if os.path.isdir(weights):
-        preset = hub_presets.read_preset(weights)
+        preset = hub_preset_files.read_preset(weights)
         return PresetWeights(weights, preset.preprocessing, preset.classes, preset=preset)
     if not os.path.exists(weights) and os.sep not in weights and "." not in weights:
         stride = bool(stride_in_1x1) if spec.block == BOTTLENECK else None

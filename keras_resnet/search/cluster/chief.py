@@ -33,6 +33,7 @@ from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_chief
 
 from keras_resnet.search.trials import LOST, REPORTED, TrialsLog
+from keras_resnet.search.cluster.local import LocalWorkers
 from keras_resnet.search.cluster.roles import ID_HEADER
 
 POLL_S = 0.2
@@ -233,7 +234,7 @@ class Chief:
             return (self.servicer.stop_triggered and not self.oracle.ongoing_trials and not self.oracle.tuner_ids
                     and not self.unfinished())
 
-    def run(self, local: Optional["LocalWorkers"] = None, remote: bool = True) -> None:
+    def run(self, local: Optional[LocalWorkers] = None, remote: bool = True) -> None:
         """Serve until the search is done and this machine's workers have exited.
 
         Args:
